@@ -1,0 +1,198 @@
+//! Helpers for tests that run the real `tapchain-node` binary: free ports, a child process
+//! that is killed on drop, and a minimal JSON-RPC-over-HTTP client (std only, so tests add
+//! no dependency that would change the node's feature set and force a second build).
+
+#![allow(dead_code)]
+
+use serde_json::{json, Value};
+use std::{
+	io::{BufRead, BufReader, Read, Write},
+	net::{TcpListener, TcpStream},
+	path::PathBuf,
+	process::{Child, Command, Stdio},
+	sync::{Arc, Mutex},
+	time::{Duration, Instant},
+};
+
+/// A port on loopback that nothing listens on right now.
+pub fn free_port() -> u16 {
+	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// A running `tapchain-node`, killed when dropped. Its log is kept for failure messages.
+pub struct Node {
+	pub name: String,
+	pub rpc_port: u16,
+	pub p2p_port: u16,
+	pub prometheus_port: u16,
+	child: Mutex<Child>,
+	log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+	/// Starts the node with `args` plus free RPC, p2p and Prometheus ports on loopback.
+	pub fn start(name: &str, args: &[&str]) -> Node {
+		let rpc_port = free_port();
+		let p2p_port = free_port();
+		let prometheus_port = free_port();
+		let binary = PathBuf::from(env!("CARGO_BIN_EXE_tapchain-node"));
+		let mut child = Command::new(&binary)
+			.args(args)
+			.args([
+				"--rpc-port",
+				&rpc_port.to_string(),
+				"--port",
+				&p2p_port.to_string(),
+				"--prometheus-port",
+				&prometheus_port.to_string(),
+				"--listen-addr",
+				&format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
+				"--no-telemetry",
+				"--no-mdns",
+				"--name",
+				name,
+			])
+			.stdout(Stdio::null())
+			.stderr(Stdio::piped())
+			.spawn()
+			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+
+		let log = Arc::new(Mutex::new(Vec::new()));
+		let stderr = child.stderr.take().unwrap();
+		let sink = log.clone();
+		std::thread::spawn(move || {
+			for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+				sink.lock().unwrap().push(line);
+			}
+		});
+		Node {
+			name: name.to_owned(),
+			rpc_port,
+			p2p_port,
+			prometheus_port,
+			child: Mutex::new(child),
+			log,
+		}
+	}
+
+	/// The last lines the node logged, for failure messages.
+	pub fn log_tail(&self, lines: usize) -> String {
+		let log = self.log.lock().unwrap();
+		log[log.len().saturating_sub(lines)..].join("\n")
+	}
+
+	/// Calls a JSON-RPC method; `Err` on a transport error or an RPC error object.
+	pub fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+		let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+		let response = http_request(self.rpc_port, "POST", "/", Some(&body))?;
+		let response: Value =
+			serde_json::from_str(&response).map_err(|e| format!("bad JSON from {method}: {e}"))?;
+		match response.get("error") {
+			Some(error) => Err(format!("{method} failed: {error}")),
+			None => Ok(response["result"].clone()),
+		}
+	}
+
+	/// Height of the best block.
+	pub fn best_number(&self) -> Result<u64, String> {
+		let header = self.rpc("chain_getHeader", json!([]))?;
+		parse_hex_number(&header["number"])
+	}
+
+	/// Height of the last finalized block.
+	pub fn finalized_number(&self) -> Result<u64, String> {
+		let hash = self.rpc("chain_getFinalizedHead", json!([]))?;
+		let header = self.rpc("chain_getHeader", json!([hash]))?;
+		parse_hex_number(&header["number"])
+	}
+
+	/// The node's Prometheus metrics page.
+	pub fn metrics(&self) -> Result<String, String> {
+		http_request(self.prometheus_port, "GET", "/metrics", None)
+	}
+
+	/// Waits until `condition` holds, polling every half second, or panics with the node's log.
+	pub fn wait_until(&self, what: &str, timeout: Duration, mut condition: impl FnMut(&Node) -> bool) {
+		let start = Instant::now();
+		while start.elapsed() < timeout {
+			if let Ok(Some(status)) = self.child_status() {
+				panic!("{} exited ({status}) while waiting for {what}:\n{}", self.name, self.log_tail(40));
+			}
+			if condition(self) {
+				return;
+			}
+			std::thread::sleep(Duration::from_millis(500));
+		}
+		panic!(
+			"timed out after {timeout:?} waiting for {what} on {}; last log lines:\n{}",
+			self.name,
+			self.log_tail(40)
+		);
+	}
+
+	fn child_status(&self) -> std::io::Result<Option<std::process::ExitStatus>> {
+		self.child.lock().unwrap().try_wait()
+	}
+}
+
+impl Drop for Node {
+	fn drop(&mut self) {
+		let child = self.child.get_mut().unwrap();
+		let _ = child.kill();
+		let _ = child.wait();
+	}
+}
+
+/// Parses a `0x`-prefixed hex quantity as JSON-RPC returns block numbers.
+pub fn parse_hex_number(value: &Value) -> Result<u64, String> {
+	let text = value.as_str().ok_or_else(|| format!("not a hex string: {value}"))?;
+	u64::from_str_radix(text.trim_start_matches("0x"), 16).map_err(|e| format!("{text}: {e}"))
+}
+
+/// One HTTP/1.1 request on loopback; returns the body of a 200 response.
+fn http_request(port: u16, method: &str, path: &str, body: Option<&str>) -> Result<String, String> {
+	let mut stream = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+	stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
+	let body = body.unwrap_or("");
+	let request = format!(
+		"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+		body.len()
+	);
+	stream.write_all(request.as_bytes()).map_err(|e| e.to_string())?;
+	let mut response = Vec::new();
+	stream.read_to_end(&mut response).map_err(|e| e.to_string())?;
+	let response = String::from_utf8_lossy(&response);
+	let (head, body) = response.split_once("\r\n\r\n").ok_or("no HTTP header end")?;
+	if !head.starts_with("HTTP/1.1 200") {
+		return Err(format!("HTTP error: {}", head.lines().next().unwrap_or_default()));
+	}
+	if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+		return Ok(dechunk(body));
+	}
+	Ok(body.to_owned())
+}
+
+fn dechunk(mut body: &str) -> String {
+	let mut out = String::new();
+	while let Some((size, rest)) = body.split_once("\r\n") {
+		let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+		if size == 0 || rest.len() < size {
+			break;
+		}
+		out.push_str(&rest[..size]);
+		body = rest[size..].trim_start_matches("\r\n");
+	}
+	out
+}
+
+/// The Aura slot in a header's pre-runtime digest (`0x06` + `aura` + compact length + u64).
+pub fn aura_slot(header: &Value) -> Option<u64> {
+	header["digest"]["logs"].as_array()?.iter().find_map(|log| {
+		let hex = log.as_str()?.strip_prefix("0x")?;
+		let rest = hex.strip_prefix("0661757261")?.strip_prefix("20")?;
+		let bytes = (0..8)
+			.map(|i| u8::from_str_radix(rest.get(2 * i..2 * i + 2)?, 16).ok())
+			.collect::<Option<Vec<u8>>>()?;
+		Some(u64::from_le_bytes(bytes.try_into().ok()?))
+	})
+}

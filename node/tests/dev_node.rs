@@ -1,0 +1,82 @@
+//! Starts `tapchain-node --dev --tmp` and watches it produce and finalize blocks.
+
+mod common;
+
+use common::Node;
+use serde_json::json;
+use std::time::Duration;
+
+#[test]
+fn dev_node_produces_and_finalizes_blocks() {
+	let node = Node::start("dev", &["--dev", "--tmp"]);
+	node.wait_until("3 blocks", Duration::from_secs(120), |n| n.best_number().unwrap_or(0) >= 3);
+	node.wait_until("1 finalized block", Duration::from_secs(60), |n| {
+		n.finalized_number().unwrap_or(0) >= 1
+	});
+
+	// The chain announces its token: BTC with 18 decimals.
+	let properties = node.rpc("system_properties", json!([])).unwrap();
+	assert_eq!(properties["tokenSymbol"], "BTC");
+	assert_eq!(properties["tokenDecimals"], 18);
+
+	// Fee queries are served (payment RPC) and the runtime is ours.
+	let version = node.rpc("state_getRuntimeVersion", json!([])).unwrap();
+	assert_eq!(version["specName"], "tapchain");
+	let methods = node.rpc("rpc_methods", json!([])).unwrap();
+	for method in ["payment_queryInfo", "system_accountNextIndex", "author_submitExtrinsic"] {
+		assert!(
+			methods["methods"].as_array().unwrap().iter().any(|m| m == method),
+			"RPC method {method} is served"
+		);
+	}
+
+	// Prometheus metrics are exported.
+	let metrics = node.metrics().expect("prometheus endpoint answers");
+	assert!(metrics.contains("substrate_block_height"), "block height metric exported");
+}
+
+#[test]
+fn a_json_chain_spec_file_loads() {
+	let dir = std::env::temp_dir().join(format!("tapchain-spec-{}", std::process::id()));
+	std::fs::create_dir_all(&dir).unwrap();
+	let spec_path = dir.join("local.json");
+	let output = std::process::Command::new(env!("CARGO_BIN_EXE_tapchain-node"))
+		.args(["export-chain-spec", "--chain", "local"])
+		.output()
+		.unwrap();
+	assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+	let spec: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+	let patch = &spec["genesis"]["runtimeGenesis"]["patch"];
+	assert_eq!(patch["staking"]["stakers"].as_array().unwrap().len(), 4);
+	assert_eq!(patch["session"]["keys"].as_array().unwrap().len(), 4);
+	std::fs::write(&spec_path, &output.stdout).unwrap();
+
+	let raw = std::process::Command::new(env!("CARGO_BIN_EXE_tapchain-node"))
+		.args(["build-spec", "--raw", "--disable-default-bootnode", "--chain"])
+		.arg(&spec_path)
+		.output()
+		.unwrap();
+	assert!(raw.status.success(), "{}", String::from_utf8_lossy(&raw.stderr));
+	let raw_spec: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+	assert!(raw_spec["genesis"]["raw"]["top"].as_object().unwrap().len() > 10);
+
+	let node = Node::start(
+		"from-file",
+		&["--chain", spec_path.to_str().unwrap(), "--alice", "--validator", "--tmp"],
+	);
+	node.wait_until("RPC up", Duration::from_secs(60), |n| n.rpc("system_health", json!([])).is_ok());
+	let version = node.rpc("system_chain", json!([])).unwrap();
+	assert_eq!(version, "Tapchain Local Testnet");
+	let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_missing_chain_spec_file_is_a_clear_error() {
+	let output = std::process::Command::new(env!("CARGO_BIN_EXE_tapchain-node"))
+		.args(["--chain", "/nonexistent/spec.json", "--tmp"])
+		.output()
+		.unwrap();
+	assert!(!output.status.success());
+	let stderr = String::from_utf8_lossy(&output.stderr);
+	assert!(stderr.contains("spec.json"), "the error names the file: {stderr}");
+}

@@ -1,0 +1,305 @@
+//! Pallet configurations of the Tapchain runtime.
+
+use frame_election_provider_support::{
+	bounds::{ElectionBounds, ElectionBoundsBuilder},
+	onchain, SequentialPhragmen,
+};
+use frame_support::{
+	derive_impl, parameter_types,
+	traits::{
+		fungible::{Balanced, Credit},
+		ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Imbalance, OnUnbalanced,
+		VariantCountOf,
+	},
+	weights::{
+		constants::{RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
+		ConstantMultiplier, Weight,
+	},
+};
+use frame_system::{
+	limits::{BlockLength, BlockWeights},
+	EnsureRoot,
+};
+use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
+use sp_consensus_aura::sr25519::AuthorityId as AuraId;
+use sp_runtime::{traits::One, Perbill};
+use sp_staking::{EraIndex, SessionIndex};
+use sp_version::RuntimeVersion;
+
+use super::{
+	AccountId, Aura, Authorship, Balance, Balances, Block, BlockNumber, Hash, Historical, Nonce,
+	Offences, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
+	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session, SessionKeys, Staking, System,
+	EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS,
+	SLOT_DURATION, VERSION,
+};
+
+const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
+
+parameter_types! {
+	pub const BlockHashCount: BlockNumber = 2400;
+	pub const Version: RuntimeVersion = VERSION;
+
+	/// We allow for 2 seconds of compute with a 6 second average block time.
+	pub RuntimeBlockWeights: BlockWeights = BlockWeights::with_sensible_defaults(
+		Weight::from_parts(2u64 * WEIGHT_REF_TIME_PER_SECOND, u64::MAX),
+		NORMAL_DISPATCH_RATIO,
+	);
+	pub RuntimeBlockLength: BlockLength = BlockLength::max_with_normal_ratio(5 * 1024 * 1024, NORMAL_DISPATCH_RATIO);
+	/// Generic Substrate prefix for SS58 addresses.
+	pub const SS58Prefix: u16 = 42;
+}
+
+#[derive_impl(frame_system::config_preludes::SolochainDefaultConfig)]
+impl frame_system::Config for Runtime {
+	type Block = Block;
+	type BlockWeights = RuntimeBlockWeights;
+	type BlockLength = RuntimeBlockLength;
+	type AccountId = AccountId;
+	type Nonce = Nonce;
+	type Hash = Hash;
+	type BlockHashCount = BlockHashCount;
+	type DbWeight = RocksDbWeight;
+	type Version = Version;
+	type AccountData = pallet_balances::AccountData<Balance>;
+	type SS58Prefix = SS58Prefix;
+	type MaxConsumers = ConstU32<16>;
+}
+
+impl pallet_timestamp::Config for Runtime {
+	/// A timestamp: milliseconds since the unix epoch.
+	type Moment = u64;
+	type OnTimestampSet = Aura;
+	type MinimumPeriod = ConstU64<{ SLOT_DURATION / 2 }>;
+	type WeightInfo = ();
+}
+
+impl pallet_aura::Config for Runtime {
+	type AuthorityId = AuraId;
+	/// Validators disabled by an offence in this session do not author.
+	type DisabledValidators = Session;
+	type MaxAuthorities = ConstU32<MAX_VALIDATORS>;
+	type AllowMultipleBlocksPerSlot = ConstBool<false>;
+	type SlotDuration = pallet_aura::MinimumPeriodTimesTwo<Runtime>;
+}
+
+parameter_types! {
+	/// Equivocation reports are valid for as long as the stake can still be slashed.
+	pub const ReportLongevity: u64 =
+		BondingDuration::get() as u64 * SESSIONS_PER_ERA as u64 * SESSION_PERIOD_IN_BLOCKS as u64;
+	pub const MaxSetIdSessionEntries: u64 = BondingDuration::get() as u64 * SESSIONS_PER_ERA as u64;
+}
+
+impl pallet_grandpa::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type WeightInfo = ();
+	type MaxAuthorities = ConstU32<MAX_VALIDATORS>;
+	type MaxNominators = MaxNominations;
+	type MaxSetIdSessionEntries = MaxSetIdSessionEntries;
+	/// Equivocations are proven against the historical session trie and become offences.
+	type KeyOwnerProof = sp_session::MembershipProof;
+	type EquivocationReportSystem =
+		pallet_grandpa::EquivocationReportSystem<Self, Offences, Historical, ReportLongevity>;
+}
+
+impl pallet_balances::Config for Runtime {
+	type MaxLocks = ConstU32<50>;
+	type MaxReserves = ();
+	type ReserveIdentifier = [u8; 8];
+	type Balance = Balance;
+	type RuntimeEvent = RuntimeEvent;
+	type DustRemoval = ();
+	type ExistentialDeposit = ConstU128<EXISTENTIAL_DEPOSIT>;
+	type AccountStore = System;
+	type WeightInfo = pallet_balances::weights::SubstrateWeight<Runtime>;
+	type FreezeIdentifier = RuntimeFreezeReason;
+	type MaxFreezes = VariantCountOf<RuntimeFreezeReason>;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type RuntimeFreezeReason = RuntimeFreezeReason;
+	type DoneSlashHandler = ();
+}
+
+/// Base units charged per unit of `ref_time` weight (one picosecond of reference compute):
+/// 500 base units, so one second of compute costs 5 * 10^14 base units = 50_000 sats.
+pub const WEIGHT_FEE_PER_REF_TIME: Balance = 500;
+
+/// Base units charged per byte of an extrinsic: 10^8 base units = 0.01 sat.
+pub const LENGTH_FEE_PER_BYTE: Balance = 100_000_000;
+
+parameter_types! {
+	pub FeeMultiplier: Multiplier = Multiplier::one();
+	pub const WeightFeePerRefTime: Balance = WEIGHT_FEE_PER_REF_TIME;
+	pub const LengthFeePerByte: Balance = LENGTH_FEE_PER_BYTE;
+}
+
+/// Transaction fees and tips go to the author of the block that includes them: BTC cannot
+/// be minted, so fees are what pays validators.
+pub struct FeesToBlockAuthor;
+impl OnUnbalanced<Credit<AccountId, Balances>> for FeesToBlockAuthor {
+	fn on_unbalanceds(mut fees_then_tips: impl Iterator<Item = Credit<AccountId, Balances>>) {
+		if let Some(mut fees) = fees_then_tips.next() {
+			if let Some(tips) = fees_then_tips.next() {
+				tips.merge_into(&mut fees);
+			}
+			Self::on_unbalanced(fees);
+		}
+	}
+
+	fn on_nonzero_unbalanced(amount: Credit<AccountId, Balances>) {
+		match Authorship::author() {
+			Some(author) => {
+				// Crediting fails only if the author's account cannot exist (amount below
+				// the existential deposit on a fresh account): the fee is then burned.
+				let _ = <Balances as Balanced<AccountId>>::resolve(&author, amount);
+			},
+			// No author outside of block production (e.g. in some tests): burn.
+			None => drop(amount),
+		}
+	}
+}
+
+impl pallet_transaction_payment::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type OnChargeTransaction = FungibleAdapter<Balances, FeesToBlockAuthor>;
+	type OperationalFeeMultiplier = ConstU8<5>;
+	type WeightToFee = ConstantMultiplier<Balance, WeightFeePerRefTime>;
+	type LengthToFee = ConstantMultiplier<Balance, LengthFeePerByte>;
+	type FeeMultiplierUpdate = ConstFeeMultiplier<FeeMultiplier>;
+	type WeightInfo = pallet_transaction_payment::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_authorship::Config for Runtime {
+	type FindAuthor = pallet_session::FindAccountFromAuthorIndex<Self, Aura>;
+	/// Staking counts authored blocks as era points.
+	type EventHandler = Staking;
+}
+
+parameter_types! {
+	pub const SessionPeriod: BlockNumber = SESSION_PERIOD_IN_BLOCKS;
+	pub const SessionOffset: BlockNumber = 0;
+}
+
+impl pallet_session::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type ValidatorId = AccountId;
+	/// A validator is identified by its stash account.
+	type ValidatorIdOf = sp_runtime::traits::ConvertInto;
+	type ShouldEndSession = pallet_session::PeriodicSessions<SessionPeriod, SessionOffset>;
+	type NextSessionRotation = pallet_session::PeriodicSessions<SessionPeriod, SessionOffset>;
+	type SessionManager = pallet_session::historical::NoteHistoricalRoot<Self, Staking>;
+	type SessionHandler = <SessionKeys as sp_runtime::traits::OpaqueKeys>::KeyTypeIdProviders;
+	type Keys = SessionKeys;
+	/// At most a third of the set may be disabled by offences, re-enabling the least
+	/// offending when a worse one comes in.
+	type DisablingStrategy =
+		pallet_session::disabling::UpToLimitWithReEnablingDisablingStrategy;
+	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
+	type Currency = Balances;
+	type KeyDeposit = ();
+}
+
+impl pallet_session::historical::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type FullIdentification = ();
+	type FullIdentificationOf = pallet_staking::UnitIdentificationOf<Self>;
+}
+
+/// Most validators one nominator may back.
+pub const MAX_NOMINATIONS: u32 = 16;
+
+parameter_types! {
+	pub const SessionsPerEra: SessionIndex = SESSIONS_PER_ERA;
+	/// Unbonding takes 7 days (168 one-hour eras).
+	pub const BondingDuration: EraIndex = 24 * 7;
+	/// Slashes can be cancelled by governance for all but the last era of the bonding period.
+	pub const SlashDeferDuration: EraIndex = 24 * 7 - 1;
+	pub const MaxNominations: u32 = MAX_NOMINATIONS;
+	pub const MaxExposurePageSize: u32 = 512;
+	pub const HistoryDepth: u32 = 84;
+	pub ElectionBoundsOnChain: ElectionBounds = ElectionBoundsBuilder::default()
+		.voters_count(5_000.into())
+		.targets_count(MAX_VALIDATORS.into())
+		.build();
+}
+
+/// The on-chain sequential Phragmén election staking runs each era.
+pub struct OnChainSeqPhragmen;
+impl onchain::Config for OnChainSeqPhragmen {
+	type System = Runtime;
+	type Solver = SequentialPhragmen<AccountId, Perbill>;
+	type DataProvider = Staking;
+	type WeightInfo = ();
+	type MaxBackersPerWinner = ConstU32<{ 5_000 }>;
+	type MaxWinnersPerPage = ConstU32<MAX_VALIDATORS>;
+	type Bounds = ElectionBoundsOnChain;
+	type Sort = ConstBool<true>;
+}
+
+#[derive_impl(pallet_staking::config_preludes::TestDefaultConfig)]
+impl pallet_staking::Config for Runtime {
+	type OldCurrency = Balances;
+	type Currency = Balances;
+	type CurrencyBalance = Balance;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type UnixTime = pallet_timestamp::Pallet<Runtime>;
+	type CurrencyToVote = sp_staking::currency_to_vote::U128CurrencyToVote;
+	type ElectionProvider = onchain::OnChainExecution<OnChainSeqPhragmen>;
+	type GenesisElectionProvider = onchain::OnChainExecution<OnChainSeqPhragmen>;
+	type NominationsQuota = pallet_staking::FixedNominationsQuota<MAX_NOMINATIONS>;
+	type HistoryDepth = HistoryDepth;
+	/// Nothing is minted, so there is no reward remainder to route anywhere.
+	type RewardRemainder = ();
+	type RuntimeEvent = RuntimeEvent;
+	/// Slashed stake is burned.
+	type Slash = ();
+	type Reward = ();
+	type SessionsPerEra = SessionsPerEra;
+	type BondingDuration = BondingDuration;
+	type SlashDeferDuration = SlashDeferDuration;
+	type AdminOrigin = EnsureRoot<AccountId>;
+	type SessionInterface = Self;
+	/// BTC cannot be minted: eras pay no inflation. Validators earn transaction fees.
+	type EraPayout = ();
+	type NextNewSession = Session;
+	type MaxExposurePageSize = MaxExposurePageSize;
+	type MaxValidatorSet = ConstU32<MAX_VALIDATORS>;
+	type VoterList = pallet_staking::UseNominatorsAndValidatorsMap<Self>;
+	type TargetList = pallet_staking::UseValidatorsMap<Self>;
+	type MaxUnlockingChunks = ConstU32<32>;
+	type MaxControllersInDeprecationBatch = ConstU32<100>;
+	type EventListeners = ();
+	type Filter = frame_support::traits::Nothing;
+	type BenchmarkingConfig = pallet_staking::TestBenchmarkingConfig;
+	type WeightInfo = pallet_staking::weights::SubstrateWeight<Runtime>;
+}
+
+impl pallet_offences::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type IdentificationTuple = pallet_session::historical::IdentificationTuple<Self>;
+	type OnOffenceHandler = Staking;
+}
+
+impl pallet_sudo::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type RuntimeCall = RuntimeCall;
+	type WeightInfo = pallet_sudo::weights::SubstrateWeight<Runtime>;
+}
+
+/// Lets the runtime create unsigned extrinsics (GRANDPA equivocation reports).
+impl<C> frame_system::offchain::CreateTransactionBase<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	type Extrinsic = super::UncheckedExtrinsic;
+	type RuntimeCall = RuntimeCall;
+}
+
+impl<C> frame_system::offchain::CreateBare<C> for Runtime
+where
+	RuntimeCall: From<C>,
+{
+	fn create_bare(call: RuntimeCall) -> super::UncheckedExtrinsic {
+		super::UncheckedExtrinsic::new_bare(call)
+	}
+}
+

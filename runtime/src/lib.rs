@@ -1,0 +1,250 @@
+//! # Tapchain runtime
+//!
+//! A proof-of-stake chain whose native token is **BTC**. Validators are elected by stake
+//! (`pallet-staking`, NPoS with an on-chain election) once per era; `pallet-session` hands
+//! the elected set to Aura (block production) and GRANDPA (finality) at session boundaries.
+//!
+//! ## The native token
+//!
+//! BTC with **18 decimals**: 1 BTC = 10^18 base units and 1 sat = 10^10 base units, so one
+//! base unit is exactly one wei for EVM tooling. Bitcoin cannot be created on this chain: it
+//! only enters through proven deposits. Therefore **staking mints nothing**
+//! (`EraPayout = ()`): validators are paid from transaction fees, which go entirely to the
+//! author of the block that includes them.
+//!
+//! ## Fees and deposits, priced for a token worth a lot
+//!
+//! - Existential deposit: [`EXISTENTIAL_DEPOSIT`] = 100 sats. An account must hold this much
+//!   to exist, so creating a million dust accounts costs 1 BTC, while any deposit that is
+//!   worth bridging clears it by far.
+//! - Weight fee: [`configs::WEIGHT_FEE_PER_REF_TIME`] base units per unit of `ref_time`
+//!   (one picosecond of reference compute). A plain balance transfer (~0.2 ms of weight)
+//!   costs about 10 sats, one full second of block compute about 0.0005 BTC.
+//! - Length fee: [`configs::LENGTH_FEE_PER_BYTE`] base units (0.01 sat) per encoded byte.
+//! - The fee multiplier is fixed at 1, so a fee quoted now is the fee charged later.
+#![cfg_attr(not(feature = "std"), no_std)]
+// `construct_runtime` with a dozen pallets needs a deeper recursion limit.
+#![recursion_limit = "256"]
+
+#[cfg(feature = "std")]
+include!(concat!(env!("OUT_DIR"), "/wasm_binary.rs"));
+
+extern crate alloc;
+
+pub mod apis;
+pub mod configs;
+pub mod genesis_config_presets;
+#[cfg(test)]
+mod tests;
+
+use alloc::vec::Vec;
+use sp_runtime::{
+	generic, impl_opaque_keys,
+	traits::{BlakeTwo256, IdentifyAccount, Verify},
+	MultiAddress, MultiSignature,
+};
+#[cfg(feature = "std")]
+use sp_version::NativeVersion;
+use sp_version::RuntimeVersion;
+
+pub use frame_system::Call as SystemCall;
+pub use pallet_balances::Call as BalancesCall;
+pub use pallet_timestamp::Call as TimestampCall;
+#[cfg(any(feature = "std", test))]
+pub use sp_runtime::BuildStorage;
+pub use tapchain_primitives::{
+	Balance, BlockNumber, BASE_UNITS_PER_BTC, BASE_UNITS_PER_SAT, TOKEN_DECIMALS, TOKEN_SYMBOL,
+};
+
+/// Opaque types. These are used by the CLI to instantiate machinery that don't need to know
+/// the specifics of the runtime.
+pub mod opaque {
+	use super::*;
+	use sp_runtime::traits::Hash as HashT;
+
+	pub use sp_runtime::OpaqueExtrinsic as UncheckedExtrinsic;
+
+	/// Opaque block header type.
+	pub type Header = generic::Header<BlockNumber, BlakeTwo256>;
+	/// Opaque block type.
+	pub type Block = generic::Block<Header, UncheckedExtrinsic>;
+	/// Opaque block identifier type.
+	pub type BlockId = generic::BlockId<Block>;
+	/// Opaque block hash type.
+	pub type Hash = <BlakeTwo256 as HashT>::Output;
+}
+
+impl_opaque_keys! {
+	/// The keys a validator's node signs with: Aura for blocks, GRANDPA for finality.
+	pub struct SessionKeys {
+		pub aura: Aura,
+		pub grandpa: Grandpa,
+	}
+}
+
+#[sp_version::runtime_version]
+pub const VERSION: RuntimeVersion = RuntimeVersion {
+	spec_name: alloc::borrow::Cow::Borrowed("tapchain"),
+	impl_name: alloc::borrow::Cow::Borrowed("tapchain"),
+	authoring_version: 1,
+	spec_version: 100,
+	impl_version: 1,
+	apis: apis::RUNTIME_API_VERSIONS,
+	transaction_version: 1,
+	system_version: 1,
+};
+
+mod block_times {
+	/// Target block time: one block every 6 seconds.
+	pub const MILLI_SECS_PER_BLOCK: u64 = 6000;
+
+	// NOTE: the slot duration cannot change once the chain has started.
+	pub const SLOT_DURATION: u64 = MILLI_SECS_PER_BLOCK;
+}
+pub use block_times::*;
+
+// Time is measured by number of blocks.
+pub const MINUTES: BlockNumber = 60_000 / (MILLI_SECS_PER_BLOCK as BlockNumber);
+pub const HOURS: BlockNumber = MINUTES * 60;
+pub const DAYS: BlockNumber = HOURS * 24;
+
+/// Length of a session: validators' keys and the Aura/GRANDPA authorities change only at
+/// session boundaries.
+pub const SESSION_PERIOD_IN_BLOCKS: BlockNumber = 10 * MINUTES;
+
+/// Sessions in a staking era (one hour): a new validator set is elected every era.
+pub const SESSIONS_PER_ERA: sp_staking::SessionIndex = 6;
+
+/// The most validators the chain supports in one set (Aura, GRANDPA, Staking bounds).
+pub const MAX_VALIDATORS: u32 = 1_000;
+
+/// One satoshi in base units.
+pub const SATS: Balance = BASE_UNITS_PER_SAT;
+
+/// Existential deposit: 100 sats. See the crate docs for why.
+pub const EXISTENTIAL_DEPOSIT: Balance = 100 * SATS;
+
+/// The version information used to identify this runtime when compiled natively.
+#[cfg(feature = "std")]
+pub fn native_version() -> NativeVersion {
+	NativeVersion { runtime_version: VERSION, can_author_with: Default::default() }
+}
+
+/// Alias to 512-bit hash when used in the context of a transaction signature on the chain.
+pub type Signature = MultiSignature;
+
+/// Some way of identifying an account on the chain.
+pub type AccountId = <<Signature as Verify>::Signer as IdentifyAccount>::AccountId;
+
+/// Index of a transaction in the chain.
+pub type Nonce = u32;
+
+/// A hash of some data used by the chain.
+pub type Hash = sp_core::H256;
+
+/// The address format for describing accounts.
+pub type Address = MultiAddress<AccountId, ()>;
+
+/// Block header type as expected by this runtime.
+pub type Header = generic::Header<BlockNumber, BlakeTwo256>;
+
+/// Block type as expected by this runtime.
+pub type Block = generic::Block<Header, UncheckedExtrinsic>;
+
+/// A Block signed with a Justification.
+pub type SignedBlock = generic::SignedBlock<Block>;
+
+/// BlockId type as expected by this runtime.
+pub type BlockId = generic::BlockId<Block>;
+
+/// The transaction extensions applied to every signed transaction.
+pub type TxExtension = (
+	frame_system::CheckNonZeroSender<Runtime>,
+	frame_system::CheckSpecVersion<Runtime>,
+	frame_system::CheckTxVersion<Runtime>,
+	frame_system::CheckGenesis<Runtime>,
+	frame_system::CheckEra<Runtime>,
+	frame_system::CheckNonce<Runtime>,
+	frame_system::CheckWeight<Runtime>,
+	pallet_transaction_payment::ChargeTransactionPayment<Runtime>,
+	frame_metadata_hash_extension::CheckMetadataHash<Runtime>,
+	frame_system::WeightReclaim<Runtime>,
+);
+
+/// Unchecked extrinsic type as expected by this runtime.
+pub type UncheckedExtrinsic =
+	generic::UncheckedExtrinsic<Address, RuntimeCall, Signature, TxExtension>;
+
+/// The payload being signed in transactions.
+pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
+
+/// All migrations of the runtime, aside from the ones declared in the pallets.
+#[allow(unused_parens)]
+type Migrations = ();
+
+/// Executive: handles dispatch to the various modules.
+pub type Executive = frame_executive::Executive<
+	Runtime,
+	Block,
+	frame_system::ChainContext<Runtime>,
+	Runtime,
+	AllPalletsWithSystem,
+	Migrations,
+>;
+
+// Order matters for hooks: Session must initialise after Staking's dependencies and before
+// Aura/GRANDPA read the new authorities; Authorship must come before Session so that block
+// authors are noted for the era being paid.
+#[frame_support::runtime]
+mod runtime {
+	#[runtime::runtime]
+	#[runtime::derive(
+		RuntimeCall,
+		RuntimeEvent,
+		RuntimeError,
+		RuntimeOrigin,
+		RuntimeFreezeReason,
+		RuntimeHoldReason,
+		RuntimeSlashReason,
+		RuntimeLockId,
+		RuntimeTask,
+		RuntimeViewFunction
+	)]
+	pub struct Runtime;
+
+	#[runtime::pallet_index(0)]
+	pub type System = frame_system;
+
+	#[runtime::pallet_index(1)]
+	pub type Timestamp = pallet_timestamp;
+
+	#[runtime::pallet_index(2)]
+	pub type Balances = pallet_balances;
+
+	#[runtime::pallet_index(3)]
+	pub type TransactionPayment = pallet_transaction_payment;
+
+	#[runtime::pallet_index(4)]
+	pub type Authorship = pallet_authorship;
+
+	#[runtime::pallet_index(5)]
+	pub type Staking = pallet_staking;
+
+	#[runtime::pallet_index(6)]
+	pub type Offences = pallet_offences;
+
+	#[runtime::pallet_index(7)]
+	pub type Historical = pallet_session::historical;
+
+	#[runtime::pallet_index(8)]
+	pub type Session = pallet_session;
+
+	#[runtime::pallet_index(9)]
+	pub type Aura = pallet_aura;
+
+	#[runtime::pallet_index(10)]
+	pub type Grandpa = pallet_grandpa;
+
+	#[runtime::pallet_index(11)]
+	pub type Sudo = pallet_sudo;
+}

@@ -1,0 +1,285 @@
+//! Runtime tests: genesis presets, pallet integrity, validator elections and fees.
+
+use crate::{
+	configs::{LENGTH_FEE_PER_BYTE, WEIGHT_FEE_PER_REF_TIME},
+	genesis_config_presets::{DEV_ACCOUNT_BALANCE, GENESIS_VALIDATOR_BOND},
+	AccountId, AllPalletsWithSystem, Aura, Balance, Balances, Executive, Grandpa, Runtime,
+	RuntimeCall, RuntimeEvent, RuntimeGenesisConfig, RuntimeOrigin, Session, SessionKeys,
+	SignedPayload, Staking, System, TxExtension, UncheckedExtrinsic, EXISTENTIAL_DEPOSIT, SATS,
+	SESSIONS_PER_ERA,
+};
+use codec::Encode;
+use frame_support::{
+	assert_ok,
+	traits::{Hooks, IntegrityTest},
+};
+use sp_consensus_aura::{sr25519::AuthorityId as AuraId, Slot, AURA_ENGINE_ID};
+use sp_core::crypto::Pair;
+use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+use sp_runtime::{
+	generic::{Digest, DigestItem, Era},
+	traits::Header as _,
+	BuildStorage,
+};
+use tapchain_primitives::BASE_UNITS_PER_BTC;
+
+/// Genesis state of a named preset, built the way a node builds it from a chain spec.
+fn preset_ext(preset: &str) -> sp_io::TestExternalities {
+	let patch = crate::genesis_config_presets::get_preset(&preset.into())
+		.unwrap_or_else(|| panic!("preset {preset} exists"));
+	let mut config = serde_json::to_value(RuntimeGenesisConfig::default()).unwrap();
+	let patch: serde_json::Value = serde_json::from_slice(&patch).unwrap();
+	json_merge(&mut config, patch);
+	let config: RuntimeGenesisConfig =
+		serde_json::from_value(config).expect("preset patch deserializes into the genesis config");
+	let mut ext: sp_io::TestExternalities = config.build_storage().unwrap().into();
+	ext.register_extension(sp_keystore::KeystoreExt::new(sp_keystore::testing::MemoryKeystore::new()));
+	ext.execute_with(|| System::set_block_number(1));
+	ext
+}
+
+fn json_merge(base: &mut serde_json::Value, patch: serde_json::Value) {
+	match (base, patch) {
+		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) =>
+			for (key, value) in patch {
+				json_merge(base.entry(key).or_insert(serde_json::Value::Null), value);
+			},
+		(base, patch) => *base = patch,
+	}
+}
+
+fn stash(name: Sr25519Keyring) -> AccountId {
+	name.to_account_id()
+}
+
+fn sorted<T: Ord>(mut items: Vec<T>) -> Vec<T> {
+	items.sort();
+	items
+}
+
+fn aura_authorities() -> Vec<AuraId> {
+	pallet_aura::Authorities::<Runtime>::get().into_inner()
+}
+
+fn local_validators() -> [(Sr25519Keyring, Sr25519Keyring); 4] {
+	[
+		(Sr25519Keyring::Alice, Sr25519Keyring::AliceStash),
+		(Sr25519Keyring::Bob, Sr25519Keyring::BobStash),
+		(Sr25519Keyring::Charlie, Sr25519Keyring::CharlieStash),
+		(Sr25519Keyring::Dave, Sr25519Keyring::DaveStash),
+	]
+}
+
+#[test]
+fn every_preset_builds_its_genesis() {
+	for preset in crate::genesis_config_presets::preset_names() {
+		let name = core::str::from_utf8(preset.as_ref()).unwrap().to_owned();
+		preset_ext(&name).execute_with(|| {
+			assert!(!Session::validators().is_empty(), "{name}: no validators");
+			assert_eq!(Balances::free_balance(stash(Sr25519Keyring::Ferdie)), DEV_ACCOUNT_BALANCE);
+		});
+	}
+}
+
+#[test]
+fn unknown_preset_is_refused() {
+	assert!(crate::genesis_config_presets::get_preset(&"mainnet-ish".into()).is_none());
+}
+
+#[test]
+fn pallets_pass_their_integrity_tests() {
+	preset_ext("local_testnet").execute_with(|| {
+		<AllPalletsWithSystem as IntegrityTest>::integrity_test();
+	});
+}
+
+#[test]
+fn local_testnet_starts_with_four_bonded_validators_as_authorities() {
+	preset_ext("local_testnet").execute_with(|| {
+		let stashes: Vec<AccountId> = local_validators().iter().map(|(_, s)| stash(*s)).collect();
+		let aura_keys: Vec<AuraId> =
+			local_validators().iter().map(|(k, _)| k.public().into()).collect();
+		let grandpa_keys: Vec<sp_consensus_grandpa::AuthorityId> = [
+			Ed25519Keyring::Alice,
+			Ed25519Keyring::Bob,
+			Ed25519Keyring::Charlie,
+			Ed25519Keyring::Dave,
+		]
+		.iter()
+		.map(|k| k.public().into())
+		.collect();
+
+		assert_eq!(sorted(Session::validators()), sorted(stashes.clone()));
+		assert_eq!(sorted(aura_authorities()), sorted(aura_keys.clone()));
+		assert_eq!(
+			sorted(Grandpa::grandpa_authorities().into_iter().map(|(id, _)| id).collect()),
+			sorted(grandpa_keys)
+		);
+		for stash in &stashes {
+			let ledger = pallet_staking::Ledger::<Runtime>::get(stash).expect("stash is bonded");
+			assert_eq!(ledger.active, GENESIS_VALIDATOR_BOND);
+			assert!(pallet_staking::Validators::<Runtime>::contains_key(stash));
+		}
+		assert_eq!(pallet_staking::ValidatorCount::<Runtime>::get(), 4);
+
+		// After the first session and a whole era, the elected set is still the genesis set.
+		for _ in 0..=SESSIONS_PER_ERA {
+			Session::rotate_session();
+		}
+		assert!(pallet_staking::ActiveEra::<Runtime>::get().unwrap().index >= 1);
+		assert_eq!(sorted(Session::validators()), sorted(stashes));
+		assert_eq!(sorted(aura_authorities()), sorted(aura_keys));
+	});
+}
+
+#[test]
+fn a_newly_bonded_validator_is_elected_at_the_next_era() {
+	preset_ext("local_testnet").execute_with(|| {
+		let eve = stash(Sr25519Keyring::EveStash);
+		let generated = SessionKeys::generate(&eve.encode(), None);
+		let eve_aura = generated.keys.aura.clone();
+		assert_ok!(Session::set_keys(
+			RuntimeOrigin::signed(eve.clone()),
+			generated.keys,
+			generated.proof.encode()
+		));
+		assert_ok!(Staking::bond(
+			RuntimeOrigin::signed(eve.clone()),
+			GENESIS_VALIDATOR_BOND,
+			pallet_staking::RewardDestination::Stash
+		));
+		assert_ok!(Staking::validate(RuntimeOrigin::signed(eve.clone()), Default::default()));
+		assert_ok!(Staking::set_validator_count(RuntimeOrigin::root(), 5));
+
+		for _ in 0..SESSIONS_PER_ERA {
+			Session::rotate_session();
+		}
+		assert!(!Session::validators().contains(&eve), "not before the era that elects it");
+
+		for _ in 0..=SESSIONS_PER_ERA {
+			Session::rotate_session();
+		}
+		assert!(Session::validators().contains(&eve), "elected once the next era starts");
+		assert!(aura_authorities().contains(&eve_aura), "and authors blocks with its key");
+		assert_eq!(Session::validators().len(), 5);
+	});
+}
+
+#[test]
+fn session_keys_with_a_forged_ownership_proof_are_refused() {
+	preset_ext("local_testnet").execute_with(|| {
+		let eve = stash(Sr25519Keyring::EveStash);
+		let ferdie = stash(Sr25519Keyring::FerdieStash);
+		// Keys whose proof was made for Ferdie cannot be registered by Eve.
+		let generated = SessionKeys::generate(&ferdie.encode(), None);
+		assert!(Session::set_keys(
+			RuntimeOrigin::signed(eve),
+			generated.keys,
+			generated.proof.encode()
+		)
+		.is_err());
+	});
+}
+
+/// Starts block `number` authored in `slot` (the Aura pre-digest names the author).
+fn start_block(number: u32, slot: u64) {
+	let digest = Digest { logs: vec![DigestItem::PreRuntime(AURA_ENGINE_ID, Slot::from(slot).encode())] };
+	let header = crate::Header::new(
+		number,
+		Default::default(),
+		Default::default(),
+		System::parent_hash(),
+		digest,
+	);
+	Executive::initialize_block(&header);
+}
+
+fn signed_transfer(from: Sr25519Keyring, to: AccountId, value: Balance, nonce: u32) -> UncheckedExtrinsic {
+	let call = RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive {
+		dest: to.into(),
+		value,
+	});
+	let tx_ext: TxExtension = (
+		frame_system::CheckNonZeroSender::new(),
+		frame_system::CheckSpecVersion::new(),
+		frame_system::CheckTxVersion::new(),
+		frame_system::CheckGenesis::new(),
+		frame_system::CheckEra::from(Era::Immortal),
+		frame_system::CheckNonce::from(nonce),
+		frame_system::CheckWeight::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::from(0),
+		frame_metadata_hash_extension::CheckMetadataHash::new(false),
+		frame_system::WeightReclaim::new(),
+	);
+	let payload = SignedPayload::new(call.clone(), tx_ext.clone()).expect("implicit data available");
+	let signature = payload.using_encoded(|bytes| from.pair().sign(bytes));
+	UncheckedExtrinsic::new_signed(call, from.to_account_id().into(), signature.into(), tx_ext)
+}
+
+#[test]
+fn fees_are_charged_in_btc_base_units_and_paid_to_the_block_author() {
+	preset_ext("development").execute_with(|| {
+		let alice = Sr25519Keyring::Alice;
+		let bob = stash(Sr25519Keyring::Bob);
+		let author = stash(Sr25519Keyring::AliceStash);
+		start_block(2, 1);
+		System::reset_events();
+
+		let alice_before = Balances::free_balance(alice.to_account_id());
+		let author_before = Balances::free_balance(&author);
+		let bob_before = Balances::free_balance(&bob);
+		let amount = BASE_UNITS_PER_BTC;
+
+		let xt = signed_transfer(alice, bob.clone(), amount, 0);
+		let len = xt.encoded_size() as u32;
+		assert_ok!(Executive::apply_extrinsic(xt).expect("transaction is valid"));
+
+		let fee = System::events()
+			.into_iter()
+			.find_map(|record| match record.event {
+				RuntimeEvent::TransactionPayment(
+					pallet_transaction_payment::Event::TransactionFeePaid { actual_fee, .. },
+				) => Some(actual_fee),
+				_ => None,
+			})
+			.expect("a fee was paid");
+
+		assert_eq!(Balances::free_balance(&bob), bob_before + amount);
+		assert_eq!(Balances::free_balance(alice.to_account_id()), alice_before - amount - fee);
+		assert_eq!(Balances::free_balance(&author), author_before + fee, "fee goes to the author");
+
+		// The fee is made of the length fee and the weight fee, both in base units.
+		assert!(fee > len as Balance * LENGTH_FEE_PER_BYTE, "fee {fee} covers the length fee");
+		assert_eq!((fee - len as Balance * LENGTH_FEE_PER_BYTE) % WEIGHT_FEE_PER_REF_TIME, 0);
+		// A plain transfer costs a few sats: cheap, but not free, for a token worth a lot.
+		assert!(fee >= SATS && fee <= 100 * SATS, "transfer fee {} sats", fee / SATS);
+	});
+}
+
+#[test]
+fn a_transfer_that_would_leave_dust_is_refused() {
+	preset_ext("development").execute_with(|| {
+		start_block(2, 1);
+		let dust_receiver = AccountId::from([7u8; 32]);
+		let result = Balances::transfer_keep_alive(
+			RuntimeOrigin::signed(Sr25519Keyring::Bob.to_account_id()),
+			dust_receiver.clone().into(),
+			EXISTENTIAL_DEPOSIT - 1,
+		);
+		assert!(result.is_err(), "an account below the existential deposit cannot be created");
+		assert_eq!(Balances::free_balance(&dust_receiver), 0);
+	});
+}
+
+#[test]
+fn staking_mints_nothing_at_era_end() {
+	preset_ext("local_testnet").execute_with(|| {
+		let issuance_before = Balances::total_issuance();
+		for _ in 0..(2 * SESSIONS_PER_ERA + 1) {
+			Session::rotate_session();
+			Staking::on_finalize(System::block_number());
+		}
+		assert!(pallet_staking::ActiveEra::<Runtime>::get().unwrap().index >= 2);
+		assert_eq!(Balances::total_issuance(), issuance_before, "BTC supply is only bridged");
+	});
+}
