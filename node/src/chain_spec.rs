@@ -41,11 +41,24 @@ pub fn local_chain_spec() -> Result<ChainSpec, String> {
 		.build())
 }
 
+/// `mainnet`: one validator (Alice) whose light client follows Bitcoin mainnet from block
+/// 822528. A starting point for a real network: export it and replace the validators.
+pub fn bitcoin_mainnet_chain_spec() -> Result<ChainSpec, String> {
+	Ok(ChainSpec::builder(wasm_binary()?, None)
+		.with_name("Tapchain on Bitcoin mainnet")
+		.with_id("tapchain_btc_mainnet")
+		.with_chain_type(ChainType::Live)
+		.with_genesis_config_preset_name(tapchain_runtime::genesis_config_presets::MAINNET_PRESET)
+		.with_properties(chain_properties())
+		.build())
+}
+
 /// Resolves `--chain`: a preset name, or else the path of a JSON chain spec.
 pub fn load_spec(id: &str) -> Result<Box<dyn sc_service::ChainSpec>, String> {
 	Ok(match id {
 		"dev" | "development" => Box::new(development_chain_spec()?),
 		"" | "local" | "local_testnet" => Box::new(local_chain_spec()?),
+		"mainnet" => Box::new(bitcoin_mainnet_chain_spec()?),
 		path => Box::new(ChainSpec::from_json_file(std::path::PathBuf::from(path))?),
 	})
 }

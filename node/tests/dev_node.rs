@@ -64,7 +64,9 @@ fn a_json_chain_spec_file_loads() {
 		"from-file",
 		&["--chain", spec_path.to_str().unwrap(), "--alice", "--validator", "--tmp"],
 	);
-	node.wait_until("RPC up", Duration::from_secs(60), |n| n.rpc("system_health", json!([])).is_ok());
+	node.wait_until("RPC up", Duration::from_secs(60), |n| {
+		n.rpc("system_health", json!([])).is_ok()
+	});
 	let version = node.rpc("system_chain", json!([])).unwrap();
 	assert_eq!(version, "Tapchain Local Testnet");
 	let _ = std::fs::remove_dir_all(dir);

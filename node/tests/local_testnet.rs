@@ -11,9 +11,12 @@ use std::{collections::BTreeSet, time::Duration};
 fn four_validators_author_and_finalize() {
 	let names = ["alice", "bob", "charlie", "dave"];
 	let alice = Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp"]);
-	alice.wait_until("RPC up", Duration::from_secs(60), |n| n.rpc("system_health", json!([])).is_ok());
+	alice.wait_until("RPC up", Duration::from_secs(60), |n| {
+		n.rpc("system_health", json!([])).is_ok()
+	});
 	let peer_id = alice.rpc("system_localPeerId", json!([])).unwrap();
-	let bootnode = format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", alice.p2p_port, peer_id.as_str().unwrap());
+	let bootnode =
+		format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", alice.p2p_port, peer_id.as_str().unwrap());
 
 	let mut nodes = vec![alice];
 	for name in &names[1..] {
@@ -45,7 +48,8 @@ fn four_validators_author_and_finalize() {
 		});
 	}
 
-	let authorities = nodes[0].rpc("state_call", json!(["GrandpaApi_grandpa_authorities", "0x"])).unwrap();
+	let authorities =
+		nodes[0].rpc("state_call", json!(["GrandpaApi_grandpa_authorities", "0x"])).unwrap();
 	// SCALE: compact length 4 (0x10) followed by 4 * (32-byte key + u64 weight).
 	let encoded = authorities.as_str().unwrap();
 	assert!(encoded.starts_with("0x10"), "4 GRANDPA authorities, got {encoded}");

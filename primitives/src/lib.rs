@@ -1,8 +1,12 @@
 //! Types and units shared by the Tapchain runtime, node, custody signer and relayer.
 //!
-//! Everything here is `no_std` so that the runtime can use it; later modules add the
-//! Bitcoin wire types.
+//! Everything here is `no_std` so that the runtime can use it: units of the native token
+//! and, in [`bitcoin`], Bitcoin's wire types and header rules.
 #![cfg_attr(not(feature = "std"), no_std)]
+
+extern crate alloc;
+
+pub mod bitcoin;
 
 /// Balance of an account, in BTC base units (18 decimals: 1 BTC = 10^18 base units).
 ///

@@ -19,8 +19,9 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, Executive, Grandpa, Historical, InherentDataExt, Nonce,
-	Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System, TransactionPayment, VERSION,
+	AccountId, Aura, Balance, Block, BtcLightClient, Executive, Grandpa, Historical,
+	InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System,
+	TransactionPayment, VERSION,
 };
 
 impl_runtime_apis! {
@@ -200,6 +201,61 @@ impl_runtime_apis! {
 		}
 		fn query_length_to_fee(length: u32) -> Balance {
 			TransactionPayment::length_to_fee(length)
+		}
+	}
+
+	impl pallet_btc_light_client::runtime_api::BtcLightClientApi<Block> for Runtime {
+		fn best_tip() -> Option<pallet_btc_light_client::ChainTip> {
+			BtcLightClient::best_tip()
+		}
+
+		fn height_of(hash: tapchain_primitives::bitcoin::BlockHash) -> Option<u32> {
+			BtcLightClient::height_of(hash)
+		}
+
+		fn header_at(height: u32) -> Option<tapchain_primitives::bitcoin::BlockHeader> {
+			BtcLightClient::header_at(height)
+		}
+
+		fn confirmations(
+			raw_tx: Vec<u8>,
+			proof: pallet_btc_light_client::MerkleProof,
+			block_hash: tapchain_primitives::bitcoin::BlockHash,
+		) -> Result<u32, pallet_btc_light_client::SpvError> {
+			BtcLightClient::verify_inclusion(&raw_tx, &proof, block_hash).map(|inclusion| inclusion.confirmations)
+		}
+	}
+
+	#[cfg(feature = "runtime-benchmarks")]
+	impl frame_benchmarking::Benchmark<Block> for Runtime {
+		fn benchmark_metadata(extra: bool) -> (
+			Vec<frame_benchmarking::BenchmarkList>,
+			Vec<frame_support::traits::StorageInfo>,
+		) {
+			use frame_benchmarking::BenchmarkList;
+			use frame_support::traits::StorageInfoTrait;
+			use super::*;
+
+			let mut list = Vec::<BenchmarkList>::new();
+			list_benchmarks!(list, extra);
+			let storage_info = AllPalletsWithSystem::storage_info();
+			(list, storage_info)
+		}
+
+		#[allow(non_local_definitions)]
+		fn dispatch_benchmark(
+			config: frame_benchmarking::BenchmarkConfig
+		) -> Result<Vec<frame_benchmarking::BenchmarkBatch>, alloc::string::String> {
+			use frame_benchmarking::BenchmarkBatch;
+			use frame_support::traits::WhitelistedStorageKeys;
+			use sp_storage::TrackedStorageKey;
+			use super::*;
+
+			let whitelist: Vec<TrackedStorageKey> = AllPalletsWithSystem::whitelisted_storage_keys();
+			let mut batches = Vec::<BenchmarkBatch>::new();
+			let params = (&config, &whitelist);
+			add_benchmarks!(params, batches);
+			Ok(batches)
 		}
 	}
 

@@ -1,4 +1,6 @@
-//! Genesis presets: `development` (one validator) and `local_testnet` (four validators).
+//! Genesis presets: `development` (one validator), `local_testnet` (four validators) and
+//! `mainnet` (one validator, light client on Bitcoin mainnet). The first two follow a
+//! Bitcoin regtest chain from its genesis block.
 //!
 //! Validators are identified by their stash account (`//Alice//stash`, ...), which bonds
 //! stake in `staking.stakers` and owns the session keys in `session.keys`; the session
@@ -6,16 +8,18 @@
 //! rewrites exactly these two entries for the validators it starts.
 
 use crate::{
-	AccountId, BalancesConfig, RuntimeGenesisConfig, SessionConfig, SessionKeys, StakingConfig,
-	SudoConfig, BASE_UNITS_PER_BTC,
+	AccountId, BalancesConfig, BtcLightClientConfig, RuntimeGenesisConfig, SessionConfig,
+	SessionKeys, StakingConfig, SudoConfig, BASE_UNITS_PER_BTC,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
+use pallet_btc_light_client::Checkpoint;
 use serde_json::Value;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_consensus_grandpa::AuthorityId as GrandpaId;
 use sp_genesis_builder::{self, PresetId};
 use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
+use tapchain_primitives::bitcoin::Network;
 use tapchain_primitives::Balance;
 
 /// What each development account holds at genesis.
@@ -23,6 +27,52 @@ pub const DEV_ACCOUNT_BALANCE: Balance = 10_000 * BASE_UNITS_PER_BTC;
 
 /// What each genesis validator bonds.
 pub const GENESIS_VALIDATOR_BOND: Balance = 100 * BASE_UNITS_PER_BTC;
+
+/// Name of the preset whose light client follows Bitcoin mainnet.
+pub const MAINNET_PRESET: &str = "mainnet";
+
+/// Bitcoin regtest's genesis header (hash 0f9188f1...2206): the checkpoint of the
+/// development networks, whose Bitcoin side is a regtest node.
+pub const REGTEST_GENESIS_HEADER: &str = "0x0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4adae5494dffff7f2002000000";
+
+/// Bitcoin mainnet header 822528 (hash 000000000000000000001daa...e93a), the first of a
+/// retarget period, so it is a complete checkpoint on its own.
+pub const MAINNET_CHECKPOINT_HEADER: &str = "0x00e0ff3f82f7aacf60fac3873b0beade61d0701639090ae5f47800000000000000000000acbc1b3381c671b2b7753bb2252d3ebd6900486ec8153ceb10e954a86e3f9e1468788665b3e80317f5171649";
+
+/// Height of [`MAINNET_CHECKPOINT_HEADER`].
+pub const MAINNET_CHECKPOINT_HEIGHT: u32 = 822_528;
+
+/// Where the light client starts, by network.
+pub fn bitcoin_checkpoint(network: Network) -> (Network, Checkpoint) {
+	let (hex, height) = match network {
+		Network::Mainnet => (MAINNET_CHECKPOINT_HEADER, MAINNET_CHECKPOINT_HEIGHT),
+		_ => (REGTEST_GENESIS_HEADER, 0),
+	};
+	let header = decode_hex(hex);
+	(
+		network,
+		Checkpoint {
+			header,
+			height,
+			chain_work: None,
+			period_first_time: None,
+			period_first_bits: None,
+			last_non_min_difficulty_bits: None,
+			previous_timestamps: Vec::new(),
+		},
+	)
+}
+
+fn decode_hex(hex: &str) -> Vec<u8> {
+	let digits = hex.trim_start_matches("0x").as_bytes();
+	digits
+		.chunks(2)
+		.map(|pair| {
+			let text = core::str::from_utf8(pair).expect("constant is ASCII");
+			u8::from_str_radix(text, 16).expect("constant is hex")
+		})
+		.collect()
+}
 
 /// One genesis validator: its stash account and its session keys.
 pub struct GenesisValidator {
@@ -50,6 +100,7 @@ fn testnet_genesis(
 	validators: Vec<GenesisValidator>,
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
+	bitcoin: Network,
 ) -> Value {
 	let mut balances: Vec<(AccountId, Balance)> =
 		endowed_accounts.iter().cloned().map(|account| (account, DEV_ACCOUNT_BALANCE)).collect();
@@ -59,6 +110,7 @@ fn testnet_genesis(
 		}
 	}
 	let validator_count = validators.len() as u32;
+	let (network, checkpoint) = bitcoin_checkpoint(bitcoin);
 
 	build_struct_json_patch!(RuntimeGenesisConfig {
 		balances: BalancesConfig { balances },
@@ -84,6 +136,7 @@ fn testnet_genesis(
 				.collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		btc_light_client: BtcLightClientConfig { network, checkpoint: Some(checkpoint) },
 	})
 }
 
@@ -105,6 +158,22 @@ pub fn development_config_genesis() -> Value {
 		)],
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		Network::Regtest,
+	)
+}
+
+/// `mainnet`: a development network (Alice validates) whose light client follows Bitcoin
+/// mainnet from block 822528. A real deployment exports it and replaces the validators.
+pub fn mainnet_config_genesis() -> Value {
+	testnet_genesis(
+		vec![GenesisValidator::from_keyring(
+			Sr25519Keyring::Alice,
+			Sr25519Keyring::AliceStash,
+			Ed25519Keyring::Alice,
+		)],
+		dev_accounts(),
+		Sr25519Keyring::Alice.to_account_id(),
+		Network::Mainnet,
 	)
 }
 
@@ -135,6 +204,7 @@ pub fn local_config_genesis() -> Value {
 		],
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
+		Network::Regtest,
 	)
 }
 
@@ -143,6 +213,7 @@ pub fn get_preset(id: &PresetId) -> Option<Vec<u8>> {
 	let patch = match id.as_ref() {
 		sp_genesis_builder::DEV_RUNTIME_PRESET => development_config_genesis(),
 		sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET => local_config_genesis(),
+		MAINNET_PRESET => mainnet_config_genesis(),
 		_ => return None,
 	};
 	Some(
@@ -157,5 +228,6 @@ pub fn preset_names() -> Vec<PresetId> {
 	vec![
 		PresetId::from(sp_genesis_builder::DEV_RUNTIME_PRESET),
 		PresetId::from(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET),
+		PresetId::from(MAINNET_PRESET),
 	]
 }

@@ -178,6 +178,11 @@ pub type UncheckedExtrinsic =
 /// The payload being signed in transactions.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
+#[cfg(feature = "runtime-benchmarks")]
+mod benches {
+	frame_benchmarking::define_benchmarks!([pallet_btc_light_client, BtcLightClient]);
+}
+
 /// All migrations of the runtime, aside from the ones declared in the pallets.
 #[allow(unused_parens)]
 type Migrations = ();
@@ -247,4 +252,7 @@ mod runtime {
 
 	#[runtime::pallet_index(11)]
 	pub type Sudo = pallet_sudo;
+
+	#[runtime::pallet_index(20)]
+	pub type BtcLightClient = pallet_btc_light_client;
 }

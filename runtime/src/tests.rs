@@ -33,17 +33,20 @@ fn preset_ext(preset: &str) -> sp_io::TestExternalities {
 	let config: RuntimeGenesisConfig =
 		serde_json::from_value(config).expect("preset patch deserializes into the genesis config");
 	let mut ext: sp_io::TestExternalities = config.build_storage().unwrap().into();
-	ext.register_extension(sp_keystore::KeystoreExt::new(sp_keystore::testing::MemoryKeystore::new()));
+	ext.register_extension(sp_keystore::KeystoreExt::new(
+		sp_keystore::testing::MemoryKeystore::new(),
+	));
 	ext.execute_with(|| System::set_block_number(1));
 	ext
 }
 
 fn json_merge(base: &mut serde_json::Value, patch: serde_json::Value) {
 	match (base, patch) {
-		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) =>
+		(serde_json::Value::Object(base), serde_json::Value::Object(patch)) => {
 			for (key, value) in patch {
 				json_merge(base.entry(key).or_insert(serde_json::Value::Null), value);
-			},
+			}
+		},
 		(base, patch) => *base = patch,
 	}
 }
@@ -183,7 +186,8 @@ fn session_keys_with_a_forged_ownership_proof_are_refused() {
 
 /// Starts block `number` authored in `slot` (the Aura pre-digest names the author).
 fn start_block(number: u32, slot: u64) {
-	let digest = Digest { logs: vec![DigestItem::PreRuntime(AURA_ENGINE_ID, Slot::from(slot).encode())] };
+	let digest =
+		Digest { logs: vec![DigestItem::PreRuntime(AURA_ENGINE_ID, Slot::from(slot).encode())] };
 	let header = crate::Header::new(
 		number,
 		Default::default(),
@@ -194,7 +198,12 @@ fn start_block(number: u32, slot: u64) {
 	Executive::initialize_block(&header);
 }
 
-fn signed_transfer(from: Sr25519Keyring, to: AccountId, value: Balance, nonce: u32) -> UncheckedExtrinsic {
+fn signed_transfer(
+	from: Sr25519Keyring,
+	to: AccountId,
+	value: Balance,
+	nonce: u32,
+) -> UncheckedExtrinsic {
 	let call = RuntimeCall::Balances(pallet_balances::Call::transfer_keep_alive {
 		dest: to.into(),
 		value,
@@ -211,7 +220,8 @@ fn signed_transfer(from: Sr25519Keyring, to: AccountId, value: Balance, nonce: u
 		frame_metadata_hash_extension::CheckMetadataHash::new(false),
 		frame_system::WeightReclaim::new(),
 	);
-	let payload = SignedPayload::new(call.clone(), tx_ext.clone()).expect("implicit data available");
+	let payload =
+		SignedPayload::new(call.clone(), tx_ext.clone()).expect("implicit data available");
 	let signature = payload.using_encoded(|bytes| from.pair().sign(bytes));
 	UncheckedExtrinsic::new_signed(call, from.to_account_id().into(), signature.into(), tx_ext)
 }
@@ -281,5 +291,83 @@ fn staking_mints_nothing_at_era_end() {
 		}
 		assert!(pallet_staking::ActiveEra::<Runtime>::get().unwrap().index >= 2);
 		assert_eq!(Balances::total_issuance(), issuance_before, "BTC supply is only bridged");
+	});
+}
+
+#[test]
+fn presets_start_the_light_client_at_their_checkpoint() {
+	use tapchain_primitives::bitcoin::{BlockHash, Network};
+	preset_ext("development").execute_with(|| {
+		let tip = crate::BtcLightClient::best_tip().expect("checkpoint stored");
+		assert_eq!(tip.height, 0);
+		assert_eq!(tip.hash, Network::Regtest.params().genesis_hash);
+		assert_eq!(pallet_btc_light_client::BitcoinNetwork::<Runtime>::get(), Network::Regtest);
+	});
+	preset_ext("mainnet").execute_with(|| {
+		let tip = crate::BtcLightClient::best_tip().expect("checkpoint stored");
+		assert_eq!(tip.height, 822_528);
+		assert_eq!(
+			tip.hash,
+			BlockHash::from_display_hex(
+				"000000000000000000001daacd23f9cb40c69ba923085618a5f9dbdd4d97e93a"
+			)
+			.unwrap()
+		);
+		assert_eq!(pallet_btc_light_client::BitcoinNetwork::<Runtime>::get(), Network::Mainnet);
+	});
+}
+
+#[test]
+fn a_relayer_submits_regtest_headers_for_free() {
+	use tapchain_primitives::bitcoin::{BlockHeader, Network, TxMerkleNode};
+	preset_ext("development").execute_with(|| {
+		let genesis = BlockHeader::from_bytes(
+			&hex::decode(
+				crate::genesis_config_presets::REGTEST_GENESIS_HEADER.trim_start_matches("0x"),
+			)
+			.unwrap(),
+		)
+		.unwrap();
+		assert_eq!(genesis.block_hash(), Network::Regtest.params().genesis_hash);
+		pallet_timestamp::Now::<Runtime>::put(genesis.time as u64 * 1000 + 3_600_000);
+		let pow_limit = Network::Regtest.params().pow_limit;
+		let mut headers = Vec::new();
+		let mut parent = genesis;
+		for _ in 0..5 {
+			let mut header = BlockHeader {
+				version: 0x2000_0000,
+				prev_blockhash: parent.block_hash(),
+				merkle_root: TxMerkleNode([5; 32]),
+				time: parent.time + 600,
+				bits: parent.bits,
+				nonce: 0,
+			};
+			let target = header.bits.to_target(pow_limit).unwrap();
+			while !target.is_met_by(&header.block_hash().0) {
+				header.nonce += 1;
+			}
+			headers.push(header);
+			parent = header;
+		}
+		let info = crate::BtcLightClient::submit_headers(
+			RuntimeOrigin::signed(Sr25519Keyring::Ferdie.to_account_id()),
+			headers.clone().try_into().unwrap(),
+		)
+		.unwrap();
+		assert_eq!(info.pays_fee, frame_support::dispatch::Pays::No);
+		assert_eq!(crate::BtcLightClient::best_tip().unwrap().hash, parent.block_hash());
+		// The runtime's weight for a whole retarget period stays well under a quarter block.
+		use pallet_btc_light_client::WeightInfo;
+		let weight = <Runtime as pallet_btc_light_client::Config>::WeightInfo::submit_headers(2016)
+			.saturating_add(
+				<Runtime as pallet_btc_light_client::Config>::WeightInfo::submit_fork_header(100),
+			);
+		let block_max = crate::configs::RuntimeBlockWeights::get().max_block;
+		assert!(
+			weight.ref_time() * 4 < block_max.ref_time(),
+			"2016 headers take {} of {} ref_time",
+			weight.ref_time(),
+			block_max.ref_time()
+		);
 	});
 }

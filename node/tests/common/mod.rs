@@ -83,7 +83,8 @@ impl Node {
 
 	/// Calls a JSON-RPC method; `Err` on a transport error or an RPC error object.
 	pub fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-		let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+		let body =
+			json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
 		let response = http_request(self.rpc_port, "POST", "/", Some(&body))?;
 		let response: Value =
 			serde_json::from_str(&response).map_err(|e| format!("bad JSON from {method}: {e}"))?;
@@ -112,11 +113,20 @@ impl Node {
 	}
 
 	/// Waits until `condition` holds, polling every half second, or panics with the node's log.
-	pub fn wait_until(&self, what: &str, timeout: Duration, mut condition: impl FnMut(&Node) -> bool) {
+	pub fn wait_until(
+		&self,
+		what: &str,
+		timeout: Duration,
+		mut condition: impl FnMut(&Node) -> bool,
+	) {
 		let start = Instant::now();
 		while start.elapsed() < timeout {
 			if let Ok(Some(status)) = self.child_status() {
-				panic!("{} exited ({status}) while waiting for {what}:\n{}", self.name, self.log_tail(40));
+				panic!(
+					"{} exited ({status}) while waiting for {what}:\n{}",
+					self.name,
+					self.log_tail(40)
+				);
 			}
 			if condition(self) {
 				return;

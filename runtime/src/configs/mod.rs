@@ -8,11 +8,10 @@ use frame_support::{
 	derive_impl, parameter_types,
 	traits::{
 		fungible::{Balanced, Credit},
-		ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Imbalance, OnUnbalanced,
-		VariantCountOf,
+		ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Imbalance, OnUnbalanced, VariantCountOf,
 	},
 	weights::{
-		constants::{RocksDbWeight, WEIGHT_REF_TIME_PER_SECOND},
+		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
 		ConstantMultiplier, Weight,
 	},
 };
@@ -30,8 +29,8 @@ use super::{
 	AccountId, Aura, Authorship, Balance, Balances, Block, BlockNumber, Hash, Historical, Nonce,
 	Offences, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
 	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session, SessionKeys, Staking, System,
-	EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS,
-	SLOT_DURATION, VERSION,
+	EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS, SLOT_DURATION,
+	VERSION,
 };
 
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -59,7 +58,8 @@ impl frame_system::Config for Runtime {
 	type Nonce = Nonce;
 	type Hash = Hash;
 	type BlockHashCount = BlockHashCount;
-	type DbWeight = RocksDbWeight;
+	/// The node stores state in ParityDB (RocksDB is not built).
+	type DbWeight = ParityDbWeight;
 	type Version = Version;
 	type AccountData = pallet_balances::AccountData<Balance>;
 	type SS58Prefix = SS58Prefix;
@@ -191,8 +191,7 @@ impl pallet_session::Config for Runtime {
 	type Keys = SessionKeys;
 	/// At most a third of the set may be disabled by offences, re-enabling the least
 	/// offending when a worse one comes in.
-	type DisablingStrategy =
-		pallet_session::disabling::UpToLimitWithReEnablingDisablingStrategy;
+	type DisablingStrategy = pallet_session::disabling::UpToLimitWithReEnablingDisablingStrategy;
 	type WeightInfo = pallet_session::weights::SubstrateWeight<Runtime>;
 	type Currency = Balances;
 	type KeyDeposit = ();
@@ -279,6 +278,24 @@ impl pallet_offences::Config for Runtime {
 	type OnOffenceHandler = Staking;
 }
 
+parameter_types! {
+	/// A whole retarget period fits in one submission.
+	pub const BtcMaxHeadersPerSubmission: u32 = 2016;
+	/// Deeper than any Bitcoin reorganisation since 2013 (24 blocks) by far.
+	pub const BtcMaxForkDepth: u32 = 100;
+	/// Two retarget periods of history: every rule and every proof the bridge accepts.
+	pub const BtcPruningDepth: u32 = 2 * 2016;
+}
+
+impl pallet_btc_light_client::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type UnixTime = pallet_timestamp::Pallet<Runtime>;
+	type MaxHeadersPerSubmission = BtcMaxHeadersPerSubmission;
+	type MaxForkDepth = BtcMaxForkDepth;
+	type PruningDepth = BtcPruningDepth;
+	type WeightInfo = pallet_btc_light_client::weights::SubstrateWeight<Runtime>;
+}
+
 impl pallet_sudo::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type RuntimeCall = RuntimeCall;
@@ -302,4 +319,3 @@ where
 		super::UncheckedExtrinsic::new_bare(call)
 	}
 }
-
