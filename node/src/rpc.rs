@@ -20,8 +20,9 @@ pub struct FullDeps<C, P> {
 	pub pool: Arc<P>,
 }
 
-/// Instantiate all full RPC extensions: account nonces (`system_accountNextIndex`) and fee
-/// queries (`payment_queryInfo`, `payment_queryFeeDetails`).
+/// Instantiate all full RPC extensions: account nonces (`system_accountNextIndex`), fee
+/// queries (`payment_queryInfo`, `payment_queryFeeDetails`) and the Bitcoin light client
+/// (`btc_bestTip`, `btc_headerAt`, `btc_heightOf`, `btc_confirmations`).
 pub fn create_full<C, P>(
 	deps: FullDeps<C, P>,
 ) -> Result<RpcModule<()>, Box<dyn std::error::Error + Send + Sync>>
@@ -32,8 +33,10 @@ where
 	C::Api: substrate_frame_rpc_system::AccountNonceApi<Block, AccountId, Nonce>,
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
+	C::Api: pallet_btc_light_client::runtime_api::BtcLightClientApi<Block>,
 	P: TransactionPool + 'static,
 {
+	use crate::btc_rpc::{BtcLightClientRpcServer, BtcLightClientRpcServerImpl};
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
@@ -41,7 +44,8 @@ where
 	let FullDeps { client, pool } = deps;
 
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
-	module.merge(TransactionPayment::new(client).into_rpc())?;
+	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
+	module.merge(BtcLightClientRpcServerImpl::new(client).into_rpc())?;
 
 	Ok(module)
 }

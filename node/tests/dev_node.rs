@@ -23,12 +23,29 @@ fn dev_node_produces_and_finalizes_blocks() {
 	let version = node.rpc("state_getRuntimeVersion", json!([])).unwrap();
 	assert_eq!(version["specName"], "tapchain");
 	let methods = node.rpc("rpc_methods", json!([])).unwrap();
-	for method in ["payment_queryInfo", "system_accountNextIndex", "author_submitExtrinsic"] {
+	for method in [
+		"payment_queryInfo",
+		"system_accountNextIndex",
+		"author_submitExtrinsic",
+		"btc_bestTip",
+		"btc_confirmations",
+	] {
 		assert!(
 			methods["methods"].as_array().unwrap().iter().any(|m| m == method),
 			"RPC method {method} is served"
 		);
 	}
+
+	// The light client starts at the regtest genesis block.
+	let tip = node.rpc("btc_bestTip", json!([])).unwrap();
+	assert_eq!(tip["height"], 0);
+	assert_eq!(tip["hash"], "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206");
+	let header = node.rpc("btc_headerAt", json!([0])).unwrap();
+	assert!(header.as_str().unwrap().starts_with("0x0100000000000000"));
+	let refused = node.rpc("btc_confirmations", json!(["0x00", 0, [], "00".repeat(32)]));
+	assert!(refused.unwrap_err().contains("inclusion proof refused"), "typed refusal");
+	let bad_hash = node.rpc("btc_heightOf", json!(["xyz"]));
+	assert!(bad_hash.unwrap_err().contains("block hash"));
 
 	// Prometheus metrics are exported.
 	let metrics = node.metrics().expect("prometheus endpoint answers");

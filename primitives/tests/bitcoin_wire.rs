@@ -3,6 +3,7 @@
 mod fixtures;
 
 use bitcoin::consensus::{deserialize, serialize};
+use bitcoin::hashes::Hash as _;
 use proptest::prelude::*;
 use tapchain_primitives::bitcoin::{
 	merkle::merkle_branch, merkle_root, network::ParentContext, verify_merkle_branch, BlockHeader,

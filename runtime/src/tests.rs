@@ -3,10 +3,9 @@
 use crate::{
 	configs::{LENGTH_FEE_PER_BYTE, WEIGHT_FEE_PER_REF_TIME},
 	genesis_config_presets::{DEV_ACCOUNT_BALANCE, GENESIS_VALIDATOR_BOND},
-	AccountId, AllPalletsWithSystem, Aura, Balance, Balances, Executive, Grandpa, Runtime,
-	RuntimeCall, RuntimeEvent, RuntimeGenesisConfig, RuntimeOrigin, Session, SessionKeys,
-	SignedPayload, Staking, System, TxExtension, UncheckedExtrinsic, EXISTENTIAL_DEPOSIT, SATS,
-	SESSIONS_PER_ERA,
+	AccountId, AllPalletsWithSystem, Balance, Balances, Executive, Grandpa, Runtime, RuntimeCall,
+	RuntimeEvent, RuntimeGenesisConfig, RuntimeOrigin, Session, SessionKeys, SignedPayload,
+	Staking, System, TxExtension, UncheckedExtrinsic, EXISTENTIAL_DEPOSIT, SATS, SESSIONS_PER_ERA,
 };
 use codec::Encode;
 use frame_support::{

@@ -46,7 +46,7 @@ pub use weights::WeightInfo;
 #[frame_support::pallet]
 pub mod pallet {
 	use super::*;
-	use frame_support::{pallet_prelude::*, traits::UnixTime};
+	use frame_support::{dispatch::PostDispatchInfo, pallet_prelude::*, traits::UnixTime};
 	use frame_system::pallet_prelude::*;
 	use tapchain_primitives::bitcoin::{
 		network::{

@@ -9,6 +9,7 @@ use frame_support::{
 	weights::Weight,
 	BoundedVec,
 };
+use sp_runtime::BuildStorage;
 use std::path::PathBuf;
 use tapchain_primitives::bitcoin::{BlockHash, BlockHeader, CompactTarget, Network, Transaction};
 

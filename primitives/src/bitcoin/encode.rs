@@ -47,10 +47,6 @@ impl<'a> Reader<'a> {
 		Ok(head)
 	}
 
-	pub fn peek(&self) -> Option<u8> {
-		self.bytes.first().copied()
-	}
-
 	pub fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
 		let mut out = [0u8; N];
 		out.copy_from_slice(self.take(N)?);
