@@ -79,7 +79,14 @@ fn a_json_chain_spec_file_loads() {
 
 	let node = Node::start(
 		"from-file",
-		&["--chain", spec_path.to_str().unwrap(), "--alice", "--validator", "--tmp"],
+		&[
+			"--chain",
+			spec_path.to_str().unwrap(),
+			"--alice",
+			"--validator",
+			"--tmp",
+			"--unsafe-force-node-key-generation",
+		],
 	);
 	node.wait_until("RPC up", Duration::from_secs(60), |n| {
 		n.rpc("system_health", json!([])).is_ok()

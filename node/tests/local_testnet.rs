@@ -7,10 +7,14 @@ use common::{aura_slot, Node};
 use serde_json::json;
 use std::{collections::BTreeSet, time::Duration};
 
+/// Validators outside `--dev` need a network key; each test node makes a fresh one.
+const KEYGEN: &str = "--unsafe-force-node-key-generation";
+
 #[test]
 fn four_validators_author_and_finalize() {
 	let names = ["alice", "bob", "charlie", "dave"];
-	let alice = Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp"]);
+	let alice =
+		Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp", KEYGEN]);
 	alice.wait_until("RPC up", Duration::from_secs(60), |n| {
 		n.rpc("system_health", json!([])).is_ok()
 	});
@@ -23,7 +27,7 @@ fn four_validators_author_and_finalize() {
 		let flag = format!("--{name}");
 		nodes.push(Node::start(
 			name,
-			&["--chain", "local", &flag, "--validator", "--tmp", "--bootnodes", &bootnode],
+			&["--chain", "local", &flag, "--validator", "--tmp", KEYGEN, "--bootnodes", &bootnode],
 		));
 	}
 

@@ -103,7 +103,7 @@ fn every_mainnet_retarget_is_recomputed_exactly() {
 		// Bitcoin Core's chainwork grows by exactly the new header's work.
 		let work = |key: &str| {
 			primitive_types::U256::from_big_endian(
-				&hex::decode(entry[key].as_str().unwrap()).unwrap(),
+				&hex::decode(entry[key].as_str().unwrap().trim_start_matches("0x")).unwrap(),
 			)
 		};
 		let new_work = new.bits.to_target(params.pow_limit).unwrap().to_work().0;

@@ -41,8 +41,6 @@ impl Node {
 			.args([
 				"--rpc-port",
 				&rpc_port.to_string(),
-				"--port",
-				&p2p_port.to_string(),
 				"--prometheus-port",
 				&prometheus_port.to_string(),
 				"--listen-addr",
