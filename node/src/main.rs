@@ -1,5 +1,7 @@
 //! Tapchain node: validator and full node of the Tapchain proof-of-stake chain.
 #![warn(missing_docs)]
+// `sc_cli::Error` and `sc_service::Error` are large by design; every command returns them.
+#![allow(clippy::result_large_err)]
 
 mod btc_rpc;
 mod chain_spec;

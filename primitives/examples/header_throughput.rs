@@ -12,9 +12,9 @@ use tapchain_primitives::bitcoin::{
 };
 
 fn main() {
-	let dir = std::env::var_os("TAPCHAIN_FIXTURES").map(PathBuf::from).unwrap_or_else(|| {
-		PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
-	});
+	let dir = std::env::var_os("TAPCHAIN_FIXTURES")
+		.map(PathBuf::from)
+		.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures"));
 	let path = dir.join("mainnet-headers-822528.hex");
 	let text = std::fs::read_to_string(&path)
 		.unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -41,13 +41,21 @@ fn main() {
 			assert!(target.is_met_by(&hash.0), "proof of work");
 			assert_eq!(required_bits(&params, &parent, header.time), header.bits, "retarget rule");
 			let height = parent.height + 1;
-			let starts_period = height % interval == 0;
+			let starts_period = height.is_multiple_of(interval);
 			parent = ParentContext {
 				height,
 				bits: header.bits,
 				time: header.time,
-				period_first_time: if starts_period { header.time } else { parent.period_first_time },
-				period_first_bits: if starts_period { header.bits } else { parent.period_first_bits },
+				period_first_time: if starts_period {
+					header.time
+				} else {
+					parent.period_first_time
+				},
+				period_first_bits: if starts_period {
+					header.bits
+				} else {
+					parent.period_first_bits
+				},
 				last_non_min_difficulty_bits: header.bits,
 			};
 		}

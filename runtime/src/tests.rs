@@ -160,7 +160,10 @@ fn a_newly_bonded_validator_is_elected_at_the_next_era() {
 			assert!(!Session::validators().contains(&eve), "not a validator during era 0");
 			Session::rotate_session();
 			rotations += 1;
-			assert!(rotations <= SESSIONS_PER_ERA, "era 1 starts after {SESSIONS_PER_ERA} sessions");
+			assert!(
+				rotations <= SESSIONS_PER_ERA,
+				"era 1 starts after {SESSIONS_PER_ERA} sessions"
+			);
 		}
 		assert!(Session::validators().contains(&eve), "elected for era 1");
 		assert!(aura_authorities().contains(&eve_aura), "and authors blocks with its key");
@@ -262,7 +265,7 @@ fn fees_are_charged_in_btc_base_units_and_paid_to_the_block_author() {
 		assert!(fee > len as Balance * LENGTH_FEE_PER_BYTE, "fee {fee} covers the length fee");
 		assert_eq!((fee - len as Balance * LENGTH_FEE_PER_BYTE) % WEIGHT_FEE_PER_REF_TIME, 0);
 		// A plain transfer costs a few sats: cheap, but not free, for a token worth a lot.
-		assert!(fee >= SATS && fee <= 100 * SATS, "transfer fee {} sats", fee / SATS);
+		assert!((SATS..=100 * SATS).contains(&fee), "transfer fee {} sats", fee / SATS);
 	});
 }
 

@@ -285,7 +285,7 @@ pub mod pallet {
 			if !target.is_met_by(&hash.0) {
 				return Err("the checkpoint header does not meet its own target");
 			}
-			let at_period_start = checkpoint.height % params.retarget_interval() == 0;
+			let at_period_start = checkpoint.height.is_multiple_of(params.retarget_interval());
 			let (period_first_time, period_first_bits) = if at_period_start {
 				(header.time, header.bits)
 			} else {
@@ -361,7 +361,7 @@ pub mod pallet {
 				header.time as u64 <= now_secs.saturating_add(MAX_FUTURE_BLOCK_TIME_SECS),
 				Error::<T>::TimestampTooFarInFuture
 			);
-			let starts_period = height % params.retarget_interval() == 0;
+			let starts_period = height.is_multiple_of(params.retarget_interval());
 			if params.enforce_bip94 && starts_period {
 				ensure!(
 					header.time >= parent.header.time.saturating_sub(MAX_TIMEWARP_SECS),

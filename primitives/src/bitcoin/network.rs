@@ -182,7 +182,7 @@ pub struct ParentContext {
 pub fn required_bits(params: &NetworkParams, parent: &ParentContext, time: u32) -> CompactTarget {
 	let pow_limit_bits = params.pow_limit.to_compact();
 	let height = parent.height + 1;
-	if height % params.retarget_interval() != 0 {
+	if !height.is_multiple_of(params.retarget_interval()) {
 		if params.allow_min_difficulty_blocks {
 			if time as u64 > parent.time as u64 + 2 * params.target_spacing_secs as u64 {
 				return pow_limit_bits;
