@@ -20,7 +20,6 @@ fn main() {
 		.unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
 	let raw: Vec<Vec<u8>> = text.lines().map(|l| hex::decode(l.trim()).unwrap()).collect();
 	let params = Network::Mainnet.params();
-	let interval = params.retarget_interval();
 
 	let rounds = 50;
 	let start = Instant::now();
@@ -40,24 +39,7 @@ fn main() {
 			let target = header.bits.to_target(params.pow_limit).expect("valid nBits");
 			assert!(target.is_met_by(&hash.0), "proof of work");
 			assert_eq!(required_bits(&params, &parent, header.time), header.bits, "retarget rule");
-			let height = parent.height + 1;
-			let starts_period = height.is_multiple_of(interval);
-			parent = ParentContext {
-				height,
-				bits: header.bits,
-				time: header.time,
-				period_first_time: if starts_period {
-					header.time
-				} else {
-					parent.period_first_time
-				},
-				period_first_bits: if starts_period {
-					header.bits
-				} else {
-					parent.period_first_bits
-				},
-				last_non_min_difficulty_bits: header.bits,
-			};
+			parent = parent.child(&params, &header);
 		}
 	}
 	let elapsed = start.elapsed();

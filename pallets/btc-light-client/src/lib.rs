@@ -386,31 +386,19 @@ pub mod pallet {
 				Error::<T>::ForkTooDeep
 			);
 
-			let pow_limit_bits = params.pow_limit.to_compact();
 			let mut recent_times = parent.recent_times.to_vec();
 			recent_times.push(header.time);
 			if recent_times.len() > MEDIAN_TIME_SPAN {
 				recent_times.remove(0);
 			}
+			let child = context.child(&params, header);
 			let stored = StoredHeader {
 				header: *header,
 				height,
 				chain_work: parent.chain_work.saturating_add(target.to_work()),
-				period_first_time: if starts_period {
-					header.time
-				} else {
-					parent.period_first_time
-				},
-				period_first_bits: if starts_period {
-					header.bits
-				} else {
-					parent.period_first_bits
-				},
-				last_non_min_difficulty_bits: if starts_period || header.bits != pow_limit_bits {
-					header.bits
-				} else {
-					parent.last_non_min_difficulty_bits
-				},
+				period_first_time: child.period_first_time,
+				period_first_bits: child.period_first_bits,
+				last_non_min_difficulty_bits: child.last_non_min_difficulty_bits,
 				recent_times: BoundedVec::truncate_from(recent_times),
 			};
 			// Most work wins; on a tie the branch seen first stays (as in Bitcoin Core).

@@ -1,6 +1,6 @@
 //! Network parameters and the header rules that depend on them.
 
-use super::{BlockHash, CompactTarget, Target};
+use super::{BlockHash, BlockHeader, CompactTarget, Target};
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use primitive_types::U256;
 use scale_info::TypeInfo;
@@ -175,6 +175,34 @@ pub struct ParentContext {
 	/// nBits of the nearest ancestor-or-self that starts a period or is not at the pow
 	/// limit: what testnet's minimum-difficulty rule falls back to.
 	pub last_non_min_difficulty_bits: CompactTarget,
+}
+
+impl ParentContext {
+	/// The context that `header`, a child of this context's header, passes on to its own
+	/// children.
+	pub fn child(&self, params: &NetworkParams, header: &BlockHeader) -> ParentContext {
+		let height = self.height + 1;
+		let starts_period = height.is_multiple_of(params.retarget_interval());
+		let (period_first_time, period_first_bits) = if starts_period {
+			(header.time, header.bits)
+		} else {
+			(self.period_first_time, self.period_first_bits)
+		};
+		let last_non_min_difficulty_bits =
+			if starts_period || header.bits != params.pow_limit.to_compact() {
+				header.bits
+			} else {
+				self.last_non_min_difficulty_bits
+			};
+		ParentContext {
+			height,
+			bits: header.bits,
+			time: header.time,
+			period_first_time,
+			period_first_bits,
+			last_non_min_difficulty_bits,
+		}
+	}
 }
 
 /// The nBits a header following `parent` at `time` must carry: Bitcoin Core's
