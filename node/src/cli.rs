@@ -52,4 +52,10 @@ pub enum Subcommand {
 
 	/// Db meta columns information.
 	ChainInfo(sc_cli::ChainInfoCmd),
+
+	/// Serve the Ethereum JSON-RPC (MetaMask, ethers, Hardhat, Foundry) for a Tapchain node,
+	/// by default on 127.0.0.1:8545, connecting to the node at `--node-rpc-url`
+	/// (ws://127.0.0.1:9944). This is pallet-revive's eth-rpc server.
+	#[command(name = "eth-rpc")]
+	EthRpc(Box<pallet_revive_eth_rpc::cli::CliCommand>),
 }

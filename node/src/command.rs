@@ -41,7 +41,18 @@ impl SubstrateCli for Cli {
 
 /// Parse and run command line arguments.
 pub fn run() -> sc_cli::Result<()> {
-	let cli = Cli::from_args();
+	let mut cli = Cli::from_args();
+
+	// eth-rpc is a separate server process with its own logger and async runtime: it runs
+	// before (and instead of) anything the node would set up.
+	match cli.subcommand.take() {
+		Some(Subcommand::EthRpc(cmd)) => {
+			return pallet_revive_eth_rpc::cli::run(*cmd)
+				.map_err(|error| sc_cli::Error::Application(error.into()))
+		},
+		other => cli.subcommand = other,
+	}
+	default_to_paritydb(&mut cli);
 
 	match &cli.subcommand {
 		Some(Subcommand::Key(cmd)) => cmd.run(&cli),
@@ -116,6 +127,7 @@ pub fn run() -> sc_cli::Result<()> {
 			let runner = cli.create_runner(cmd)?;
 			runner.sync_run(|config| cmd.run::<Block>(&config))
 		},
+		Some(Subcommand::EthRpc(_)) => unreachable!("eth-rpc returned before the match"),
 		None => {
 			let runner = cli.create_runner(&cli.run)?;
 			runner.run_node_until_exit(|config| async move {
@@ -135,4 +147,22 @@ pub fn run() -> sc_cli::Result<()> {
 			})
 		},
 	}
+}
+
+/// The node stores state in ParityDB unless `--database` says otherwise. sc-cli would default to
+/// RocksDB, which is compiled in only because eth-rpc enables it; the runtime's storage weights
+/// (`ParityDbWeight`) are those of ParityDB.
+fn default_to_paritydb(cli: &mut Cli) {
+	let params = match &mut cli.subcommand {
+		None => &mut cli.run.import_params.database_params,
+		Some(Subcommand::CheckBlock(cmd)) => &mut cmd.import_params.database_params,
+		Some(Subcommand::ImportBlocks(cmd)) => &mut cmd.import_params.database_params,
+		Some(Subcommand::ExportBlocks(cmd)) => &mut cmd.database_params,
+		Some(Subcommand::ExportState(cmd)) => &mut cmd.database_params,
+		Some(Subcommand::PurgeChain(cmd)) => &mut cmd.database_params,
+		Some(Subcommand::Revert(cmd)) => &mut cmd.database_params,
+		Some(Subcommand::ChainInfo(cmd)) => &mut cmd.database_params,
+		_ => return,
+	};
+	params.database.get_or_insert(sc_cli::Database::ParityDb);
 }

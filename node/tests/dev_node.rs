@@ -14,6 +14,10 @@ fn dev_node_produces_and_finalizes_blocks() {
 		n.finalized_number().unwrap_or(0) >= 1
 	});
 
+	// State lives in ParityDB (the runtime's storage weights are ParityDB's), although RocksDB
+	// is compiled in for eth-rpc.
+	assert!(node.log_tail(200).contains("Database: ParityDb"), "{}", node.log_tail(40));
+
 	// The chain announces its token: BTC with 18 decimals.
 	let properties = node.rpc("system_properties", json!([])).unwrap();
 	assert_eq!(properties["tokenSymbol"], "BTC");

@@ -1,6 +1,7 @@
 //! Runtime APIs the node and clients call into.
 
-use alloc::vec::Vec;
+// `vec!` is used inside `impl_runtime_apis_plus_revive_traits!`.
+use alloc::{vec, vec::Vec};
 use codec::Encode;
 use frame_support::{
 	genesis_builder_helper::{build_state, get_preset},
@@ -8,6 +9,7 @@ use frame_support::{
 	weights::Weight,
 };
 use pallet_grandpa::AuthorityId as GrandpaId;
+// Invoked by name inside `impl_runtime_apis_plus_revive_traits!`.
 use sp_api::impl_runtime_apis;
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
 use sp_core::{crypto::KeyTypeId, OpaqueMetadata};
@@ -19,12 +21,19 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, BtcLightClient, Executive, Grandpa, Historical,
+	AccountId, Aura, Balance, Block, BlockNumber, BtcLightClient, Executive, Grandpa, Historical,
 	InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System,
 	TransactionPayment, VERSION,
 };
 
-impl_runtime_apis! {
+// `impl_runtime_apis!` plus pallet-revive's `ReviveApi`, which eth-rpc calls for everything
+// Ethereum (dry runs, gas estimates, receipts, balances).
+pallet_revive::impl_runtime_apis_plus_revive_traits! {
+	Runtime,
+	Revive,
+	Executive,
+	EthExtraImpl,
+
 	impl sp_api::Core<Block> for Runtime {
 		fn version() -> RuntimeVersion {
 			VERSION

@@ -6,6 +6,10 @@
 //! stake in `staking.stakers` and owns the session keys in `session.keys`; the session
 //! keys themselves are derived from the plain dev seeds (`//Alice`, ...). zombienet
 //! rewrites exactly these two entries for the validators it starts.
+//!
+//! The development presets also fund [`DEV_ETH_ACCOUNTS`], the first five accounts of the
+//! well-known Hardhat/Anvil mnemonic (`test test test test test test test test test test test
+//! junk`). Their private keys are public: they are for development chains only.
 
 use crate::{
 	AccountId, BalancesConfig, BtcLightClientConfig, RuntimeGenesisConfig, SessionConfig,
@@ -24,6 +28,25 @@ use tapchain_primitives::Balance;
 
 /// What each development account holds at genesis.
 pub const DEV_ACCOUNT_BALANCE: Balance = 10_000 * BASE_UNITS_PER_BTC;
+
+/// The Ethereum development accounts funded by the development presets: the addresses of the
+/// first five Hardhat/Anvil accounts (derivation path `m/44'/60'/0'/0/i`). Their private keys
+/// are public (README): **development only**.
+pub const DEV_ETH_ACCOUNTS: [&str; 5] = [
+	"0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266",
+	"0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+	"0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+	"0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+	"0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65",
+];
+
+/// The account id of an Ethereum address: the 20 address bytes followed by twelve `0xEE`
+/// (pallet-revive's `AccountId32Mapper`), which is where native transfers to it go.
+pub fn eth_account_id(address: &str) -> AccountId {
+	let mut id = [0xEE_u8; 32];
+	id[..20].copy_from_slice(&decode_hex(address));
+	AccountId::from(id)
+}
 
 /// What each genesis validator bonds.
 pub const GENESIS_VALIDATOR_BOND: Balance = 100 * BASE_UNITS_PER_BTC;
@@ -140,11 +163,13 @@ fn testnet_genesis(
 	})
 }
 
-/// The accounts funded in every development preset.
+/// The accounts funded in every development preset: the sr25519 dev keyring and
+/// [`DEV_ETH_ACCOUNTS`].
 pub fn dev_accounts() -> Vec<AccountId> {
 	Sr25519Keyring::iter()
 		.filter(|k| k != &Sr25519Keyring::One && k != &Sr25519Keyring::Two)
 		.map(|k| k.to_account_id())
+		.chain(DEV_ETH_ACCOUNTS.iter().map(|address| eth_account_id(address)))
 		.collect()
 }
 

@@ -21,7 +21,34 @@
 //!   (one picosecond of reference compute). A plain balance transfer (~0.2 ms of weight)
 //!   costs about 10 sats, one full second of block compute about 0.0005 BTC.
 //! - Length fee: [`configs::LENGTH_FEE_PER_BYTE`] base units (0.01 sat) per encoded byte.
+//! - Proof size (`proof_size` weight) is priced at the same rate per share of the block as
+//!   `ref_time` (pallet-revive's `BlockRatioFee`); on this solochain blocks carry no PoV, so the
+//!   proof-size limit is effectively unbounded and `ref_time` decides the fee.
 //! - The fee multiplier is fixed at 1, so a fee quoted now is the fee charged later.
+//!
+//! ## The EVM
+//!
+//! `pallet-revive` runs plain solc EVM bytecode (`AllowEVMBytecode`) and accepts raw signed
+//! Ethereum transactions as extrinsics (`eth_transact`), served to wallets by
+//! `tapchain-node eth-rpc`. BTC pays gas and one base unit is one wei
+//! (`NativeToEthRatio = 1`), so `eth_getBalance` shows the native balance unchanged.
+//! The chain ID is [`configs::EVM_CHAIN_ID`].
+//!
+//! Gas is the fee expressed in units of the gas price: the gas price is
+//! [`configs::EVM_GAS_PRICE_WEI`] (fee multiplier 1 x ratio 1 x `GasScale`), chosen so that
+//! gas figures resemble Ethereum's (a plain value transfer estimates in the tens of thousands).
+//! A transaction costs exactly `gasUsed * effectiveGasPrice`: the Substrate fee (weight +
+//! length) plus any storage deposit, rounded up to a whole number of gas.
+//!
+//! ### Accounts
+//!
+//! An account has a 32-byte id and a 20-byte EVM address (`AccountId32Mapper`):
+//! - an Ethereum key's account id is its H160 followed by twelve `0xEE` bytes, so the H160 of
+//!   such an account is its first 20 bytes. To send native BTC to an H160 from a Substrate
+//!   wallet, transfer to that 32-byte id (`0x<h160>eeeeeeeeeeeeeeeeeeeeeeee`);
+//! - a native (sr25519/ed25519) account's H160 is the last 20 bytes of the keccak-256 of its
+//!   account id. Accounts are mapped automatically when they are created (`AutoMap`), so an
+//!   EVM transfer or call to that H160 reaches the native account without any extra step.
 #![cfg_attr(not(feature = "std"), no_std)]
 // `construct_runtime` with a dozen pallets needs a deeper recursion limit.
 #![recursion_limit = "256"]
@@ -149,7 +176,7 @@ pub type SignedBlock = generic::SignedBlock<Block>;
 /// BlockId type as expected by this runtime.
 pub type BlockId = generic::BlockId<Block>;
 
-/// The transaction extensions applied to every signed transaction.
+/// The transaction extensions applied to every signed transaction, native or Ethereum.
 pub type TxExtension = (
 	frame_system::CheckNonZeroSender<Runtime>,
 	frame_system::CheckSpecVersion<Runtime>,
@@ -160,12 +187,44 @@ pub type TxExtension = (
 	frame_system::CheckWeight<Runtime>,
 	pallet_transaction_payment::ChargeTransactionPayment<Runtime>,
 	frame_metadata_hash_extension::CheckMetadataHash<Runtime>,
+	// Turns the origin of an Ethereum transaction into `EthTransaction`; it must come after
+	// every extension that needs a signed origin. Encodes to nothing for native transactions.
+	pallet_revive::evm::tx_extension::SetOrigin<Runtime>,
+	// Last, so that it sees the refunds of every extension before it.
 	frame_system::WeightReclaim<Runtime>,
 );
 
-/// Unchecked extrinsic type as expected by this runtime.
+/// The extensions pallet-revive applies to a raw Ethereum transaction once its signature is
+/// recovered: the same checks as a native transaction, immortal, with the Ethereum nonce.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct EthExtraImpl;
+
+impl pallet_revive::evm::runtime::EthExtra for EthExtraImpl {
+	type Config = Runtime;
+	type ExtensionV0 = TxExtension;
+	type ExtensionOtherVersions = sp_runtime::traits::InvalidVersion;
+
+	fn get_eth_extension(nonce: Nonce, tip: Balance) -> Self::ExtensionV0 {
+		(
+			frame_system::CheckNonZeroSender::<Runtime>::new(),
+			frame_system::CheckSpecVersion::<Runtime>::new(),
+			frame_system::CheckTxVersion::<Runtime>::new(),
+			frame_system::CheckGenesis::<Runtime>::new(),
+			frame_system::CheckMortality::<Runtime>::from(generic::Era::Immortal),
+			frame_system::CheckNonce::<Runtime>::from(nonce),
+			frame_system::CheckWeight::<Runtime>::new(),
+			pallet_transaction_payment::ChargeTransactionPayment::<Runtime>::from(tip),
+			frame_metadata_hash_extension::CheckMetadataHash::<Runtime>::new(false),
+			pallet_revive::evm::tx_extension::SetOrigin::<Runtime>::new_from_eth_transaction(),
+			frame_system::WeightReclaim::<Runtime>::new(),
+		)
+	}
+}
+
+/// Unchecked extrinsic type as expected by this runtime: a native extrinsic, or a raw
+/// Ethereum transaction wrapped in `Revive::eth_transact`.
 pub type UncheckedExtrinsic =
-	generic::UncheckedExtrinsic<Address, RuntimeCall, Signature, TxExtension>;
+	pallet_revive::evm::runtime::UncheckedExtrinsic<Address, Signature, EthExtraImpl>;
 
 /// The payload being signed in transactions.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
@@ -247,4 +306,8 @@ mod runtime {
 
 	#[runtime::pallet_index(20)]
 	pub type BtcLightClient = pallet_btc_light_client;
+
+	/// The EVM. eth-rpc's client is generated for a pallet of this name.
+	#[runtime::pallet_index(30)]
+	pub type Revive = pallet_revive;
 }

@@ -10,7 +10,7 @@ use crate::{
 use codec::Encode;
 use frame_support::{
 	assert_ok,
-	traits::{Hooks, IntegrityTest},
+	traits::{Get, Hooks, IntegrityTest},
 };
 use sp_consensus_aura::{sr25519::AuthorityId as AuraId, Slot, AURA_ENGINE_ID};
 use sp_core::crypto::Pair;
@@ -221,12 +221,19 @@ fn signed_transfer(
 		frame_system::CheckWeight::new(),
 		pallet_transaction_payment::ChargeTransactionPayment::from(0),
 		frame_metadata_hash_extension::CheckMetadataHash::new(false),
+		pallet_revive::evm::tx_extension::SetOrigin::default(),
 		frame_system::WeightReclaim::new(),
 	);
 	let payload =
 		SignedPayload::new(call.clone(), tx_ext.clone()).expect("implicit data available");
 	let signature = payload.using_encoded(|bytes| from.pair().sign(bytes));
-	UncheckedExtrinsic::new_signed(call, from.to_account_id().into(), signature.into(), tx_ext)
+	sp_runtime::generic::UncheckedExtrinsic::new_signed(
+		call,
+		from.to_account_id().into(),
+		signature.into(),
+		tx_ext,
+	)
+	.into()
 }
 
 #[test]
@@ -261,7 +268,8 @@ fn fees_are_charged_in_btc_base_units_and_paid_to_the_block_author() {
 		assert_eq!(Balances::free_balance(alice.to_account_id()), alice_before - amount - fee);
 		assert_eq!(Balances::free_balance(&author), author_before + fee, "fee goes to the author");
 
-		// The fee is made of the length fee and the weight fee, both in base units.
+		// The fee is made of the length fee and the weight fee, both in base units: the
+		// transfer's weight is dominated by ref_time, priced at WEIGHT_FEE_PER_REF_TIME.
 		assert!(fee > len as Balance * LENGTH_FEE_PER_BYTE, "fee {fee} covers the length fee");
 		assert_eq!((fee - len as Balance * LENGTH_FEE_PER_BYTE) % WEIGHT_FEE_PER_REF_TIME, 0);
 		// A plain transfer costs a few sats: cheap, but not free, for a token worth a lot.
@@ -372,5 +380,89 @@ fn a_relayer_submits_regtest_headers_for_free() {
 			weight.ref_time(),
 			block_max.ref_time()
 		);
+	});
+}
+
+type EvmAddressMapper = <Runtime as pallet_revive::Config>::AddressMapper;
+
+fn h160(hex_address: &str) -> sp_core::H160 {
+	let bytes = hex::decode(hex_address.trim_start_matches("0x")).expect("hex address");
+	sp_core::H160::from_slice(&bytes)
+}
+
+#[test]
+fn development_funds_the_ethereum_dev_accounts_in_wei() {
+	use crate::genesis_config_presets::{eth_account_id, DEV_ETH_ACCOUNTS};
+	use pallet_revive::AddressMapper;
+	preset_ext("development").execute_with(|| {
+		for address in DEV_ETH_ACCOUNTS {
+			let address = h160(address);
+			let account = eth_account_id(&format!("{address:?}"));
+			assert_eq!(EvmAddressMapper::to_account_id(&address), account);
+			assert_eq!(EvmAddressMapper::to_address(&account), address);
+			// One base unit is one wei: the EVM sees the spendable native balance (all of it
+			// but the existential deposit) unchanged.
+			assert_eq!(
+				crate::Revive::evm_balance(&address),
+				sp_core::U256::from(DEV_ACCOUNT_BALANCE - EXISTENTIAL_DEPOSIT),
+				"{address:?}"
+			);
+		}
+	});
+}
+
+#[test]
+fn native_accounts_are_mapped_to_their_evm_address_when_created() {
+	use pallet_revive::AddressMapper;
+	preset_ext("development").execute_with(|| {
+		start_block(2, 1);
+		// A genesis account is mapped: its H160 resolves back to it.
+		let alice = Sr25519Keyring::Alice.to_account_id();
+		let alice_h160 = EvmAddressMapper::to_address(&alice);
+		assert_eq!(EvmAddressMapper::to_account_id(&alice_h160), alice);
+
+		// So is an account created later by a plain transfer.
+		let fresh = AccountId::from([42u8; 32]);
+		let fresh_h160 = EvmAddressMapper::to_address(&fresh);
+		assert_ne!(EvmAddressMapper::to_account_id(&fresh_h160), fresh, "not mapped before");
+		assert_ok!(Balances::transfer_keep_alive(
+			RuntimeOrigin::signed(alice.clone()),
+			fresh.clone().into(),
+			BASE_UNITS_PER_BTC,
+		));
+		assert_eq!(EvmAddressMapper::to_account_id(&fresh_h160), fresh);
+		assert_eq!(
+			crate::Revive::evm_balance(&fresh_h160),
+			sp_core::U256::from(BASE_UNITS_PER_BTC - EXISTENTIAL_DEPOSIT)
+		);
+	});
+}
+
+#[test]
+fn a_native_transfer_to_an_h160_account_shows_in_its_evm_balance() {
+	use crate::genesis_config_presets::eth_account_id;
+	preset_ext("development").execute_with(|| {
+		start_block(2, 1);
+		let address = h160("0x00000000000000000000000000000000deadbeef");
+		assert_eq!(crate::Revive::evm_balance(&address), sp_core::U256::zero());
+		assert_ok!(Balances::transfer_keep_alive(
+			RuntimeOrigin::signed(Sr25519Keyring::Bob.to_account_id()),
+			eth_account_id("0x00000000000000000000000000000000deadbeef").into(),
+			12_345 * SATS,
+		));
+		assert_eq!(
+			crate::Revive::evm_balance(&address),
+			sp_core::U256::from(12_345 * SATS - EXISTENTIAL_DEPOSIT)
+		);
+	});
+}
+
+#[test]
+fn the_evm_gas_price_is_the_configured_btc_price() {
+	use crate::configs::{EVM_CHAIN_ID, EVM_GAS_PRICE_WEI};
+	preset_ext("development").execute_with(|| {
+		assert_eq!(crate::Revive::evm_base_fee(), sp_core::U256::from(EVM_GAS_PRICE_WEI));
+		let chain_id: u64 = <Runtime as pallet_revive::Config>::ChainId::get();
+		assert_eq!(chain_id, EVM_CHAIN_ID);
 	});
 }

@@ -19,6 +19,27 @@ pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Spawns `command` with its stderr and stdout collected line by line, for failure messages.
+fn spawn_logged(mut command: Command) -> (Child, Arc<Mutex<Vec<String>>>) {
+	let mut child = command
+		.stdout(Stdio::piped())
+		.stderr(Stdio::piped())
+		.spawn()
+		.unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+	let log = Arc::new(Mutex::new(Vec::new()));
+	let stderr = child.stderr.take().unwrap();
+	let stdout = child.stdout.take().unwrap();
+	for stream in [Box::new(stderr) as Box<dyn Read + Send>, Box::new(stdout)] {
+		let sink = log.clone();
+		std::thread::spawn(move || {
+			for line in BufReader::new(stream).lines().map_while(Result::ok) {
+				sink.lock().unwrap().push(line);
+			}
+		});
+	}
+	(child, log)
+}
+
 /// A running `tapchain-node`, killed when dropped. Its log is kept for failure messages.
 pub struct Node {
 	pub name: String,
@@ -36,33 +57,20 @@ impl Node {
 		let p2p_port = free_port();
 		let prometheus_port = free_port();
 		let binary = PathBuf::from(env!("CARGO_BIN_EXE_tapchain-node"));
-		let mut child = Command::new(&binary)
-			.args(args)
-			.args([
-				"--rpc-port",
-				&rpc_port.to_string(),
-				"--prometheus-port",
-				&prometheus_port.to_string(),
-				"--listen-addr",
-				&format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
-				"--no-telemetry",
-				"--no-mdns",
-				"--name",
-				name,
-			])
-			.stdout(Stdio::null())
-			.stderr(Stdio::piped())
-			.spawn()
-			.unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-
-		let log = Arc::new(Mutex::new(Vec::new()));
-		let stderr = child.stderr.take().unwrap();
-		let sink = log.clone();
-		std::thread::spawn(move || {
-			for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-				sink.lock().unwrap().push(line);
-			}
-		});
+		let mut command = Command::new(&binary);
+		command.args(args).args([
+			"--rpc-port",
+			&rpc_port.to_string(),
+			"--prometheus-port",
+			&prometheus_port.to_string(),
+			"--listen-addr",
+			&format!("/ip4/127.0.0.1/tcp/{p2p_port}"),
+			"--no-telemetry",
+			"--no-mdns",
+			"--name",
+			name,
+		]);
+		let (child, log) = spawn_logged(command);
 		Node {
 			name: name.to_owned(),
 			rpc_port,
@@ -81,15 +89,7 @@ impl Node {
 
 	/// Calls a JSON-RPC method; `Err` on a transport error or an RPC error object.
 	pub fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-		let body =
-			json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
-		let response = http_request(self.rpc_port, "POST", "/", Some(&body))?;
-		let response: Value =
-			serde_json::from_str(&response).map_err(|e| format!("bad JSON from {method}: {e}"))?;
-		match response.get("error") {
-			Some(error) => Err(format!("{method} failed: {error}")),
-			None => Ok(response["result"].clone()),
-		}
+		rpc_call(self.rpc_port, method, params)
 	}
 
 	/// Height of the best block.
@@ -140,6 +140,84 @@ impl Node {
 
 	fn child_status(&self) -> std::io::Result<Option<std::process::ExitStatus>> {
 		self.child.lock().unwrap().try_wait()
+	}
+}
+
+/// A running `tapchain-node eth-rpc` serving the Ethereum JSON-RPC for a node, killed when
+/// dropped.
+pub struct EthRpc {
+	pub port: u16,
+	child: Mutex<Child>,
+	log: Arc<Mutex<Vec<String>>>,
+}
+
+impl EthRpc {
+	/// Starts eth-rpc against `node`'s RPC, on a free port, keeping receipts in memory.
+	pub fn start(node: &Node) -> EthRpc {
+		let port = free_port();
+		let mut command = Command::new(env!("CARGO_BIN_EXE_tapchain-node"));
+		command.args([
+			"eth-rpc",
+			"--node-rpc-url",
+			&format!("ws://127.0.0.1:{}", node.rpc_port),
+			"--rpc-port",
+			&port.to_string(),
+			"--prometheus-port",
+			&free_port().to_string(),
+			"--eth-pruning",
+			"100000",
+		]);
+		let (child, log) = spawn_logged(command);
+		EthRpc { port, child: Mutex::new(child), log }
+	}
+
+	pub fn url(&self) -> String {
+		format!("http://127.0.0.1:{}", self.port)
+	}
+
+	/// Calls an Ethereum JSON-RPC method.
+	pub fn rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+		rpc_call(self.port, method, params)
+	}
+
+	pub fn log_tail(&self, lines: usize) -> String {
+		let log = self.log.lock().unwrap();
+		log[log.len().saturating_sub(lines)..].join("\n")
+	}
+
+	/// Waits until eth-rpc answers `eth_chainId`, or panics with its log.
+	pub fn wait_ready(&self, timeout: Duration) -> Value {
+		let start = Instant::now();
+		while start.elapsed() < timeout {
+			if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
+				panic!("eth-rpc exited ({status}):\n{}", self.log_tail(40));
+			}
+			if let Ok(chain_id) = self.rpc("eth_chainId", json!([])) {
+				return chain_id;
+			}
+			std::thread::sleep(Duration::from_millis(500));
+		}
+		panic!("eth-rpc not ready after {timeout:?}:\n{}", self.log_tail(40));
+	}
+}
+
+impl Drop for EthRpc {
+	fn drop(&mut self) {
+		let child = self.child.get_mut().unwrap();
+		let _ = child.kill();
+		let _ = child.wait();
+	}
+}
+
+/// One JSON-RPC call over HTTP; `Err` on a transport error or an RPC error object.
+fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
+	let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
+	let response = http_request(port, "POST", "/", Some(&body))?;
+	let response: Value =
+		serde_json::from_str(&response).map_err(|e| format!("bad JSON from {method}: {e}"))?;
+	match response.get("error") {
+		Some(error) => Err(format!("{method} failed: {error}")),
+		None => Ok(response["result"].clone()),
 	}
 }
 

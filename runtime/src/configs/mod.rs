@@ -19,20 +19,21 @@ use frame_support::{
 };
 use frame_system::{
 	limits::{BlockLength, BlockWeights},
-	EnsureRoot,
+	EnsureRoot, EnsureSigned,
 };
+use pallet_revive::{evm::fees::BlockRatioFee, AccountId32Mapper, AutoMapper};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{traits::One, Perbill};
+use sp_runtime::{traits::One, FixedU128, Perbill};
 use sp_staking::{EraIndex, SessionIndex};
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Authorship, Balance, Balances, Block, BlockNumber, Hash, Historical, Nonce,
-	Offences, PalletInfo, Runtime, RuntimeCall, RuntimeEvent, RuntimeFreezeReason,
-	RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session, SessionKeys, Staking, System,
-	EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS, SLOT_DURATION,
-	VERSION,
+	AccountId, Address, Aura, Authorship, Balance, Balances, Block, BlockNumber, EthExtraImpl,
+	Hash, Historical, Nonce, Offences, PalletInfo, Runtime, RuntimeCall, RuntimeEvent,
+	RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session, SessionKeys,
+	Signature, Staking, System, Timestamp, EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SATS,
+	SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS, SLOT_DURATION, VERSION,
 };
 
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -73,6 +74,10 @@ impl frame_system::Config for Runtime {
 	type AccountData = pallet_balances::AccountData<Balance>;
 	type SS58Prefix = SS58Prefix;
 	type MaxConsumers = ConstU32<16>;
+	/// Every native account gets its EVM address mapping when it is created (see the crate
+	/// docs), and loses it when it is reaped.
+	type OnNewAccount = AutoMapper<Runtime>;
+	type OnKilledAccount = AutoMapper<Runtime>;
 }
 
 impl pallet_timestamp::Config for Runtime {
@@ -137,9 +142,13 @@ pub const LENGTH_FEE_PER_BYTE: Balance = 100_000_000;
 
 parameter_types! {
 	pub FeeMultiplier: Multiplier = Multiplier::one();
-	pub const WeightFeePerRefTime: Balance = WEIGHT_FEE_PER_REF_TIME;
 	pub const LengthFeePerByte: Balance = LENGTH_FEE_PER_BYTE;
 }
+
+/// Weight to fee: [`WEIGHT_FEE_PER_REF_TIME`] per unit of `ref_time`, and proof size at the same
+/// price per share of the block. pallet-revive converts between gas and weight through this
+/// type, so it must be a `BlockRatioFee`.
+pub type WeightToFee = BlockRatioFee<{ WEIGHT_FEE_PER_REF_TIME }, 1, Runtime, Balance>;
 
 /// Transaction fees and tips go to the author of the block that includes them: BTC cannot
 /// be minted, so fees are what pays validators.
@@ -171,7 +180,7 @@ impl pallet_transaction_payment::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type OnChargeTransaction = FungibleAdapter<Balances, FeesToBlockAuthor>;
 	type OperationalFeeMultiplier = ConstU8<5>;
-	type WeightToFee = ConstantMultiplier<Balance, WeightFeePerRefTime>;
+	type WeightToFee = WeightToFee;
 	type LengthToFee = ConstantMultiplier<Balance, LengthFeePerByte>;
 	type FeeMultiplierUpdate = ConstFeeMultiplier<FeeMultiplier>;
 	type WeightInfo = pallet_transaction_payment::weights::SubstrateWeight<Runtime>;
@@ -332,6 +341,70 @@ where
 	RuntimeCall: From<C>,
 {
 	fn create_bare(call: RuntimeCall) -> super::UncheckedExtrinsic {
-		super::UncheckedExtrinsic::new_bare(call)
+		sp_runtime::generic::UncheckedExtrinsic::new_bare(call).into()
 	}
+}
+
+/// The EVM chain ID (EIP-155) of Tapchain: 8284242 (0x7e6852), not assigned to any network in
+/// the ethereum-lists registry. Signed Ethereum transactions must carry it.
+pub const EVM_CHAIN_ID: u64 = 8_284_242;
+
+/// Multiplies the default gas price (fee multiplier 1 x `NativeToEthRatio` 1 = 1 wei), so that
+/// gas figures come out near Ethereum's: an Ethereum value transfer to an existing account
+/// costs about 53 sats of fee, which at this price is just under 21,000 gas (measured: 20,452),
+/// so wallets that assume 21,000 gas for a plain send still work. It does not change what a
+/// transaction costs, only how many units of gas that cost is expressed in.
+pub const EVM_GAS_SCALE: u32 = 26_000_000;
+
+/// The EVM gas price: 2.6 * 10^7 wei = 0.0026 sat per gas (fixed, like the fee multiplier).
+pub const EVM_GAS_PRICE_WEI: Balance = EVM_GAS_SCALE as Balance;
+
+parameter_types! {
+	/// Deposit held per storage item a contract creates: 10 sats, returned when it is cleared.
+	pub const DepositPerItem: Balance = 10 * SATS;
+	/// Deposit held per byte of contract storage and code: 0.1 sat (a 5 KB contract: 500 sats).
+	pub const DepositPerByte: Balance = SATS / 10;
+	/// Child-trie entries are cheap bookkeeping: a hundredth of an item.
+	pub const DepositPerChildTrieItem: Balance = 10 * SATS / 100;
+	/// Share of a code's deposit locked by each contract instantiated from it, so that code in
+	/// use cannot be removed by its uploader.
+	pub const CodeHashLockupDepositPercent: Perbill = Perbill::from_percent(30);
+	/// One Ethereum transaction may use up to 90% of a block's normal-class weight.
+	pub const MaxEthExtrinsicWeight: FixedU128 = FixedU128::from_rational(9, 10);
+}
+
+impl pallet_revive::Config for Runtime {
+	type Time = Timestamp;
+	type Balance = Balance;
+	type Currency = Balances;
+	/// Balance burned by the EVM (e.g. sent to a self-destructed contract) is destroyed.
+	type OnBurn = ();
+	type RuntimeEvent = RuntimeEvent;
+	type RuntimeCall = RuntimeCall;
+	type RuntimeOrigin = RuntimeOrigin;
+	type RuntimeHoldReason = RuntimeHoldReason;
+	type WeightInfo = pallet_revive::weights::SubstrateWeight<Runtime>;
+	type Precompiles = ();
+	/// `block.coinbase` is the stash of the validator that authored the block.
+	type FindAuthor = pallet_session::FindAccountFromAuthorIndex<Self, Aura>;
+	type DepositPerByte = DepositPerByte;
+	type DepositPerItem = DepositPerItem;
+	type DepositPerChildTrieItem = DepositPerChildTrieItem;
+	type CodeHashLockupDepositPercent = CodeHashLockupDepositPercent;
+	type AddressMapper = AccountId32Mapper<Self>;
+	/// Plain solc output deploys and runs on the EVM interpreter.
+	type AllowEVMBytecode = ConstBool<true>;
+	type UploadOrigin = EnsureSigned<AccountId>;
+	type InstantiateOrigin = EnsureSigned<AccountId>;
+	type RuntimeMemory = ConstU32<{ 128 * 1024 * 1024 }>;
+	type PVFMemory = ConstU32<{ 512 * 1024 * 1024 }>;
+	type ChainId = ConstU64<EVM_CHAIN_ID>;
+	/// 18-decimal BTC: one base unit is one wei.
+	type NativeToEthRatio = ConstU32<1>;
+	type FeeInfo = pallet_revive::evm::fees::Info<Address, Signature, EthExtraImpl>;
+	type Deposit = ();
+	type MaxEthExtrinsicWeight = MaxEthExtrinsicWeight;
+	type DebugEnabled = ConstBool<false>;
+	type AutoMap = ConstBool<true>;
+	type GasScale = ConstU32<EVM_GAS_SCALE>;
 }

@@ -1,0 +1,70 @@
+// Shared helpers of the EVM tests and the throughput benchmark: where the chain is, the
+// development keys, and solc-js compilation.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ethers } from 'ethers';
+import solc from 'solc';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+/// The eth-rpc server (Ethereum JSON-RPC) and the node's own RPC (Substrate JSON-RPC).
+export const ETH_RPC_URL = process.env.ETH_RPC_URL ?? 'http://127.0.0.1:8545';
+export const NODE_RPC_URL = process.env.NODE_RPC_URL ?? 'ws://127.0.0.1:9944';
+
+/// Tapchain's EIP-155 chain ID (runtime `configs::EVM_CHAIN_ID`).
+export const CHAIN_ID = 8284242n;
+/// The fixed gas price in wei (runtime `configs::EVM_GAS_PRICE_WEI`).
+export const GAS_PRICE_WEI = 26_000_000n;
+/// One satoshi in wei (18-decimal BTC: 1 sat = 10^10 base units = 10^10 wei).
+export const SAT = 10n ** 10n;
+
+/// The existential deposit (100 sats): `eth_getBalance` shows the balance above it.
+export const EXISTENTIAL_DEPOSIT_WEI = 100n * SAT;
+
+/// The well-known Hardhat/Anvil development mnemonic; its first five accounts
+/// (m/44'/60'/0'/0/i) are funded by the `development` preset. Public: development only.
+export const DEV_MNEMONIC = 'test test test test test test test test test test test junk';
+export const DEV_KEYS = [0, 1, 2, 3, 4].map(
+  (i) => ethers.HDNodeWallet.fromMnemonic(ethers.Mnemonic.fromPhrase(DEV_MNEMONIC), `m/44'/60'/0'/0/${i}`).privateKey,
+);
+
+export function provider() {
+  // Polling every 500 ms keeps `tx.wait()` close to the 6 s block time.
+  const p = new ethers.JsonRpcProvider(ETH_RPC_URL, undefined, { staticNetwork: true, pollingInterval: 500 });
+  return p;
+}
+
+export function devWallet(index, p = provider()) {
+  return new ethers.Wallet(DEV_KEYS[index], p);
+}
+
+/// Compiles `contracts/<name>.sol` with solc-js and returns its ABI and creation bytecode.
+export function compile(name) {
+  const source = readFileSync(join(here, 'contracts', `${name}.sol`), 'utf8');
+  const input = {
+    language: 'Solidity',
+    sources: { [`${name}.sol`]: { content: source } },
+    settings: {
+      optimizer: { enabled: true, runs: 200 },
+      evmVersion: 'cancun',
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+    },
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input)));
+  const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
+  if (errors.length > 0) {
+    throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
+  }
+  const contract = output.contracts[`${name}.sol`][name];
+  return { abi: contract.abi, bytecode: '0x' + contract.evm.bytecode.object };
+}
+
+/// Deploys the test ERC-20 from `wallet` and waits for it.
+export async function deployToken(wallet, supply) {
+  const { abi, bytecode } = compile('TestToken');
+  const factory = new ethers.ContractFactory(abi, bytecode, wallet);
+  const token = await factory.deploy('Test Token', 'TT', supply);
+  const receipt = await token.deploymentTransaction().wait();
+  return { token, receipt, abi };
+}
