@@ -31,12 +31,14 @@
 //! `pallet-revive` runs plain solc EVM bytecode (`AllowEVMBytecode`) and accepts raw signed
 //! Ethereum transactions as extrinsics (`eth_transact`), served to wallets by
 //! `tapchain-node eth-rpc`. BTC pays gas and one base unit is one wei
-//! (`NativeToEthRatio = 1`), so `eth_getBalance` shows the native balance unchanged.
+//! (`NativeToEthRatio = 1`), so `eth_getBalance` shows the native balance in the same units:
+//! the spendable part of it, i.e. all but the existential deposit.
 //! The chain ID is [`configs::EVM_CHAIN_ID`].
 //!
 //! Gas is the fee expressed in units of the gas price: the gas price is
 //! [`configs::EVM_GAS_PRICE_WEI`] (fee multiplier 1 x ratio 1 x `GasScale`), chosen so that
-//! gas figures resemble Ethereum's (a plain value transfer estimates in the tens of thousands).
+//! gas figures resemble Ethereum's (a plain value transfer to an existing account uses just
+//! under 21,000 gas).
 //! A transaction costs exactly `gasUsed * effectiveGasPrice`: the Substrate fee (weight +
 //! length) plus any storage deposit, rounded up to a whole number of gas.
 //!

@@ -19,25 +19,52 @@ pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Spawns `command` with its stderr and stdout collected line by line, for failure messages.
-fn spawn_logged(mut command: Command) -> (Child, Arc<Mutex<Vec<String>>>) {
-	let mut child = command
-		.stdout(Stdio::piped())
-		.stderr(Stdio::piped())
-		.spawn()
-		.unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
-	let log = Arc::new(Mutex::new(Vec::new()));
-	let stderr = child.stderr.take().unwrap();
-	let stdout = child.stdout.take().unwrap();
-	for stream in [Box::new(stderr) as Box<dyn Read + Send>, Box::new(stdout)] {
-		let sink = log.clone();
-		std::thread::spawn(move || {
-			for line in BufReader::new(stream).lines().map_while(Result::ok) {
-				sink.lock().unwrap().push(line);
-			}
-		});
+/// A child process whose stdout and stderr are collected line by line (for failure messages),
+/// killed when dropped.
+struct LoggedProcess {
+	child: Mutex<Child>,
+	log: Arc<Mutex<Vec<String>>>,
+}
+
+impl LoggedProcess {
+	fn spawn(mut command: Command) -> LoggedProcess {
+		let mut child = command
+			.stdout(Stdio::piped())
+			.stderr(Stdio::piped())
+			.spawn()
+			.unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+		let log = Arc::new(Mutex::new(Vec::new()));
+		let stderr = child.stderr.take().unwrap();
+		let stdout = child.stdout.take().unwrap();
+		for stream in [Box::new(stderr) as Box<dyn Read + Send>, Box::new(stdout)] {
+			let sink = log.clone();
+			std::thread::spawn(move || {
+				for line in BufReader::new(stream).lines().map_while(Result::ok) {
+					sink.lock().unwrap().push(line);
+				}
+			});
+		}
+		LoggedProcess { child: Mutex::new(child), log }
 	}
-	(child, log)
+
+	/// The last lines the process printed.
+	fn log_tail(&self, lines: usize) -> String {
+		let log = self.log.lock().unwrap();
+		log[log.len().saturating_sub(lines)..].join("\n")
+	}
+
+	/// The exit status if the process has ended.
+	fn exited(&self) -> Option<std::process::ExitStatus> {
+		self.child.lock().unwrap().try_wait().ok().flatten()
+	}
+}
+
+impl Drop for LoggedProcess {
+	fn drop(&mut self) {
+		let child = self.child.get_mut().unwrap();
+		let _ = child.kill();
+		let _ = child.wait();
+	}
 }
 
 /// A running `tapchain-node`, killed when dropped. Its log is kept for failure messages.
@@ -46,8 +73,7 @@ pub struct Node {
 	pub rpc_port: u16,
 	pub p2p_port: u16,
 	pub prometheus_port: u16,
-	child: Mutex<Child>,
-	log: Arc<Mutex<Vec<String>>>,
+	process: LoggedProcess,
 }
 
 impl Node {
@@ -70,21 +96,18 @@ impl Node {
 			"--name",
 			name,
 		]);
-		let (child, log) = spawn_logged(command);
 		Node {
 			name: name.to_owned(),
 			rpc_port,
 			p2p_port,
 			prometheus_port,
-			child: Mutex::new(child),
-			log,
+			process: LoggedProcess::spawn(command),
 		}
 	}
 
 	/// The last lines the node logged, for failure messages.
 	pub fn log_tail(&self, lines: usize) -> String {
-		let log = self.log.lock().unwrap();
-		log[log.len().saturating_sub(lines)..].join("\n")
+		self.process.log_tail(lines)
 	}
 
 	/// Calls a JSON-RPC method; `Err` on a transport error or an RPC error object.
@@ -119,7 +142,7 @@ impl Node {
 	) {
 		let start = Instant::now();
 		while start.elapsed() < timeout {
-			if let Ok(Some(status)) = self.child_status() {
+			if let Some(status) = self.process.exited() {
 				panic!(
 					"{} exited ({status}) while waiting for {what}:\n{}",
 					self.name,
@@ -137,18 +160,13 @@ impl Node {
 			self.log_tail(40)
 		);
 	}
-
-	fn child_status(&self) -> std::io::Result<Option<std::process::ExitStatus>> {
-		self.child.lock().unwrap().try_wait()
-	}
 }
 
 /// A running `tapchain-node eth-rpc` serving the Ethereum JSON-RPC for a node, killed when
 /// dropped.
 pub struct EthRpc {
 	pub port: u16,
-	child: Mutex<Child>,
-	log: Arc<Mutex<Vec<String>>>,
+	process: LoggedProcess,
 }
 
 impl EthRpc {
@@ -167,8 +185,7 @@ impl EthRpc {
 			"--eth-pruning",
 			"100000",
 		]);
-		let (child, log) = spawn_logged(command);
-		EthRpc { port, child: Mutex::new(child), log }
+		EthRpc { port, process: LoggedProcess::spawn(command) }
 	}
 
 	pub fn url(&self) -> String {
@@ -181,15 +198,14 @@ impl EthRpc {
 	}
 
 	pub fn log_tail(&self, lines: usize) -> String {
-		let log = self.log.lock().unwrap();
-		log[log.len().saturating_sub(lines)..].join("\n")
+		self.process.log_tail(lines)
 	}
 
 	/// Waits until eth-rpc answers `eth_chainId`, or panics with its log.
 	pub fn wait_ready(&self, timeout: Duration) -> Value {
 		let start = Instant::now();
 		while start.elapsed() < timeout {
-			if let Ok(Some(status)) = self.child.lock().unwrap().try_wait() {
+			if let Some(status) = self.process.exited() {
 				panic!("eth-rpc exited ({status}):\n{}", self.log_tail(40));
 			}
 			if let Ok(chain_id) = self.rpc("eth_chainId", json!([])) {
@@ -198,14 +214,6 @@ impl EthRpc {
 			std::thread::sleep(Duration::from_millis(500));
 		}
 		panic!("eth-rpc not ready after {timeout:?}:\n{}", self.log_tail(40));
-	}
-}
-
-impl Drop for EthRpc {
-	fn drop(&mut self) {
-		let child = self.child.get_mut().unwrap();
-		let _ = child.kill();
-		let _ = child.wait();
 	}
 }
 
@@ -218,14 +226,6 @@ fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
 	match response.get("error") {
 		Some(error) => Err(format!("{method} failed: {error}")),
 		None => Ok(response["result"].clone()),
-	}
-}
-
-impl Drop for Node {
-	fn drop(&mut self) {
-		let child = self.child.get_mut().unwrap();
-		let _ = child.kill();
-		let _ = child.wait();
 	}
 }
 
