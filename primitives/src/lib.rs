@@ -7,6 +7,8 @@
 extern crate alloc;
 
 pub mod bitcoin;
+#[cfg(feature = "custody")]
+pub mod custody;
 
 /// Balance of an account, in BTC base units (18 decimals: 1 BTC = 10^18 base units).
 ///
