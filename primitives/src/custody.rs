@@ -254,6 +254,52 @@ pub fn registration_digest<AccountId: Encode>(
 	tagged_hash(REGISTRATION_TAG, &[&payload.encode()])
 }
 
+/// A DKG as the chain fixed it: participant `i` (0-based) has FROST identifier `i + 1`.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
+pub struct DkgParameters {
+	pub dkg_id: DkgId,
+	pub threshold: u16,
+	pub participants: Vec<(CustodyIdentity, EncryptionKey)>,
+}
+
+/// What a validator's custody signer has to do now, as the runtime API reports it.
+#[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
+pub enum CustodyTask {
+	/// Send the round-1 commitment of this DKG.
+	DkgCommit { dkg: DkgParameters, me: ParticipantIndex },
+	/// Send encrypted shares, given everyone's round-1 packages.
+	DkgShare {
+		dkg: DkgParameters,
+		me: ParticipantIndex,
+		commitments: Vec<(ParticipantIndex, Vec<u8>)>,
+	},
+	/// Check the shares received and attest the key or complain.
+	DkgFinish {
+		dkg: DkgParameters,
+		me: ParticipantIndex,
+		commitments: Vec<(ParticipantIndex, Vec<u8>)>,
+		/// Per sender: its ephemeral key and its shares (ascending recipient, sender skipped).
+		shares: Vec<(ParticipantIndex, [u8; 33], Vec<EncryptedShare>)>,
+	},
+	/// Send nonce commitments for a signing attempt with the key of DKG `key_dkg_id`.
+	SigningCommit {
+		session_id: SigningSessionId,
+		attempt: u32,
+		key_dkg_id: DkgId,
+		me: ParticipantIndex,
+		message_count: u32,
+	},
+	/// Send signature shares: the signing set is fixed, these are its commitments.
+	SigningShare {
+		session_id: SigningSessionId,
+		attempt: u32,
+		key_dkg_id: DkgId,
+		me: ParticipantIndex,
+		messages: Vec<[u8; 32]>,
+		commitments: Vec<(ParticipantIndex, Vec<Vec<u8>>)>,
+	},
+}
+
 const AUTH_TAG: &[u8] = b"Tapchain/custody/auth";
 const REGISTRATION_TAG: &[u8] = b"Tapchain/custody/registration";
 const SHARE_KEY_TAG: &[u8] = b"Tapchain/custody/share-key";

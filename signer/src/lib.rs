@@ -32,9 +32,10 @@ use frost_secp256k1_tr as frost;
 use rand_core::{OsRng, RngCore};
 use tapchain_primitives::custody::{
 	decrypt_share, encrypt_share, prove_shared_point, shared_point, sign_auth, AuthSignature,
-	CustodyIdentity, CustodyMessage, DkgCommitment, DkgComplaint, DkgId, DkgKeyAttestation,
-	DkgShares, EncryptedShare, EncryptionKey, ParticipantIndex, RegistrationPayload, SecretScalar,
-	ShareContext, SignatureShares, SigningCommitment, SigningSessionId,
+	CustodyIdentity, CustodyMessage, CustodyTask, DkgCommitment, DkgComplaint, DkgId,
+	DkgKeyAttestation, DkgParameters, DkgShares, EncryptedShare, EncryptionKey, ParticipantIndex,
+	RegistrationPayload, SecretScalar, ShareContext, SignatureShares, SigningCommitment,
+	SigningSessionId,
 };
 
 pub use keystore::KeyStore;
@@ -146,6 +147,23 @@ impl DkgSetup {
 			));
 		}
 		Ok(n)
+	}
+}
+
+impl From<&DkgParameters> for DkgSetup {
+	fn from(dkg: &DkgParameters) -> Self {
+		Self {
+			dkg_id: dkg.dkg_id,
+			threshold: dkg.threshold,
+			participants: dkg
+				.participants
+				.iter()
+				.map(|(identity, encryption_key)| DkgParticipant {
+					identity: *identity,
+					encryption_key: *encryption_key,
+				})
+				.collect(),
+		}
 	}
 }
 
@@ -262,6 +280,71 @@ impl Signer {
 	pub fn public_key_package(&self, dkg_id: DkgId) -> Result<PublicKeyPackage, SignerError> {
 		let share = self.store.key_share(dkg_id)?.ok_or(SignerError::NoKeyShare(dkg_id))?;
 		Ok(PublicKeyPackage::deserialize(&share.public_key_package)?)
+	}
+
+	/// Does one task the runtime reported (see `pallet-btc-custody`'s runtime API) and
+	/// returns the message to submit. A DKG that finishes with a bad share returns the
+	/// complaint.
+	pub fn handle_task(&mut self, task: &CustodyTask) -> Result<SignedMessage, SignerError> {
+		match task {
+			CustodyTask::DkgCommit { dkg, .. } => self.dkg_commit(&dkg.into()),
+			CustodyTask::DkgShare { dkg, commitments, .. } => {
+				self.dkg_shares(&dkg.into(), &commitments.iter().cloned().collect())
+			},
+			CustodyTask::DkgFinish { dkg, commitments, shares, .. } => {
+				let received = shares
+					.iter()
+					.map(|(sender, ephemeral_key, shares)| {
+						(
+							*sender,
+							ReceivedShares {
+								ephemeral_key: *ephemeral_key,
+								shares: shares.clone(),
+							},
+						)
+					})
+					.collect();
+				match self.dkg_finish(
+					&dkg.into(),
+					&commitments.iter().cloned().collect(),
+					&received,
+				)? {
+					DkgOutcome::Attest { message, .. } | DkgOutcome::Complain { message, .. } => {
+						Ok(message)
+					},
+				}
+			},
+			CustodyTask::SigningCommit { session_id, attempt, key_dkg_id, me, message_count } => {
+				self.signing_commit(
+					*key_dkg_id,
+					*me,
+					*session_id,
+					*attempt,
+					*message_count as usize,
+				)
+			},
+			CustodyTask::SigningShare {
+				session_id,
+				attempt,
+				key_dkg_id,
+				me,
+				messages,
+				commitments,
+			} => self.signing_shares(
+				*key_dkg_id,
+				*me,
+				*session_id,
+				*attempt,
+				messages,
+				&commitments.iter().cloned().collect(),
+			),
+		}
+	}
+
+	/// Signs any custody message with this signer's identity. The state machines above
+	/// are the way to make honest messages; this serves tools and tests that must craft one.
+	pub fn sign_message(&self, message: CustodyMessage) -> SignedMessage {
+		self.sign(message)
 	}
 
 	fn sign(&self, message: CustodyMessage) -> SignedMessage {

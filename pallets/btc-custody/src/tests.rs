@@ -1,0 +1,556 @@
+//! The pallet with real FROST: `tapchain-signer` signers play the validators' nodes.
+
+use crate::{mock::*, *};
+use codec::Encode;
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{Hooks, UnfilteredDispatchable},
+};
+use sp_runtime::{
+	testing::{TestSignature, UintAuthorityId},
+	transaction_validity::{InvalidTransaction, TransactionSource, TransactionValidityError},
+	DispatchError,
+};
+use std::collections::BTreeMap;
+use tapchain_primitives::custody::{AuthSignature, CustodyMessage, DleqProof, SharedPoint};
+use tapchain_signer::{SignedMessage, Signer};
+use tempfile::TempDir;
+
+/// Validators' signers, keyed by account.
+struct Nodes {
+	signers: BTreeMap<u64, Signer>,
+	_dirs: Vec<TempDir>,
+}
+
+fn genesis_hash() -> [u8; 32] {
+	System::block_hash(0).into()
+}
+
+fn nodes(validators: u64) -> Nodes {
+	let mut dirs = Vec::new();
+	let mut signers = BTreeMap::new();
+	for v in 1..=validators {
+		let dir = tempfile::tempdir().unwrap();
+		signers.insert(v, Signer::open(dir.path(), genesis_hash()).unwrap());
+		dirs.push(dir);
+	}
+	Nodes { signers, _dirs: dirs }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Refused {
+	Invalid(TransactionValidityError),
+	Failed(DispatchError),
+}
+
+/// Submits an unsigned call as the pool and block builder would: validation, then dispatch.
+fn submit(call: Call<Test>) -> Result<(), Refused> {
+	#[allow(deprecated)]
+	let validity = <BtcCustody as sp_runtime::traits::ValidateUnsigned>::validate_unsigned(
+		TransactionSource::External,
+		&call,
+	);
+	let dispatched =
+		call.clone().dispatch_bypass_filter(RuntimeOrigin::none()).map(|_| ()).map_err(|e| e.error);
+	match (validity, dispatched) {
+		(Ok(_), Ok(())) => Ok(()),
+		(Err(invalid), Err(failed)) => {
+			// Whatever the pool refuses, dispatch refuses too (and changes nothing).
+			let _ = failed;
+			Err(Refused::Invalid(invalid))
+		},
+		(Ok(_), Err(failed)) => Err(Refused::Failed(failed)),
+		(Err(invalid), Ok(())) => panic!("validation refused ({invalid:?}) what dispatch accepted"),
+	}
+}
+
+fn dispatch_error(call: Call<Test>) -> DispatchError {
+	call.dispatch_bypass_filter(RuntimeOrigin::none()).unwrap_err().error
+}
+
+fn call_of(signed: SignedMessage) -> Call<Test> {
+	let signature = signed.signature;
+	match signed.message {
+		CustodyMessage::DkgCommitment(message) => {
+			Call::submit_dkg_commitment { message, signature }
+		},
+		CustodyMessage::DkgShares(message) => Call::submit_dkg_shares { message, signature },
+		CustodyMessage::DkgComplaint(message) => Call::report_dkg_complaint { message, signature },
+		CustodyMessage::DkgKeyAttestation(message) => Call::attest_dkg_key { message, signature },
+		CustodyMessage::SigningCommitment(message) => {
+			Call::submit_signing_commitment { message, signature }
+		},
+		CustodyMessage::SignatureShares(message) => {
+			Call::submit_signature_shares { message, signature }
+		},
+	}
+}
+
+fn registration_call(nodes: &Nodes, validator: u64, session_key: u64) -> Call<Test> {
+	let (payload, identity_signature) = nodes.signers[&validator].registration(validator);
+	let session_signature = TestSignature(session_key, payload.encode());
+	Call::register_custody_keys {
+		payload,
+		session_key: UintAuthorityId(session_key),
+		session_signature,
+		identity_signature,
+	}
+}
+
+fn register_all(nodes: &Nodes) {
+	for v in nodes.signers.keys() {
+		assert_ok!(submit(registration_call(nodes, *v, *v)));
+	}
+}
+
+fn next_block() {
+	let now = System::block_number() + 1;
+	System::set_block_number(now);
+	BtcCustody::on_initialize(now);
+}
+
+/// Every node except `silent` does its pending tasks once; returns how many messages went in.
+fn step(nodes: &mut Nodes, silent: &[u64]) -> usize {
+	let mut sent = 0;
+	for (v, signer) in nodes.signers.iter_mut() {
+		if silent.contains(v) {
+			continue;
+		}
+		for task in BtcCustody::pending_tasks(v) {
+			let signed =
+				signer.handle_task(&task).unwrap_or_else(|e| panic!("node {v}: {e} for {task:?}"));
+			assert_eq!(submit(call_of(signed)), Ok(()), "node {v}'s message for {task:?}");
+			sent += 1;
+		}
+	}
+	sent
+}
+
+/// Blocks go by, nodes answering, until `done` holds (at most `blocks` blocks).
+fn run_until(nodes: &mut Nodes, silent: &[u64], blocks: u32, done: impl Fn() -> bool) {
+	for _ in 0..blocks {
+		step(nodes, silent);
+		if done() {
+			return;
+		}
+		next_block();
+	}
+	panic!("not done after {blocks} blocks; events: {:?}", System::events());
+}
+
+fn events() -> Vec<Event<Test>> {
+	System::events()
+		.into_iter()
+		.filter_map(|r| if let RuntimeEvent::BtcCustody(e) = r.event { Some(e) } else { None })
+		.collect()
+}
+
+fn verify_bip340(output_key: &[u8; 32], message: &[u8; 32], signature: &[u8; 64]) -> bool {
+	let key = k256::schnorr::VerifyingKey::from_bytes(output_key).unwrap();
+	let signature = k256::schnorr::Signature::try_from(&signature[..]).unwrap();
+	key.verify_raw(message, &signature).is_ok()
+}
+
+/// Registers everyone and runs the first DKG to its key epoch.
+fn with_epoch(nodes: &mut Nodes, silent: &[u64]) -> EpochOf<Test> {
+	register_all(nodes);
+	next_block();
+	run_until(nodes, silent, 40, || CurrentEpoch::<Test>::get().is_some());
+	Epochs::<Test>::get(CurrentEpoch::<Test>::get().unwrap()).unwrap()
+}
+
+fn session_signatures(session_id: u64) -> Vec<[u8; 64]> {
+	Signatures::<Test>::get(session_id).expect("signed").into_inner()
+}
+
+#[test]
+fn full_dkg_then_signing_through_extrinsics() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		register_all(&nodes);
+		next_block();
+		assert!(events().contains(&Event::DkgStarted {
+			dkg_id: 1,
+			participants: vec![1, 2, 3, 4],
+			threshold: 3
+		}));
+		run_until(&mut nodes, &[], 10, || CurrentEpoch::<Test>::get().is_some());
+
+		let epoch = Epochs::<Test>::get(0).unwrap();
+		assert_eq!((epoch.dkg_id, epoch.threshold, epoch.members.len()), (1, 3, 4));
+		// Every node holds a share of the key the chain recorded.
+		for signer in nodes.signers.values() {
+			let package = signer.public_key_package(1).unwrap();
+			assert_eq!(tapchain_signer::x_only_key(&package).unwrap(), epoch.output_key);
+		}
+		assert_eq!(BtcCustody::current_custody_key(), Some((0, 1, epoch.output_key)));
+		// DKG data is cleaned up.
+		assert!(ActiveDkg::<Test>::get().is_none());
+		assert_eq!(DkgCommitments::<Test>::iter_prefix(1).count(), 0);
+
+		let messages = vec![[1u8; 32], [2u8; 32]];
+		assert_noop!(
+			BtcCustody::request_test_signatures(RuntimeOrigin::signed(1), messages.clone()),
+			DispatchError::BadOrigin
+		);
+		assert_ok!(BtcCustody::request_test_signatures(RuntimeOrigin::root(), messages.clone()));
+		run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(1));
+		let signatures = session_signatures(1);
+		assert!(verify_bip340(&epoch.output_key, &messages[0], &signatures[0]));
+		assert!(verify_bip340(&epoch.output_key, &messages[1], &signatures[1]));
+		assert!(!verify_bip340(&epoch.output_key, &messages[1], &signatures[0]));
+		assert!(events().contains(&Event::SignaturesReady { session_id: 1, signatures }));
+		assert!(OpenSessions::<Test>::get().is_empty());
+		assert!(Offences::get().is_empty());
+		// Nothing is left to do.
+		assert_eq!(step(&mut nodes, &[]), 0);
+	});
+}
+
+#[test]
+fn no_dkg_before_two_thirds_are_registered_and_none_for_an_unchanged_set() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		assert_ok!(submit(registration_call(&nodes, 1, 1)));
+		assert_ok!(submit(registration_call(&nodes, 2, 2)));
+		next_block();
+		assert!(ActiveDkg::<Test>::get().is_none(), "2 of 4 registered is not two thirds");
+		assert_ok!(submit(registration_call(&nodes, 3, 3)));
+		next_block();
+		assert_eq!(ActiveDkg::<Test>::get().unwrap().participants.len(), 3);
+		run_until(&mut nodes, &[], 10, || CurrentEpoch::<Test>::get().is_some());
+		// The late validator's registration starts a new DKG with all four.
+		assert_ok!(submit(registration_call(&nodes, 4, 4)));
+		next_block();
+		assert_eq!(ActiveDkg::<Test>::get().unwrap().participants.len(), 4);
+		run_until(&mut nodes, &[], 10, || CurrentEpoch::<Test>::get() == Some(1));
+		// The set is now unchanged: no further DKG.
+		next_block();
+		next_block();
+		assert!(ActiveDkg::<Test>::get().is_none());
+	});
+}
+
+#[test]
+fn a_silent_participant_is_excluded_and_the_dkg_restarts_without_it() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		register_all(&nodes);
+		next_block();
+		// Validator 4 never answers: after DkgRoundBlocks the DKG restarts with 1..=3.
+		run_until(&mut nodes, &[4], 20, || CurrentEpoch::<Test>::get().is_some());
+		assert!(events().contains(&Event::DkgRestarting {
+			dkg_id: 1,
+			excluded: vec![4],
+			offence: CustodyOffence::DkgSilence
+		}));
+		assert_eq!(Offences::get(), vec![(CustodyOffence::DkgSilence, vec![4])]);
+		let epoch = Epochs::<Test>::get(0).unwrap();
+		assert_eq!(epoch.dkg_id, 2);
+		assert_eq!(epoch.members.iter().map(|m| m.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+		assert_eq!(epoch.threshold, 3);
+		// The exclusion lasts for this validator set only.
+		Validators::set(vec![1, 2, 3, 4, 5]);
+		next_block();
+		assert!(DkgExcluded::<Test>::get().is_empty());
+	});
+}
+
+#[test]
+fn registration_is_bound_to_the_validator_session_key_and_identity() {
+	new_test_ext(4).execute_with(|| {
+		let nodes = nodes(4);
+		let bad_proof = Refused::Invalid(InvalidTransaction::BadProof.into());
+		// Validator 1's keys with validator 2's session key: not 1's key.
+		assert_eq!(submit(registration_call(&nodes, 1, 2)), Err(bad_proof.clone()));
+		assert_eq!(
+			dispatch_error(registration_call(&nodes, 1, 2)),
+			Error::<Test>::NotValidatorSessionKey.into()
+		);
+		// A non-validator cannot register.
+		let dir = tempfile::tempdir().unwrap();
+		let outsider = Nodes {
+			signers: BTreeMap::from([(9, Signer::open(dir.path(), genesis_hash()).unwrap())]),
+			_dirs: vec![],
+		};
+		assert_eq!(
+			dispatch_error(registration_call(&outsider, 9, 9)),
+			Error::<Test>::NotValidatorSessionKey.into()
+		);
+		// Session signature over another payload.
+		let Call::register_custody_keys { payload, session_key, identity_signature, .. } =
+			registration_call(&nodes, 1, 1)
+		else {
+			unreachable!()
+		};
+		let forged = Call::register_custody_keys {
+			payload: payload.clone(),
+			session_key: session_key.clone(),
+			session_signature: TestSignature(1, b"something else".to_vec()),
+			identity_signature,
+		};
+		assert_eq!(dispatch_error(forged), Error::<Test>::BadSessionSignature.into());
+		// Identity signature that is not the identity's (proof of possession fails).
+		let stolen = Call::register_custody_keys {
+			payload: payload.clone(),
+			session_key: session_key.clone(),
+			session_signature: TestSignature(1, payload.encode()),
+			identity_signature: AuthSignature([7; 64]),
+		};
+		assert_eq!(dispatch_error(stolen), Error::<Test>::BadIdentitySignature.into());
+		// Another chain's registration.
+		let mut other_chain = payload.clone();
+		other_chain.genesis_hash = [9; 32];
+		let wrong_genesis = Call::register_custody_keys {
+			payload: other_chain.clone(),
+			session_key: session_key.clone(),
+			session_signature: TestSignature(1, other_chain.encode()),
+			identity_signature: AuthSignature([7; 64]),
+		};
+		assert_eq!(dispatch_error(wrong_genesis), Error::<Test>::WrongGenesis.into());
+		assert!(Registrations::<Test>::iter().next().is_none(), "nothing was stored");
+
+		assert_ok!(submit(registration_call(&nodes, 1, 1)));
+		// A replay of the same registration is stale.
+		assert_eq!(submit(registration_call(&nodes, 1, 1)), Err(bad_proof));
+		assert_eq!(
+			dispatch_error(registration_call(&nodes, 1, 1)),
+			Error::<Test>::AlreadyRegistered.into()
+		);
+		// Validator 2 cannot claim validator 1's identity.
+		let Call::register_custody_keys { payload: mut theft, .. } =
+			registration_call(&nodes, 1, 1)
+		else {
+			unreachable!()
+		};
+		theft.validator = 2;
+		let claim = Call::register_custody_keys {
+			payload: theft.clone(),
+			session_key: UintAuthorityId(2),
+			session_signature: TestSignature(2, theft.encode()),
+			identity_signature: AuthSignature([0; 64]),
+		};
+		assert!(matches!(submit(claim), Err(Refused::Invalid(_))));
+		assert_eq!(IdentityOwners::<Test>::get(nodes.signers[&1].identity()), Some(1));
+	});
+}
+
+#[test]
+fn dkg_messages_must_be_signed_by_the_senders_identity_and_are_not_replayable() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		register_all(&nodes);
+		next_block();
+		let task = BtcCustody::pending_tasks(&1).remove(0);
+		let signed = nodes.signers.get_mut(&1).unwrap().handle_task(&task).unwrap();
+		// Signed by validator 2's identity while claiming to be participant 1.
+		let forged = nodes.signers[&2].sign_message(signed.message.clone());
+		assert_eq!(
+			submit(call_of(forged.clone())),
+			Err(Refused::Invalid(InvalidTransaction::BadProof.into()))
+		);
+		assert_eq!(dispatch_error(call_of(forged)), Error::<Test>::BadMessageSignature.into());
+		// Claiming an index nobody has.
+		let CustodyMessage::DkgCommitment(mut nobody) = signed.message.clone() else {
+			unreachable!()
+		};
+		nobody.sender = 9;
+		let nobody = nodes.signers[&1].sign_message(CustodyMessage::DkgCommitment(nobody));
+		assert_eq!(dispatch_error(call_of(nobody)), Error::<Test>::UnknownSender.into());
+
+		assert_ok!(submit(call_of(signed.clone())));
+		// The same message again is a replay.
+		assert_eq!(
+			submit(call_of(signed.clone())),
+			Err(Refused::Invalid(InvalidTransaction::Stale.into()))
+		);
+		assert_eq!(dispatch_error(call_of(signed.clone())), Error::<Test>::Duplicate.into());
+
+		// Participant 2 publishes participant 1's package as its own: bad proof of knowledge.
+		let CustodyMessage::DkgCommitment(mut copied) = signed.message.clone() else {
+			unreachable!()
+		};
+		copied.sender = 2;
+		let copied = nodes.signers[&2].sign_message(CustodyMessage::DkgCommitment(copied));
+		assert_eq!(
+			submit(call_of(copied)),
+			Err(Refused::Failed(Error::<Test>::BadProofOfKnowledge.into()))
+		);
+		assert!(!DkgCommitments::<Test>::contains_key(1, 2));
+
+		// After a restart (validator 4 silent), round-1 messages of DKG 1 are refused.
+		run_until(&mut nodes, &[4], 20, || ActiveDkg::<Test>::get().is_some_and(|r| r.dkg_id == 2));
+		assert_eq!(dispatch_error(call_of(signed)), Error::<Test>::UnknownDkg.into());
+	});
+}
+
+/// Replaces the next round-2 message of `cheater` with one whose share for `victim`
+/// (a 1-based index) is `share`-corrupted, re-signed by the cheater.
+fn corrupt_shares(nodes: &mut Nodes, cheater: u64, victim: u16) {
+	let task = BtcCustody::pending_tasks(&cheater).remove(0);
+	assert!(matches!(task, CustodyTask::DkgShare { .. }));
+	let signed = nodes.signers.get_mut(&cheater).unwrap().handle_task(&task).unwrap();
+	let CustodyMessage::DkgShares(mut message) = signed.message else { unreachable!() };
+	let position = if victim < message.sender { victim - 1 } else { victim - 2 } as usize;
+	message.shares[position].0[0] ^= 1;
+	let forged = nodes.signers[&cheater].sign_message(CustodyMessage::DkgShares(message));
+	assert_ok!(submit(call_of(forged)));
+}
+
+#[test]
+fn a_bad_share_is_proved_by_its_victim_and_its_sender_excluded() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		register_all(&nodes);
+		next_block();
+		step(&mut nodes, &[]); // round 1
+		corrupt_shares(&mut nodes, 2, 1);
+		step(&mut nodes, &[2]); // round 2 for the others; then validator 1 complains
+		run_until(&mut nodes, &[], 20, || CurrentEpoch::<Test>::get().is_some());
+		assert!(events().contains(&Event::DkgRestarting {
+			dkg_id: 1,
+			excluded: vec![2],
+			offence: CustodyOffence::DkgBadShare
+		}));
+		assert_eq!(Offences::get(), vec![(CustodyOffence::DkgBadShare, vec![2])]);
+		let epoch = Epochs::<Test>::get(0).unwrap();
+		assert_eq!(epoch.members.iter().map(|m| m.0).collect::<Vec<_>>(), vec![1, 3, 4]);
+	});
+}
+
+#[test]
+fn a_false_complaint_excludes_the_complainer() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		register_all(&nodes);
+		next_block();
+		step(&mut nodes, &[]); // round 1
+		step(&mut nodes, &[]); // round 2
+		assert_eq!(ActiveDkg::<Test>::get().unwrap().phase, DkgPhase::Finish);
+		// Validator 3 accuses 1 with a made-up ECDH point.
+		let complaint = tapchain_primitives::custody::DkgComplaint {
+			dkg_id: 1,
+			sender: 3,
+			accused: 1,
+			shared_point: SharedPoint(nodes.signers[&3].encryption_key().0),
+			proof: DleqProof([1; 64]),
+		};
+		// Accusing oneself is refused outright.
+		let own = tapchain_primitives::custody::DkgComplaint { accused: 3, ..complaint.clone() };
+		let signed = nodes.signers[&3].sign_message(CustodyMessage::DkgComplaint(own));
+		assert_eq!(dispatch_error(call_of(signed)), Error::<Test>::BadComplaint.into());
+		let signed = nodes.signers[&3].sign_message(CustodyMessage::DkgComplaint(complaint));
+		assert_ok!(submit(call_of(signed)));
+		assert!(events().contains(&Event::DkgRestarting {
+			dkg_id: 1,
+			excluded: vec![3],
+			offence: CustodyOffence::DkgFalseComplaint
+		}));
+		assert_eq!(Offences::get(), vec![(CustodyOffence::DkgFalseComplaint, vec![3])]);
+	});
+}
+
+#[test]
+fn a_silent_signer_is_replaced_in_a_new_attempt() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		let epoch = with_epoch(&mut nodes, &[]);
+		let message = [5u8; 32];
+		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
+		// All four commit; the first three (by identifier) form the set.
+		step(&mut nodes, &[]);
+		let session = SigningSessions::<Test>::get(session_id).unwrap();
+		assert_eq!(session.signing_set.len(), 3);
+		// Validator 2 (in the set) goes silent: after SigningAttemptBlocks a new attempt starts.
+		run_until(&mut nodes, &[2], 20, || Signatures::<Test>::contains_key(session_id));
+		assert!(events().contains(&Event::SigningRetry {
+			session_id,
+			attempt: 0,
+			excluded: vec![2],
+			offence: CustodyOffence::SigningSilence
+		}));
+		assert!(Offences::get().contains(&(CustodyOffence::SigningSilence, vec![2])));
+		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
+	});
+}
+
+#[test]
+fn a_bad_signature_share_names_its_signer_who_is_excluded_on_retry() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		let epoch = with_epoch(&mut nodes, &[]);
+		let message = [6u8; 32];
+		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
+		step(&mut nodes, &[]); // commitments: set = 1, 2, 3
+						 // Validator 3 sends a wrong share (validly signed by its identity).
+		let task = BtcCustody::pending_tasks(&3).remove(0);
+		let signed = nodes.signers.get_mut(&3).unwrap().handle_task(&task).unwrap();
+		let CustodyMessage::SignatureShares(mut shares) = signed.message else { unreachable!() };
+		shares.shares[0][31] ^= 1;
+		assert_ok!(submit(call_of(
+			nodes.signers[&3].sign_message(CustodyMessage::SignatureShares(shares))
+		)));
+		step(&mut nodes, &[3]);
+		assert!(events().contains(&Event::SigningRetry {
+			session_id,
+			attempt: 0,
+			excluded: vec![3],
+			offence: CustodyOffence::BadSignatureShare
+		}));
+		assert!(!Signatures::<Test>::contains_key(session_id));
+		run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(session_id));
+		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
+		// Validator 3 was left out of the retry.
+		assert!(!SigningSessions::<Test>::contains_key(session_id));
+	});
+}
+
+#[test]
+fn signing_messages_are_checked_against_the_session() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		with_epoch(&mut nodes, &[]);
+		assert_noop!(
+			BtcCustody::request_signatures(0, vec![], None),
+			Error::<Test>::BadMessageCount
+		);
+		assert_noop!(
+			BtcCustody::request_signatures(7, vec![[0; 32]], None),
+			Error::<Test>::UnknownEpoch
+		);
+		assert_noop!(
+			BtcCustody::request_signatures(0, vec![[0; 32]], Some(vec![1, 2])),
+			Error::<Test>::TooFewSigners
+		);
+		let session_id =
+			BtcCustody::request_signatures(0, vec![[3; 32]], Some(vec![1, 2, 4])).unwrap();
+		// Validator 3 is not allowed in this session: it has no task.
+		assert!(BtcCustody::pending_tasks(&3).is_empty());
+		let own =
+			nodes.signers.get_mut(&3).unwrap().signing_commit(1, 3, session_id, 0, 1).unwrap();
+		assert_eq!(dispatch_error(call_of(own)), Error::<Test>::NotAllowedSigner.into());
+		let task = BtcCustody::pending_tasks(&2).remove(0);
+		let signed = nodes.signers.get_mut(&2).unwrap().handle_task(&task).unwrap();
+		let CustodyMessage::SigningCommitment(real) = signed.message.clone() else {
+			unreachable!()
+		};
+		let resign = |m: SigningCommitment| {
+			call_of(nodes.signers[&2].sign_message(CustodyMessage::SigningCommitment(m)))
+		};
+		// Wrong attempt.
+		let late = SigningCommitment { attempt: 5, ..real.clone() };
+		assert_eq!(dispatch_error(resign(late)), Error::<Test>::WrongAttempt.into());
+		// Two commitments for a one-message session; a malformed commitment.
+		let two =
+			SigningCommitment { commitments: vec![real.commitments[0].clone(); 2], ..real.clone() };
+		assert_eq!(dispatch_error(resign(two)), Error::<Test>::MalformedSigningMessage.into());
+		let garbage = SigningCommitment { commitments: vec![vec![1, 2, 3]], ..real.clone() };
+		assert_eq!(dispatch_error(resign(garbage)), Error::<Test>::MalformedSigningMessage.into());
+		// Shares before the set is chosen.
+		let early = SignatureShares { session_id, attempt: 0, sender: 2, shares: vec![[1; 32]] };
+		let early = call_of(nodes.signers[&2].sign_message(CustodyMessage::SignatureShares(early)));
+		assert_eq!(dispatch_error(early), Error::<Test>::SigningSetNotChosen.into());
+		assert_ok!(submit(call_of(signed)));
+		run_until(&mut nodes, &[], 3, || Signatures::<Test>::contains_key(session_id));
+	});
+}
