@@ -7,6 +7,7 @@ mod btc_rpc;
 mod chain_spec;
 mod cli;
 mod command;
+mod custody_worker;
 mod rpc;
 mod service;
 

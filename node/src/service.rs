@@ -213,6 +213,8 @@ pub fn new_full<
 	let name = config.network.node_name.clone();
 	let enable_grandpa = !config.disable_grandpa;
 	let prometheus_registry = config.prometheus_registry().cloned();
+	// The custody signer's key store lives with the chain's other node-local files.
+	let custody_dir = config.base_path.config_dir(config.chain_spec.id()).join("custody");
 
 	let rpc_extensions_builder = {
 		let client = client.clone();
@@ -241,6 +243,15 @@ pub fn new_full<
 	})?;
 
 	if role.is_authority() {
+		let custody_worker = crate::custody_worker::CustodyWorker::new(
+			client.clone(),
+			transaction_pool.clone(),
+			keystore_container.keystore(),
+			custody_dir,
+			prometheus_registry.as_ref(),
+		);
+		task_manager.spawn_handle().spawn("custody-signer", Some("custody"), custody_worker.run());
+
 		let proposer_factory = sc_basic_authorship::ProposerFactory::new(
 			task_manager.spawn_handle(),
 			client.clone(),

@@ -21,9 +21,9 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, BlockNumber, BtcLightClient, Executive, Grandpa, Historical,
-	InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys, System,
-	TransactionPayment, VERSION,
+	AccountId, Aura, Balance, Block, BlockNumber, BtcCustody, BtcLightClient, Executive, Grandpa,
+	Historical, InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys,
+	System, TransactionPayment, VERSION,
 };
 
 // `impl_runtime_apis!` plus pallet-revive's `ReviveApi`, which eth-rpc calls for everything
@@ -210,6 +210,30 @@ pallet_revive::impl_runtime_apis_plus_revive_traits! {
 		}
 		fn query_length_to_fee(length: u32) -> Balance {
 			TransactionPayment::length_to_fee(length)
+		}
+	}
+
+	impl pallet_btc_custody::runtime_api::BtcCustodyApi<Block, AccountId> for Runtime {
+		fn pending_tasks(validator: AccountId) -> Vec<pallet_btc_custody::CustodyTask> {
+			BtcCustody::pending_tasks(&validator)
+		}
+
+		fn registration(
+			validator: AccountId,
+		) -> Option<(pallet_btc_custody::CustodyIdentity, pallet_btc_custody::EncryptionKey, Vec<u8>)> {
+			BtcCustody::registration(&validator)
+		}
+
+		fn current_custody_key() -> Option<(u32, pallet_btc_custody::DkgId, [u8; 32])> {
+			BtcCustody::current_custody_key()
+		}
+
+		fn validator_of_session_key(session_key: Vec<u8>) -> Option<AccountId> {
+			BtcCustody::validator_of_session_key(&session_key)
+		}
+
+		fn signatures(session_id: pallet_btc_custody::SigningSessionId) -> Option<Vec<[u8; 64]>> {
+			pallet_btc_custody::Signatures::<Runtime>::get(session_id).map(|s| s.into_inner())
 		}
 	}
 

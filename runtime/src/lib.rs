@@ -231,6 +231,44 @@ pub type UncheckedExtrinsic =
 /// The payload being signed in transactions.
 pub type SignedPayload = generic::SignedPayload<RuntimeCall, TxExtension>;
 
+/// The transaction extensions of a native signed transaction: immortal, no tip, no
+/// metadata hash. For tools and tests that sign transactions themselves.
+pub fn native_tx_extension(nonce: Nonce) -> TxExtension {
+	(
+		frame_system::CheckNonZeroSender::new(),
+		frame_system::CheckSpecVersion::new(),
+		frame_system::CheckTxVersion::new(),
+		frame_system::CheckGenesis::new(),
+		frame_system::CheckEra::from(generic::Era::Immortal),
+		frame_system::CheckNonce::from(nonce),
+		frame_system::CheckWeight::new(),
+		pallet_transaction_payment::ChargeTransactionPayment::from(0),
+		frame_metadata_hash_extension::CheckMetadataHash::new(false),
+		pallet_revive::evm::tx_extension::SetOrigin::default(),
+		frame_system::WeightReclaim::new(),
+	)
+}
+
+/// What a native transaction's signature covers besides the call and the extensions: the
+/// spec and transaction versions and the genesis hash (twice: immortal era).
+pub fn native_tx_implicit(
+	genesis_hash: Hash,
+) -> <TxExtension as sp_runtime::traits::TransactionExtension<RuntimeCall>>::Implicit {
+	(
+		(),
+		VERSION.spec_version,
+		VERSION.transaction_version,
+		genesis_hash,
+		genesis_hash,
+		(),
+		(),
+		(),
+		None,
+		(),
+		(),
+	)
+}
+
 #[cfg(feature = "runtime-benchmarks")]
 mod benches {
 	frame_benchmarking::define_benchmarks!([pallet_btc_light_client, BtcLightClient]);
@@ -308,6 +346,9 @@ mod runtime {
 
 	#[runtime::pallet_index(20)]
 	pub type BtcLightClient = pallet_btc_light_client;
+
+	#[runtime::pallet_index(21)]
+	pub type BtcCustody = pallet_btc_custody;
 
 	/// The EVM. eth-rpc's client is generated for a pallet of this name.
 	#[runtime::pallet_index(30)]

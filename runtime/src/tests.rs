@@ -16,7 +16,7 @@ use sp_consensus_aura::{sr25519::AuthorityId as AuraId, Slot, AURA_ENGINE_ID};
 use sp_core::crypto::Pair;
 use sp_keyring::{Ed25519Keyring, Sr25519Keyring};
 use sp_runtime::{
-	generic::{Digest, DigestItem, Era},
+	generic::{Digest, DigestItem},
 	traits::Header as _,
 	BuildStorage,
 };
@@ -211,19 +211,7 @@ fn signed_transfer(
 		dest: to.into(),
 		value,
 	});
-	let tx_ext: TxExtension = (
-		frame_system::CheckNonZeroSender::new(),
-		frame_system::CheckSpecVersion::new(),
-		frame_system::CheckTxVersion::new(),
-		frame_system::CheckGenesis::new(),
-		frame_system::CheckEra::from(Era::Immortal),
-		frame_system::CheckNonce::from(nonce),
-		frame_system::CheckWeight::new(),
-		pallet_transaction_payment::ChargeTransactionPayment::from(0),
-		frame_metadata_hash_extension::CheckMetadataHash::new(false),
-		pallet_revive::evm::tx_extension::SetOrigin::default(),
-		frame_system::WeightReclaim::new(),
-	);
+	let tx_ext: TxExtension = crate::native_tx_extension(nonce);
 	let payload =
 		SignedPayload::new(call.clone(), tx_ext.clone()).expect("implicit data available");
 	let signature = payload.using_encoded(|bytes| from.pair().sign(bytes));
@@ -464,5 +452,147 @@ fn the_evm_gas_price_is_the_configured_btc_price() {
 		assert_eq!(crate::Revive::evm_base_fee(), sp_core::U256::from(EVM_GAS_PRICE_WEI));
 		let chain_id: u64 = <Runtime as pallet_revive::Config>::ChainId::get();
 		assert_eq!(chain_id, EVM_CHAIN_ID);
+	});
+}
+
+/// The pool's check of a transaction. The pool runs it on a throw-away state (it
+/// initializes a block of its own), so here it runs in a storage transaction rolled back.
+fn pool_validate(xt: UncheckedExtrinsic) -> sp_runtime::transaction_validity::TransactionValidity {
+	frame_support::storage::with_transaction(|| {
+		let validity = Executive::validate_transaction(
+			sp_runtime::transaction_validity::TransactionSource::External,
+			xt,
+			System::parent_hash(),
+		);
+		sp_runtime::TransactionOutcome::Rollback(Ok::<_, sp_runtime::DispatchError>(validity))
+	})
+	.unwrap()
+}
+
+/// Applies a bare (unsigned) extrinsic the way the pool and the block builder do.
+fn apply_unsigned(call: RuntimeCall) -> sp_runtime::ApplyExtrinsicResult {
+	let xt: UncheckedExtrinsic = sp_runtime::generic::UncheckedExtrinsic::new_bare(call).into();
+	if let Err(e) = pool_validate(xt.clone()) {
+		panic!("the pool refuses the custody message: {e:?}");
+	}
+	Executive::apply_extrinsic(xt)
+}
+
+fn custody_call(signed: tapchain_signer::SignedMessage) -> RuntimeCall {
+	use pallet_btc_custody::Call;
+	use tapchain_primitives::custody::CustodyMessage;
+	let signature = signed.signature;
+	RuntimeCall::BtcCustody(match signed.message {
+		CustodyMessage::DkgCommitment(message) => {
+			Call::submit_dkg_commitment { message, signature }
+		},
+		CustodyMessage::DkgShares(message) => Call::submit_dkg_shares { message, signature },
+		CustodyMessage::DkgComplaint(message) => Call::report_dkg_complaint { message, signature },
+		CustodyMessage::DkgKeyAttestation(message) => Call::attest_dkg_key { message, signature },
+		CustodyMessage::SigningCommitment(message) => {
+			Call::submit_signing_commitment { message, signature }
+		},
+		CustodyMessage::SignatureShares(message) => {
+			Call::submit_signature_shares { message, signature }
+		},
+	})
+}
+
+/// Ends a block started with [`start_block`] in `slot`: the timestamp inherent, then
+/// finalization.
+fn end_block(slot: u64) {
+	let now = slot * crate::SLOT_DURATION;
+	let inherent = RuntimeCall::Timestamp(pallet_timestamp::Call::set { now });
+	let xt: UncheckedExtrinsic = sp_runtime::generic::UncheckedExtrinsic::new_bare(inherent).into();
+	assert_ok!(Executive::apply_extrinsic(xt).unwrap());
+	Executive::finalize_block();
+}
+
+#[test]
+fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign() {
+	preset_ext("local_testnet").execute_with(|| {
+		let genesis_hash: [u8; 32] = System::block_hash(0).into();
+		let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+		let mut signers: Vec<_> = dirs
+			.iter()
+			.map(|d| tapchain_signer::Signer::open(d.path(), genesis_hash).unwrap())
+			.collect();
+		let validators = local_validators();
+
+		start_block(2, 2);
+		for ((session, stash), signer) in validators.iter().zip(&signers) {
+			let (payload, identity_signature) = signer.registration(stash.to_account_id());
+			// Signed with another validator's Aura key: refused by the pool.
+			let wrong = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
+				payload: payload.clone(),
+				session_key: Sr25519Keyring::Eve.public().into(),
+				session_signature: Sr25519Keyring::Eve.pair().sign(&payload.encode()).into(),
+				identity_signature,
+			});
+			let xt: UncheckedExtrinsic =
+				sp_runtime::generic::UncheckedExtrinsic::new_bare(wrong).into();
+			assert!(pool_validate(xt).is_err());
+			let call = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
+				payload: payload.clone(),
+				session_key: session.public().into(),
+				session_signature: session.pair().sign(&payload.encode()).into(),
+				identity_signature,
+			});
+			assert_ok!(apply_unsigned(call).unwrap());
+		}
+		end_block(2);
+
+		// Blocks go by; every validator's signer answers its tasks.
+		let mut epoch = None;
+		let mut number = 2u32;
+		while number < 20 {
+			number += 1;
+			start_block(number, number as u64);
+			for ((_, stash), signer) in validators.iter().zip(signers.iter_mut()) {
+				for task in crate::BtcCustody::pending_tasks(&stash.to_account_id()) {
+					let signed = signer.handle_task(&task).unwrap();
+					assert_ok!(apply_unsigned(custody_call(signed)).unwrap());
+				}
+			}
+			end_block(number as u64);
+			epoch = crate::BtcCustody::current_custody_key();
+			if epoch.is_some()
+				&& crate::BtcCustody::pending_tasks(&validators[3].1.to_account_id()).is_empty()
+			{
+				break;
+			}
+		}
+		let (index, dkg_id, output_key) = epoch.expect("a key epoch after the DKG");
+		assert_eq!(index, 0);
+		for signer in &signers {
+			let package = signer.public_key_package(dkg_id).unwrap();
+			assert_eq!(tapchain_signer::x_only_key(&package).unwrap(), output_key);
+		}
+
+		// Sudo asks for a signature; three of the four validators suffice.
+		let message = [0x5a; 32];
+		assert_ok!(crate::BtcCustody::request_test_signatures(
+			RuntimeOrigin::root(),
+			vec![message]
+		));
+		let last = number + 10;
+		while number < last {
+			number += 1;
+			start_block(number, number as u64);
+			for ((_, stash), signer) in validators.iter().zip(signers.iter_mut()).take(3) {
+				for task in crate::BtcCustody::pending_tasks(&stash.to_account_id()) {
+					let signed = signer.handle_task(&task).unwrap();
+					assert_ok!(apply_unsigned(custody_call(signed)).unwrap());
+				}
+			}
+			end_block(number as u64);
+			if pallet_btc_custody::Signatures::<Runtime>::contains_key(1) {
+				break;
+			}
+		}
+		let signature = pallet_btc_custody::Signatures::<Runtime>::get(1).expect("signed")[0];
+		let key = k256::schnorr::VerifyingKey::from_bytes(&output_key).unwrap();
+		let signature = k256::schnorr::Signature::try_from(&signature[..]).unwrap();
+		assert!(key.verify_raw(&message, &signature).is_ok());
 	});
 }

@@ -17,7 +17,7 @@
 mod keystore;
 
 use std::{
-	collections::{BTreeMap, BTreeSet},
+	collections::BTreeMap,
 	fmt,
 	path::{Path, PathBuf},
 };
@@ -200,8 +200,12 @@ pub struct Signer {
 	genesis_hash: [u8; 32],
 	/// Nonces of open signing attempts, one per message. Memory only: a restart abandons them.
 	nonces: BTreeMap<(SigningSessionId, u32), Vec<SigningNonces>>,
-	/// Every attempt nonces were ever made for in this process, so none is made twice.
-	committed: BTreeSet<(SigningSessionId, u32)>,
+	/// The commitments sent per attempt: asked again (the message was lost on its way), the
+	/// signer sends the same ones; it never makes a second set of nonces for an attempt.
+	sent_commitments: BTreeMap<(SigningSessionId, u32), SignedMessage>,
+	/// The shares sent per attempt with what they were made from: asked again with the
+	/// same inputs, the same message is sent (the nonces themselves are gone).
+	sent_shares: BTreeMap<(SigningSessionId, u32), SentShares>,
 }
 
 fn identifier(index: ParticipantIndex) -> Result<Identifier, SignerError> {
@@ -239,7 +243,8 @@ impl Signer {
 			encryption,
 			genesis_hash,
 			nonces: BTreeMap::new(),
-			committed: BTreeSet::new(),
+			sent_commitments: BTreeMap::new(),
+			sent_shares: BTreeMap::new(),
 		})
 	}
 
@@ -562,8 +567,13 @@ impl Signer {
 		attempt: u32,
 		message_count: usize,
 	) -> Result<SignedMessage, SignerError> {
-		if !self.committed.insert((session_id, attempt)) {
-			return Err(SignerError::NoncesAlreadyCommitted { session_id, attempt });
+		if let Some(sent) = self.sent_commitments.get(&(session_id, attempt)) {
+			return match &sent.message {
+				CustodyMessage::SigningCommitment(m) if m.commitments.len() == message_count => {
+					Ok(sent.clone())
+				},
+				_ => Err(SignerError::NoncesAlreadyCommitted { session_id, attempt }),
+			};
 		}
 		let key_package = self.key_package(key_dkg_id)?;
 		let mut nonces = Vec::with_capacity(message_count);
@@ -575,12 +585,14 @@ impl Signer {
 			nonces.push(nonce);
 		}
 		self.nonces.insert((session_id, attempt), nonces);
-		Ok(self.sign(CustodyMessage::SigningCommitment(SigningCommitment {
+		let signed = self.sign(CustodyMessage::SigningCommitment(SigningCommitment {
 			session_id,
 			attempt,
 			sender: my_index,
 			commitments,
-		})))
+		}));
+		remember(&mut self.sent_commitments, (session_id, attempt), signed.clone());
+		Ok(signed)
 	}
 
 	/// Signing round 2: this signer's share for each message, given the commitments of the
@@ -595,6 +607,13 @@ impl Signer {
 		messages: &[[u8; 32]],
 		commitments: &BTreeMap<ParticipantIndex, Vec<Vec<u8>>>,
 	) -> Result<SignedMessage, SignerError> {
+		if let Some(sent) = self.sent_shares.get(&(session_id, attempt)) {
+			return if sent.messages == messages && &sent.commitments == commitments {
+				Ok(sent.message.clone())
+			} else {
+				Err(SignerError::NoNonces { session_id, attempt })
+			};
+		}
 		let nonces = self
 			.nonces
 			.remove(&(session_id, attempt))
@@ -616,12 +635,40 @@ impl Signer {
 			})?;
 			shares.push(bytes);
 		}
-		Ok(self.sign(CustodyMessage::SignatureShares(SignatureShares {
+		let signed = self.sign(CustodyMessage::SignatureShares(SignatureShares {
 			session_id,
 			attempt,
 			sender: my_index,
 			shares,
-		})))
+		}));
+		let sent = SentShares {
+			messages: messages.to_vec(),
+			commitments: commitments.clone(),
+			message: signed.clone(),
+		};
+		remember(&mut self.sent_shares, (session_id, attempt), sent);
+		Ok(signed)
+	}
+}
+
+/// Signature shares sent for one attempt, with the inputs they were made from.
+struct SentShares {
+	messages: Vec<[u8; 32]>,
+	commitments: BTreeMap<ParticipantIndex, Vec<Vec<u8>>>,
+	message: SignedMessage,
+}
+
+/// Attempts remembered at most (the oldest sessions are forgotten first).
+const REMEMBERED_ATTEMPTS: usize = 256;
+
+fn remember<V>(
+	map: &mut BTreeMap<(SigningSessionId, u32), V>,
+	key: (SigningSessionId, u32),
+	value: V,
+) {
+	map.insert(key, value);
+	while map.len() > REMEMBERED_ATTEMPTS {
+		map.pop_first();
 	}
 }
 

@@ -361,8 +361,11 @@ fn nonces_are_never_reused_and_do_not_survive_a_restart() {
 	let mut c = committee(4, 5);
 	run_dkg(&mut c);
 	let first = c.signers[0].signing_commit(5, 1, 7, 0, 1).unwrap();
+	// Asked again (the message was lost), the signer resends the same commitment; asked for
+	// another message count it refuses: it never makes a second set of nonces.
+	assert_eq!(c.signers[0].signing_commit(5, 1, 7, 0, 1).unwrap(), first);
 	assert!(matches!(
-		c.signers[0].signing_commit(5, 1, 7, 0, 1),
+		c.signers[0].signing_commit(5, 1, 7, 0, 2),
 		Err(SignerError::NoncesAlreadyCommitted { session_id: 7, attempt: 0 })
 	));
 	let mut commitments = BTreeMap::new();
@@ -376,8 +379,12 @@ fn nonces_are_never_reused_and_do_not_survive_a_restart() {
 		};
 		commitments.insert(m.sender, m.commitments);
 	}
-	c.signers[0].signing_shares(5, 1, 7, 0, &[[1u8; 32]], &commitments).unwrap();
-	// A second share with the same nonces (e.g. for another message) is refused.
+	let shares = c.signers[0].signing_shares(5, 1, 7, 0, &[[1u8; 32]], &commitments).unwrap();
+	// The same request gets the same shares back; another message with the same nonces is refused.
+	assert_eq!(
+		c.signers[0].signing_shares(5, 1, 7, 0, &[[1u8; 32]], &commitments).unwrap(),
+		shares
+	);
 	assert!(matches!(
 		c.signers[0].signing_shares(5, 1, 7, 0, &[[2u8; 32]], &commitments),
 		Err(SignerError::NoNonces { session_id: 7, attempt: 0 })

@@ -282,8 +282,10 @@ pub mod pallet {
 		pub attempt: u32,
 		/// The attempt's signing set, once `threshold` members committed.
 		pub signing_set: BoundedVec<ParticipantIndex, T::MaxParticipants>,
-		/// Block after which the signing set's silent members are excluded.
-		pub deadline: Option<BlockNumberFor<T>>,
+		/// Block after which the attempt is abandoned: before the signing set is complete a
+		/// new attempt starts, nobody blamed (fewer than `threshold` answered, or a message was
+		/// lost); after, the set's silent members are excluded.
+		pub deadline: BlockNumberFor<T>,
 	}
 
 	/// Registered custody keys per validator.
@@ -352,6 +354,11 @@ pub mod pallet {
 	/// Hash of the validator set [`DkgExcluded`] refers to.
 	#[pallet::storage]
 	pub type ExclusionValidatorSet<T: Config> = StorageValue<_, T::Hash>;
+
+	/// Block the current validator set was first seen at: a DKG without every validator
+	/// registered waits [`Config::DkgRoundBlocks`] from here for the rest to register.
+	#[pallet::storage]
+	pub type ValidatorSetSince<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
 
 	/// Key epochs by index.
 	#[pallet::storage]
@@ -454,7 +461,7 @@ pub mod pallet {
 			session_id: SigningSessionId,
 			attempt: u32,
 			excluded: Vec<T::AccountId>,
-			offence: CustodyOffence,
+			offence: Option<CustodyOffence>,
 		},
 		/// Too few allowed signers remain: the session is closed without signatures.
 		SigningFailed { session_id: SigningSessionId },
@@ -803,10 +810,8 @@ pub mod pallet {
 				set.sort();
 				session.signing_set =
 					set.clone().try_into().map_err(|_| Error::<T>::NotAllowedSigner)?;
-				session.deadline = Some(
-					frame_system::Pallet::<T>::block_number()
-						.saturating_add(T::SigningAttemptBlocks::get()),
-				);
+				session.deadline = frame_system::Pallet::<T>::block_number()
+					.saturating_add(T::SigningAttemptBlocks::get());
 				Self::deposit_event(Event::SigningSetChosen {
 					session_id: message.session_id,
 					attempt: message.attempt,
@@ -1115,7 +1120,8 @@ pub mod pallet {
 					allowed: allowed.try_into().map_err(|_| Error::<T>::TooFewSigners)?,
 					attempt: 0,
 					signing_set: BoundedVec::new(),
-					deadline: None,
+					deadline: frame_system::Pallet::<T>::block_number()
+						.saturating_add(T::SigningAttemptBlocks::get()),
 				},
 			);
 			Self::deposit_event(Event::SigningRequested {
@@ -1130,6 +1136,7 @@ pub mod pallet {
 			let set_hash = T::Hashing::hash_of(&T::Validators::validators());
 			if ExclusionValidatorSet::<T>::get() != Some(set_hash) {
 				ExclusionValidatorSet::<T>::put(set_hash);
+				ValidatorSetSince::<T>::put(frame_system::Pallet::<T>::block_number());
 				DkgExcluded::<T>::kill();
 			}
 		}
@@ -1149,6 +1156,14 @@ pub mod pallet {
 			let n = participants.len();
 			// FROST needs two signers; the key must be usable by two thirds of the validators.
 			if n < 2 || n * 3 < validators.len() * 2 {
+				return;
+			}
+			// Unless everyone who may take part is registered, give the rest a round's time
+			// (nodes register in their first blocks), so one late node does not cost a DKG.
+			let eligible = validators.iter().filter(|v| !excluded.contains(v)).count();
+			if n < eligible
+				&& now < ValidatorSetSince::<T>::get().saturating_add(T::DkgRoundBlocks::get())
+			{
 				return;
 			}
 			let current: Option<Vec<(T::AccountId, CustodyIdentity)>> =
@@ -1324,18 +1339,12 @@ pub mod pallet {
 							session,
 							&culprits,
 							offenders,
-							CustodyOffence::BadSignatureShare,
+							Some(CustodyOffence::BadSignatureShare),
 						);
 						return;
 					},
 					Err(frost_checks::AggregationError::Malformed) => {
-						Self::retry(
-							session_id,
-							session,
-							&[],
-							Vec::new(),
-							CustodyOffence::BadSignatureShare,
-						);
+						Self::retry(session_id, session, &[], Vec::new(), None);
 						return;
 					},
 				}
@@ -1359,10 +1368,10 @@ pub mod pallet {
 			mut session: SigningSession<T>,
 			culprits: &[ParticipantIndex],
 			offenders: Vec<T::AccountId>,
-			offence: CustodyOffence,
+			offence: Option<CustodyOffence>,
 		) {
 			Self::clear_attempt((session_id, session.attempt));
-			if !offenders.is_empty() {
+			if let (Some(offence), false) = (offence, offenders.is_empty()) {
 				T::OffenceReporter::report(offence, &offenders);
 			}
 			Self::deposit_event(Event::SigningRetry {
@@ -1374,7 +1383,8 @@ pub mod pallet {
 			session.allowed.retain(|i| !culprits.contains(i));
 			session.attempt += 1;
 			session.signing_set = BoundedVec::new();
-			session.deadline = None;
+			session.deadline = frame_system::Pallet::<T>::block_number()
+				.saturating_add(T::SigningAttemptBlocks::get());
 			let threshold = Epochs::<T>::get(session.epoch).map_or(u16::MAX, |e| e.threshold);
 			if session.allowed.len() < threshold as usize {
 				SigningSessions::<T>::remove(session_id);
@@ -1388,8 +1398,11 @@ pub mod pallet {
 		fn enforce_signing_deadlines(now: BlockNumberFor<T>) {
 			for session_id in OpenSessions::<T>::get() {
 				let Some(session) = SigningSessions::<T>::get(session_id) else { continue };
-				let Some(deadline) = session.deadline else { continue };
-				if now <= deadline {
+				if now <= session.deadline {
+					continue;
+				}
+				if session.signing_set.is_empty() {
+					Self::retry(session_id, session, &[], Vec::new(), None);
 					continue;
 				}
 				let Some(epoch) = Epochs::<T>::get(session.epoch) else { continue };
@@ -1409,7 +1422,7 @@ pub mod pallet {
 					session,
 					&silent,
 					offenders,
-					CustodyOffence::SigningSilence,
+					Some(CustodyOffence::SigningSilence),
 				);
 			}
 		}

@@ -3,6 +3,7 @@
 
 use super::*;
 use alloc::vec::Vec;
+use codec::Decode;
 
 sp_api::decl_runtime_apis! {
 	/// The custody signer's view of the chain.
@@ -14,6 +15,9 @@ sp_api::decl_runtime_apis! {
 		fn registration(validator: AccountId) -> Option<(CustodyIdentity, EncryptionKey, Vec<u8>)>;
 		/// The current key epoch: index, DKG id and Taproot output key.
 		fn current_custody_key() -> Option<(u32, DkgId, [u8; 32])>;
+		/// The validator whose current session key (the key that authenticates custody
+		/// registrations) is `session_key`, SCALE-encoded.
+		fn validator_of_session_key(session_key: Vec<u8>) -> Option<AccountId>;
 		/// The signatures of a finished signing session.
 		fn signatures(session_id: SigningSessionId) -> Option<Vec<[u8; 64]>>;
 	}
@@ -103,6 +107,12 @@ impl<T: Config> Pallet<T> {
 	) -> Option<(CustodyIdentity, EncryptionKey, Vec<u8>)> {
 		Registrations::<T>::get(validator)
 			.map(|r| (r.identity, r.encryption_key, r.session_key.encode()))
+	}
+
+	/// See [`BtcCustodyApi::validator_of_session_key`].
+	pub fn validator_of_session_key(session_key: &[u8]) -> Option<T::AccountId> {
+		let key = T::AuthorityId::decode(&mut &session_key[..]).ok()?;
+		T::Validators::owner_of(&key)
 	}
 
 	/// See [`BtcCustodyApi::current_custody_key`].

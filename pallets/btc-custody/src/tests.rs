@@ -216,6 +216,12 @@ fn no_dkg_before_two_thirds_are_registered_and_none_for_an_unchanged_set() {
 		next_block();
 		assert!(ActiveDkg::<Test>::get().is_none(), "2 of 4 registered is not two thirds");
 		assert_ok!(submit(registration_call(&nodes, 3, 3)));
+		// Three of four is enough, but the fourth gets DkgRoundBlocks (5) to register first.
+		for _ in 0..3 {
+			next_block();
+			assert!(ActiveDkg::<Test>::get().is_none());
+		}
+		next_block();
 		next_block();
 		assert_eq!(ActiveDkg::<Test>::get().unwrap().participants.len(), 3);
 		run_until(&mut nodes, &[], 10, || CurrentEpoch::<Test>::get().is_some());
@@ -467,7 +473,7 @@ fn a_silent_signer_is_replaced_in_a_new_attempt() {
 			session_id,
 			attempt: 0,
 			excluded: vec![2],
-			offence: CustodyOffence::SigningSilence
+			offence: Some(CustodyOffence::SigningSilence)
 		}));
 		assert!(Offences::get().contains(&(CustodyOffence::SigningSilence, vec![2])));
 		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
@@ -495,7 +501,7 @@ fn a_bad_signature_share_names_its_signer_who_is_excluded_on_retry() {
 			session_id,
 			attempt: 0,
 			excluded: vec![3],
-			offence: CustodyOffence::BadSignatureShare
+			offence: Some(CustodyOffence::BadSignatureShare)
 		}));
 		assert!(!Signatures::<Test>::contains_key(session_id));
 		run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(session_id));
@@ -552,5 +558,31 @@ fn signing_messages_are_checked_against_the_session() {
 		assert_eq!(dispatch_error(early), Error::<Test>::SigningSetNotChosen.into());
 		assert_ok!(submit(call_of(signed)));
 		run_until(&mut nodes, &[], 3, || Signatures::<Test>::contains_key(session_id));
+	});
+}
+
+#[test]
+fn an_attempt_without_enough_commitments_starts_over_without_blame() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		let epoch = with_epoch(&mut nodes, &[]);
+		let message = [8u8; 32];
+		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
+		// Only validators 1 and 2 answer (threshold 3): the set never fills.
+		for _ in 0..=SigningAttemptBlocks::get() {
+			step(&mut nodes, &[3, 4]);
+			next_block();
+		}
+		assert!(events().contains(&Event::SigningRetry {
+			session_id,
+			attempt: 0,
+			excluded: vec![],
+			offence: None
+		}));
+		assert!(Offences::get().is_empty(), "nobody is blamed for an unfilled set");
+		assert_eq!(SigningSessions::<Test>::get(session_id).unwrap().attempt, 1);
+		// Once a third signer is back, the new attempt signs.
+		run_until(&mut nodes, &[4], 5, || Signatures::<Test>::contains_key(session_id));
+		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
 	});
 }

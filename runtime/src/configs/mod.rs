@@ -1,5 +1,6 @@
 //! Pallet configurations of the Tapchain runtime.
 
+use alloc::vec::Vec;
 use frame_election_provider_support::{
 	bounds::{ElectionBounds, ElectionBoundsBuilder},
 	onchain, SequentialPhragmen,
@@ -24,7 +25,7 @@ use frame_system::{
 use pallet_revive::{evm::fees::BlockRatioFee, AccountId32Mapper, AutoMapper};
 use pallet_transaction_payment::{ConstFeeMultiplier, FungibleAdapter, Multiplier};
 use sp_consensus_aura::sr25519::AuthorityId as AuraId;
-use sp_runtime::{traits::One, FixedU128, Perbill};
+use sp_runtime::{traits::One, transaction_validity::TransactionPriority, FixedU128, Perbill};
 use sp_staking::{EraIndex, SessionIndex};
 use sp_version::RuntimeVersion;
 
@@ -319,6 +320,117 @@ impl pallet_btc_light_client::Config for Runtime {
 	type MaxForkDepth = BtcMaxForkDepth;
 	type PruningDepth = BtcPruningDepth;
 	type WeightInfo = pallet_btc_light_client::weights::SubstrateWeight<Runtime>;
+}
+
+parameter_types! {
+	/// Custody DKGs and key epochs take at most this many validators (the target
+	/// for on-chain coordination; storage bounds scale with it).
+	pub const CustodyMaxParticipants: u32 = 100;
+	pub const CustodyMaxMessagesPerSession: u32 = 64;
+	pub const CustodyMaxOpenSessions: u32 = 16;
+	/// Two minutes per DKG round before silent participants are excluded.
+	pub const CustodyDkgRoundBlocks: BlockNumber = 20;
+	/// One minute for a signing set to send its shares.
+	pub const CustodySigningAttemptBlocks: BlockNumber = 10;
+	pub const CustodyUnsignedPriority: TransactionPriority = TransactionPriority::MAX / 2;
+}
+
+/// Validators and session-key owners from pallet-session; the Aura key authenticates a
+/// validator's custody registration (zombienet and every chain spec know it).
+pub struct SessionValidatorKeys;
+impl pallet_btc_custody::ValidatorKeys<AccountId, AuraId> for SessionValidatorKeys {
+	fn validators() -> Vec<AccountId> {
+		pallet_session::Validators::<Runtime>::get()
+	}
+	fn owner_of(key: &AuraId) -> Option<AccountId> {
+		use sp_runtime::RuntimeAppPublic;
+		pallet_session::KeyOwner::<Runtime>::get((
+			<AuraId as RuntimeAppPublic>::ID,
+			key.to_raw_vec(),
+		))
+	}
+}
+
+/// A custody offence in the form pallet-offences (and through it pallet-staking) takes.
+///
+/// Silence (a validator offline during a DKG round or a signing attempt) slashes nothing:
+/// like im-online's unresponsiveness it is reported so staking can disable and chill. A
+/// provably bad DKG share, a false complaint or a bad signature share is deliberate
+/// misbehaviour and slashes 1% of the offender's exposure.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CustodyMisbehaviour {
+	pub offence: pallet_btc_custody::CustodyOffence,
+	pub session_index: SessionIndex,
+	pub validator_set_count: u32,
+	/// Block the offence was seen at: one report per kind and block.
+	pub block: BlockNumber,
+	pub offenders: Vec<pallet_session::historical::IdentificationTuple<Runtime>>,
+}
+
+impl sp_staking::offence::Offence<pallet_session::historical::IdentificationTuple<Runtime>>
+	for CustodyMisbehaviour
+{
+	const ID: sp_staking::offence::Kind = *b"tapchain:custody";
+	type Slot = (u8, BlockNumber);
+
+	fn offenders(&self) -> Vec<pallet_session::historical::IdentificationTuple<Runtime>> {
+		self.offenders.clone()
+	}
+
+	fn session_index(&self) -> SessionIndex {
+		self.session_index
+	}
+
+	fn validator_set_count(&self) -> u32 {
+		self.validator_set_count
+	}
+
+	fn slot(&self) -> Self::Slot {
+		(self.offence as u8, self.block)
+	}
+
+	fn slash_fraction(&self, _offenders_count: u32) -> Perbill {
+		use pallet_btc_custody::CustodyOffence::*;
+		match self.offence {
+			DkgSilence | SigningSilence => Perbill::zero(),
+			DkgBadShare | DkgFalseComplaint | BadSignatureShare => Perbill::from_percent(1),
+		}
+	}
+}
+
+/// Reports custody offences through pallet-offences.
+pub struct CustodyOffencesToStaking;
+impl pallet_btc_custody::ReportCustodyOffence<AccountId> for CustodyOffencesToStaking {
+	fn report(offence: pallet_btc_custody::CustodyOffence, offenders: &[AccountId]) {
+		use sp_staking::offence::ReportOffence;
+		let offenders: Vec<_> = offenders.iter().map(|who| (who.clone(), ())).collect();
+		if offenders.is_empty() {
+			return;
+		}
+		let report = CustodyMisbehaviour {
+			offence,
+			session_index: Session::current_index(),
+			validator_set_count: pallet_session::Validators::<Runtime>::decode_len().unwrap_or(0)
+				as u32,
+			block: System::block_number(),
+			offenders,
+		};
+		// A duplicate (same kind, same block) is already on record.
+		let _ = Offences::report_offence(Vec::new(), report);
+	}
+}
+
+impl pallet_btc_custody::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type AuthorityId = AuraId;
+	type Validators = SessionValidatorKeys;
+	type OffenceReporter = CustodyOffencesToStaking;
+	type MaxParticipants = CustodyMaxParticipants;
+	type MaxMessagesPerSession = CustodyMaxMessagesPerSession;
+	type MaxOpenSessions = CustodyMaxOpenSessions;
+	type DkgRoundBlocks = CustodyDkgRoundBlocks;
+	type SigningAttemptBlocks = CustodySigningAttemptBlocks;
+	type UnsignedPriority = CustodyUnsignedPriority;
 }
 
 impl pallet_sudo::Config for Runtime {

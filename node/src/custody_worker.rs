@@ -1,0 +1,353 @@
+//! The custody signer worker of a validator node.
+//!
+//! Follows the best chain; at each new best block it finds which validator this node is (the
+//! validator owning one of the keystore's Aura keys), registers the custody signer's keys if
+//! the chain does not hold them (or holds them under an older session key), asks the runtime
+//! for the validator's custody tasks (DKG rounds, signing rounds), lets the signer
+//! (`tapchain-signer`) do them and submits the resulting unsigned extrinsics to the pool.
+//! Logs (target `custody`) and Prometheus metrics cover every step.
+
+use std::{collections::HashMap, path::PathBuf, sync::Arc};
+
+use codec::{Decode, Encode};
+use futures::StreamExt;
+use sc_client_api::BlockchainEvents;
+use sc_transaction_pool_api::{
+	error::{Error as PoolError, IntoPoolError},
+	TransactionPool, TransactionSource,
+};
+use sp_api::ProvideRuntimeApi;
+use sp_consensus_aura::sr25519::{AuthorityId as AuraId, AuthoritySignature as AuraSignature};
+use sp_core::crypto::key_types::AURA;
+use sp_keystore::KeystorePtr;
+use sp_runtime::traits::{Block as BlockT, Header as _};
+use substrate_prometheus_endpoint::{
+	register, Counter, CounterVec, Gauge, Opts, PrometheusError, Registry, U64,
+};
+use tapchain_primitives::custody::{CustodyMessage, CustodyTask};
+use tapchain_runtime::{opaque::Block, AccountId, RuntimeCall};
+use tapchain_signer::{SignedMessage, Signer, SignerError};
+
+use pallet_btc_custody::runtime_api::BtcCustodyApi;
+
+use crate::service::FullClient;
+
+const LOG_TARGET: &str = "custody";
+
+/// A task that was answered is not answered again for this many blocks (the pool or the
+/// next block takes it in the meantime).
+const RESUBMIT_AFTER_BLOCKS: u32 = 5;
+
+struct Metrics {
+	messages_submitted: CounterVec<U64>,
+	task_failures: CounterVec<U64>,
+	registrations: Counter<U64>,
+	key_epoch: Gauge<U64>,
+}
+
+impl Metrics {
+	fn register(registry: &Registry) -> Result<Self, PrometheusError> {
+		Ok(Self {
+			messages_submitted: register(
+				CounterVec::new(
+					Opts::new(
+						"tapchain_custody_messages_submitted",
+						"Custody messages submitted to the pool, by kind",
+					),
+					&["kind"],
+				)?,
+				registry,
+			)?,
+			task_failures: register(
+				CounterVec::new(
+					Opts::new(
+						"tapchain_custody_task_failures",
+						"Custody tasks the signer or the pool refused, by kind",
+					),
+					&["kind"],
+				)?,
+				registry,
+			)?,
+			registrations: register(
+				Counter::new(
+					"tapchain_custody_registrations",
+					"Custody key registrations submitted",
+				)?,
+				registry,
+			)?,
+			key_epoch: register(
+				Gauge::new(
+					"tapchain_custody_key_epoch",
+					"Index of the current custody key epoch (0 = none yet or the first)",
+				)?,
+				registry,
+			)?,
+		})
+	}
+}
+
+fn message_kind(message: &CustodyMessage) -> &'static str {
+	match message {
+		CustodyMessage::DkgCommitment(_) => "dkg_commitment",
+		CustodyMessage::DkgShares(_) => "dkg_shares",
+		CustodyMessage::DkgComplaint(_) => "dkg_complaint",
+		CustodyMessage::DkgKeyAttestation(_) => "dkg_attestation",
+		CustodyMessage::SigningCommitment(_) => "signing_commitment",
+		CustodyMessage::SignatureShares(_) => "signature_shares",
+	}
+}
+
+fn task_kind(task: &CustodyTask) -> &'static str {
+	match task {
+		CustodyTask::DkgCommit { .. } => "dkg_commit",
+		CustodyTask::DkgShare { .. } => "dkg_share",
+		CustodyTask::DkgFinish { .. } => "dkg_finish",
+		CustodyTask::SigningCommit { .. } => "signing_commit",
+		CustodyTask::SigningShare { .. } => "signing_share",
+	}
+}
+
+/// What identifies a task for de-duplication: its kind and protocol ids.
+fn task_key(task: &CustodyTask) -> Vec<u8> {
+	match task {
+		CustodyTask::DkgCommit { dkg, .. } => (0u8, dkg.dkg_id).encode(),
+		CustodyTask::DkgShare { dkg, .. } => (1u8, dkg.dkg_id).encode(),
+		CustodyTask::DkgFinish { dkg, .. } => (2u8, dkg.dkg_id).encode(),
+		CustodyTask::SigningCommit { session_id, attempt, .. } => {
+			(3u8, *session_id, *attempt).encode()
+		},
+		CustodyTask::SigningShare { session_id, attempt, .. } => {
+			(4u8, *session_id, *attempt).encode()
+		},
+	}
+}
+
+fn custody_call(signed: SignedMessage) -> RuntimeCall {
+	use pallet_btc_custody::Call;
+	let signature = signed.signature;
+	RuntimeCall::BtcCustody(match signed.message {
+		CustodyMessage::DkgCommitment(message) => {
+			Call::submit_dkg_commitment { message, signature }
+		},
+		CustodyMessage::DkgShares(message) => Call::submit_dkg_shares { message, signature },
+		CustodyMessage::DkgComplaint(message) => Call::report_dkg_complaint { message, signature },
+		CustodyMessage::DkgKeyAttestation(message) => Call::attest_dkg_key { message, signature },
+		CustodyMessage::SigningCommitment(message) => {
+			Call::submit_signing_commitment { message, signature }
+		},
+		CustodyMessage::SignatureShares(message) => {
+			Call::submit_signature_shares { message, signature }
+		},
+	})
+}
+
+/// The custody worker of one validator node.
+pub struct CustodyWorker<P> {
+	client: Arc<FullClient>,
+	pool: Arc<P>,
+	keystore: KeystorePtr,
+	signer_dir: PathBuf,
+	metrics: Option<Metrics>,
+	/// Task key -> block number it was last answered at.
+	answered: HashMap<Vec<u8>, u32>,
+	/// Block number the last registration was submitted at.
+	registered_at: Option<u32>,
+}
+
+impl<P> CustodyWorker<P>
+where
+	P: TransactionPool<Block = Block> + 'static,
+{
+	pub fn new(
+		client: Arc<FullClient>,
+		pool: Arc<P>,
+		keystore: KeystorePtr,
+		signer_dir: PathBuf,
+		registry: Option<&Registry>,
+	) -> Self {
+		let metrics = registry.and_then(|r| {
+			Metrics::register(r)
+				.map_err(|e| log::warn!(target: LOG_TARGET, "Custody metrics not registered: {e}"))
+				.ok()
+		});
+		Self {
+			client,
+			pool,
+			keystore,
+			signer_dir,
+			metrics,
+			answered: HashMap::new(),
+			registered_at: None,
+		}
+	}
+
+	/// Runs until the node stops.
+	pub async fn run(mut self) {
+		let genesis: [u8; 32] =
+			sc_client_api::HeaderBackend::info(&*self.client).genesis_hash.into();
+		let mut signer = match Signer::open(&self.signer_dir, genesis) {
+			Ok(signer) => signer,
+			Err(e) => {
+				log::error!(target: LOG_TARGET, "Custody signer not started: {e}");
+				return;
+			},
+		};
+		log::info!(
+			target: LOG_TARGET,
+			"Custody signer identity {} (key store {})",
+			hex_bytes(&signer.identity().0),
+			self.signer_dir.display()
+		);
+		let mut imports = self.client.import_notification_stream();
+		while let Some(notification) = imports.next().await {
+			if !notification.is_new_best {
+				continue;
+			}
+			let number = *notification.header.number();
+			self.on_best_block(&mut signer, notification.hash, number).await;
+		}
+	}
+
+	async fn on_best_block(
+		&mut self,
+		signer: &mut Signer,
+		at: <Block as BlockT>::Hash,
+		number: u32,
+	) {
+		let api = self.client.runtime_api();
+		let Some((session_key, validator)) =
+			self.keystore.sr25519_public_keys(AURA).into_iter().map(AuraId::from).find_map(|key| {
+				api.validator_of_session_key(at, key.encode())
+					.ok()
+					.flatten()
+					.map(|validator| (key, validator))
+			})
+		else {
+			return;
+		};
+		if let (Some(metrics), Ok(Some((index, _, _)))) =
+			(&self.metrics, api.current_custody_key(at))
+		{
+			metrics.key_epoch.set(index as u64);
+		}
+
+		let registered = api.registration(at, validator.clone()).ok().flatten();
+		let current = (signer.identity(), signer.encryption_key(), session_key.encode());
+		if registered.as_ref() != Some(&current) {
+			if self.registered_at.is_none_or(|n| number >= n + RESUBMIT_AFTER_BLOCKS) {
+				self.registered_at = Some(number);
+				self.register(signer, &session_key, validator.clone(), at).await;
+			}
+			return;
+		}
+
+		let tasks = match api.pending_tasks(at, validator.clone()) {
+			Ok(tasks) => tasks,
+			Err(e) => {
+				log::warn!(target: LOG_TARGET, "Custody tasks unavailable at #{number}: {e}");
+				return;
+			},
+		};
+		self.answered.retain(|_, n| number < *n + RESUBMIT_AFTER_BLOCKS);
+		for task in tasks {
+			let key = task_key(&task);
+			if self.answered.contains_key(&key) {
+				continue;
+			}
+			self.answered.insert(key, number);
+			let kind = task_kind(&task);
+			match signer.handle_task(&task) {
+				Ok(signed) => {
+					let message_kind = message_kind(&signed.message);
+					log::info!(target: LOG_TARGET, "Custody: {kind} at #{number} -> submitting {message_kind}");
+					self.submit(custody_call(signed), message_kind, at).await;
+				},
+				Err(
+					e @ (SignerError::NoncesAlreadyCommitted { .. } | SignerError::NoNonces { .. }),
+				) => {
+					// A restart (or a re-org) abandoned the attempt; the chain's timeout starts
+					// a new one.
+					log::info!(target: LOG_TARGET, "Custody: {kind} at #{number} skipped: {e}");
+				},
+				Err(e) => {
+					log::warn!(target: LOG_TARGET, "Custody: {kind} at #{number} failed: {e}");
+					if let Some(m) = &self.metrics {
+						m.task_failures.with_label_values(&[kind]).inc();
+					}
+				},
+			}
+		}
+	}
+
+	async fn register(
+		&self,
+		signer: &Signer,
+		session_key: &AuraId,
+		validator: AccountId,
+		at: <Block as BlockT>::Hash,
+	) {
+		let (payload, identity_signature) = signer.registration(validator);
+		let signature = match self.keystore.sr25519_sign(
+			AURA,
+			session_key.as_ref(),
+			&payload.encode(),
+		) {
+			Ok(Some(signature)) => AuraSignature::from(signature),
+			other => {
+				log::warn!(target: LOG_TARGET, "Custody registration not signed by the session key: {other:?}");
+				return;
+			},
+		};
+		let call = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
+			payload,
+			session_key: session_key.clone(),
+			session_signature: signature,
+			identity_signature,
+		});
+		log::info!(target: LOG_TARGET, "Custody: registering identity {}", hex_bytes(&signer.identity().0));
+		if self.submit(call, "registration", at).await {
+			if let Some(m) = &self.metrics {
+				m.registrations.inc();
+			}
+		}
+	}
+
+	async fn submit(&self, call: RuntimeCall, kind: &str, at: <Block as BlockT>::Hash) -> bool {
+		let xt: tapchain_runtime::UncheckedExtrinsic =
+			sp_runtime::generic::UncheckedExtrinsic::new_bare(call).into();
+		let opaque = match <Block as BlockT>::Extrinsic::decode(&mut &xt.encode()[..]) {
+			Ok(opaque) => opaque,
+			Err(e) => {
+				log::error!(target: LOG_TARGET, "Custody {kind} does not encode as an extrinsic: {e}");
+				return false;
+			},
+		};
+		match self.pool.submit_one(at, TransactionSource::Local, opaque).await {
+			Ok(_) => {
+				if let Some(m) = &self.metrics {
+					m.messages_submitted.with_label_values(&[kind]).inc();
+				}
+				true
+			},
+			Err(e) => match e.into_pool_error() {
+				// Submitted before and not in a block yet: nothing lost.
+				Ok(PoolError::AlreadyImported(_) | PoolError::TemporarilyBanned) => {
+					log::debug!(target: LOG_TARGET, "Custody {kind} is already in the pool");
+					false
+				},
+				error => {
+					let error = error.map_or_else(|e| e.to_string(), |e| format!("{e:?}"));
+					log::warn!(target: LOG_TARGET, "Custody {kind} refused by the pool: {error}");
+					if let Some(m) = &self.metrics {
+						m.task_failures.with_label_values(&[kind]).inc();
+					}
+					false
+				},
+			},
+		}
+	}
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+	bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

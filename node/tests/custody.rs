@@ -1,0 +1,157 @@
+//! Four validators of `local_testnet` (four processes on loopback) register their custody
+//! keys, run a FROST DKG through the chain, and sign a message requested by sudo; with one
+//! validator stopped, the other three still sign.
+
+mod common;
+
+use codec::{Decode, Encode};
+use common::Node;
+use serde_json::{json, Value};
+use sp_core::{crypto::Pair, H256};
+use sp_keyring::Sr25519Keyring;
+use std::time::Duration;
+use tapchain_runtime::{RuntimeCall, SignedPayload, UncheckedExtrinsic};
+
+const KEYGEN: &str = "--unsafe-force-node-key-generation";
+
+fn hex_decode(value: &Value) -> Vec<u8> {
+	let text = value.as_str().expect("hex string");
+	hex::decode(text.trim_start_matches("0x")).expect("valid hex")
+}
+
+fn state_call<T: Decode>(node: &Node, method: &str, args: &[u8]) -> Result<T, String> {
+	let result = node.rpc("state_call", json!([method, format!("0x{}", hex::encode(args))]))?;
+	T::decode(&mut &hex_decode(&result)[..]).map_err(|e| format!("{method}: {e}"))
+}
+
+fn custody_key(node: &Node) -> Option<(u32, u64, [u8; 32])> {
+	state_call(node, "BtcCustodyApi_current_custody_key", &[]).ok().flatten()
+}
+
+fn signatures(node: &Node, session_id: u64) -> Option<Vec<[u8; 64]>> {
+	state_call(node, "BtcCustodyApi_signatures", &session_id.encode()).ok().flatten()
+}
+
+/// Alice (sudo) asks the custody key to sign `message`.
+fn request_signature(node: &Node, message: [u8; 32]) {
+	let alice = Sr25519Keyring::Alice;
+	let call = RuntimeCall::Sudo(pallet_sudo::Call::sudo {
+		call: Box::new(RuntimeCall::BtcCustody(
+			pallet_btc_custody::Call::request_test_signatures { messages: vec![message] },
+		)),
+	});
+	let nonce = node
+		.rpc("system_accountNextIndex", json!([alice.to_account_id().to_string()]))
+		.unwrap()
+		.as_u64()
+		.unwrap() as u32;
+	let genesis =
+		H256::from_slice(&hex_decode(&node.rpc("chain_getBlockHash", json!([0])).unwrap()));
+	let extension = tapchain_runtime::native_tx_extension(nonce);
+	let payload = SignedPayload::from_raw(
+		call.clone(),
+		extension.clone(),
+		tapchain_runtime::native_tx_implicit(genesis),
+	);
+	let signature = payload.using_encoded(|bytes| alice.pair().sign(bytes));
+	let xt: UncheckedExtrinsic = sp_runtime::generic::UncheckedExtrinsic::new_signed(
+		call,
+		alice.to_account_id().into(),
+		signature.into(),
+		extension,
+	)
+	.into();
+	node.rpc("author_submitExtrinsic", json!([format!("0x{}", hex::encode(xt.encode()))]))
+		.unwrap_or_else(|e| panic!("sudo request refused: {e}\n{}", node.log_tail(40)));
+}
+
+fn assert_bip340(output_key: &[u8; 32], message: &[u8; 32], signature: &[u8; 64]) {
+	let key = k256::schnorr::VerifyingKey::from_bytes(output_key).unwrap();
+	let signature = k256::schnorr::Signature::try_from(&signature[..]).unwrap();
+	key.verify_raw(message, &signature).expect("a BIP-340 signature of the custody key");
+}
+
+/// Prints every node's custody log lines if the test fails.
+struct CustodyLogsOnPanic<'a>(&'a [Node]);
+impl Drop for CustodyLogsOnPanic<'_> {
+	fn drop(&mut self) {
+		if std::thread::panicking() {
+			for node in self.0 {
+				let log = node.log_tail(5000);
+				let lines: Vec<_> = log.lines().filter(|l| l.contains("ustody")).collect();
+				eprintln!("{}'s custody log:\n{}", node.name, lines.join("\n"));
+			}
+		}
+	}
+}
+
+#[test]
+fn four_validators_run_a_dkg_and_sign_even_with_one_stopped() {
+	let names = ["alice", "bob", "charlie", "dave"];
+	let alice =
+		Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp", KEYGEN]);
+	alice.wait_until("RPC up", Duration::from_secs(60), |n| {
+		n.rpc("system_health", json!([])).is_ok()
+	});
+	let peer_id = alice.rpc("system_localPeerId", json!([])).unwrap();
+	let bootnode =
+		format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", alice.p2p_port, peer_id.as_str().unwrap());
+	let mut nodes = vec![alice];
+	for name in &names[1..] {
+		let flag = format!("--{name}");
+		nodes.push(Node::start(
+			name,
+			&["--chain", "local", &flag, "--validator", "--tmp", KEYGEN, "--bootnodes", &bootnode],
+		));
+	}
+
+	let guard = CustodyLogsOnPanic(&nodes);
+	// Registration, three DKG rounds and the attestations go through blocks.
+	nodes[0]
+		.wait_until("a custody key epoch", Duration::from_secs(300), |n| custody_key(n).is_some());
+	let (epoch, dkg_id, output_key) = custody_key(&nodes[0]).unwrap();
+	assert_eq!(epoch, 0);
+	for node in &nodes[1..] {
+		node.wait_until("the same custody key", Duration::from_secs(60), |n| {
+			custody_key(n) == Some((epoch, dkg_id, output_key))
+		});
+	}
+	// Every validator's worker reports what it submitted.
+	for node in &nodes {
+		let log = node.log_tail(2000);
+		eprintln!(
+			"{}'s custody log:\n{}",
+			node.name,
+			log.lines().filter(|l| l.contains("ustody")).collect::<Vec<_>>().join("\n")
+		);
+		let metrics = node.metrics().unwrap();
+		let commitments = metrics
+			.lines()
+			.find(|l| {
+				l.starts_with("tapchain_custody_messages_submitted{")
+					&& l.contains("kind=\"dkg_commitment\"")
+			})
+			.and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+		assert!(
+			commitments.is_some_and(|c| c >= 1),
+			"{}",
+			metrics.lines().filter(|l| l.contains("custody")).collect::<Vec<_>>().join("\n")
+		);
+	}
+
+	let first = [0x11; 32];
+	request_signature(&nodes[0], first);
+	nodes[0].wait_until("signature 1", Duration::from_secs(180), |n| signatures(n, 1).is_some());
+	assert_bip340(&output_key, &first, &signatures(&nodes[0], 1).unwrap()[0]);
+
+	// Dave stops: 3 of 4 remain, the threshold.
+	drop(guard);
+	drop(nodes.pop());
+	let _guard = CustodyLogsOnPanic(&nodes);
+	let second = [0x22; 32];
+	request_signature(&nodes[0], second);
+	nodes[0].wait_until("signature 2 without Dave", Duration::from_secs(240), |n| {
+		signatures(n, 2).is_some()
+	});
+	assert_bip340(&output_key, &second, &signatures(&nodes[0], 2).unwrap()[0]);
+}
