@@ -412,14 +412,7 @@ impl Signer {
 		setup: &DkgSetup,
 		me: ParticipantIndex,
 		commitments: &BTreeMap<ParticipantIndex, Vec<u8>>,
-	) -> Result<
-		(
-			BTreeMap<Identifier, dkg::round1::Package>,
-			dkg::round2::SecretPackage,
-			BTreeMap<Identifier, dkg::round2::Package>,
-		),
-		SignerError,
-	> {
+	) -> Result<Round2, SignerError> {
 		let pending =
 			self.store.pending_dkg(setup.dkg_id)?.ok_or(SignerError::UnknownDkg(setup.dkg_id))?;
 		let secret = dkg::round1::SecretPackage::deserialize(&pending.round1_secret)?;
@@ -650,6 +643,14 @@ impl Signer {
 		Ok(signed)
 	}
 }
+
+/// Round 2 of a DKG as this signer computes it: everyone's round-1 packages, its own
+/// round-2 secret and the shares it sends.
+type Round2 = (
+	BTreeMap<Identifier, dkg::round1::Package>,
+	dkg::round2::SecretPackage,
+	BTreeMap<Identifier, dkg::round2::Package>,
+);
 
 /// Signature shares sent for one attempt, with the inputs they were made from.
 struct SentShares {

@@ -197,7 +197,7 @@ fn dkg_then_sign_with_any_threshold_subset(n: usize) {
 	let sighash = SighashCache::new(&tx)
 		.taproot_key_spend_signature_hash(
 			0,
-			&Prevouts::All(&[prevout.clone()]),
+			&Prevouts::All(std::slice::from_ref(&prevout)),
 			TapSighashType::Default,
 		)
 		.unwrap();
