@@ -297,7 +297,85 @@ pub enum CustodyTask {
 		me: ParticipantIndex,
 		messages: Vec<[u8; 32]>,
 		commitments: Vec<(ParticipantIndex, Vec<Vec<u8>>)>,
+		/// The script tree's Merkle root when the key commits to a recovery leaf: the shares
+		/// are then for the tweaked output key.
+		merkle_root: Option<[u8; 32]>,
 	},
+}
+
+/// The timelocked recovery path committed in custody outputs: after `delay_blocks`
+/// confirmations of the output (BIP-68 relative lock, `OP_CHECKSEQUENCEVERIFY`), the
+/// recovery committee's n-of-n MuSig2 key alone can spend it.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	Debug,
+)]
+pub struct RecoveryLeaf {
+	/// BIP-340 (x-only) aggregate key of the recovery committee.
+	pub recovery_key: [u8; 32],
+	/// Blocks the output must be buried before the recovery key may spend it (at most
+	/// 65535: BIP-68 block-based relative locks are 16 bits).
+	pub delay_blocks: u16,
+}
+
+/// BIP-342 tapscript leaf version.
+pub const TAPSCRIPT_LEAF_VERSION: u8 = 0xc0;
+
+const OP_CHECKSEQUENCEVERIFY: u8 = 0xb2;
+const OP_DROP: u8 = 0x75;
+const OP_CHECKSIG: u8 = 0xac;
+const OP_PUSHBYTES_32: u8 = 0x20;
+
+impl RecoveryLeaf {
+	/// The leaf's tapscript: `<delay> OP_CHECKSEQUENCEVERIFY OP_DROP <recovery key> OP_CHECKSIG`.
+	pub fn script(&self) -> Vec<u8> {
+		let mut script = Vec::with_capacity(40);
+		push_script_number(&mut script, self.delay_blocks as i64);
+		script.extend_from_slice(&[OP_CHECKSEQUENCEVERIFY, OP_DROP, OP_PUSHBYTES_32]);
+		script.extend_from_slice(&self.recovery_key);
+		script.push(OP_CHECKSIG);
+		script
+	}
+
+	/// BIP-341 leaf hash of the script; with a single leaf it is also the tree's Merkle root.
+	pub fn leaf_hash(&self) -> [u8; 32] {
+		let script = self.script();
+		// Scripts here are shorter than 253 bytes: a one-byte CompactSize length.
+		tagged_hash(b"TapLeaf", &[&[TAPSCRIPT_LEAF_VERSION, script.len() as u8], &script])
+	}
+}
+
+/// Pushes a number as Bitcoin Script does (minimal `CScriptNum`; `OP_0`, `OP_1..OP_16`).
+fn push_script_number(script: &mut Vec<u8>, value: i64) {
+	match value {
+		0 => script.push(0x00),
+		1..=16 => script.push(0x50 + value as u8),
+		_ => {
+			let negative = value < 0;
+			let mut magnitude = value.unsigned_abs();
+			let mut bytes = Vec::new();
+			while magnitude > 0 {
+				bytes.push((magnitude & 0xff) as u8);
+				magnitude >>= 8;
+			}
+			// The top bit carries the sign: add a byte if the magnitude uses it.
+			if bytes.last().is_some_and(|b| b & 0x80 != 0) {
+				bytes.push(if negative { 0x80 } else { 0x00 });
+			} else if negative {
+				*bytes.last_mut().expect("non-zero value has bytes; qed") |= 0x80;
+			}
+			script.push(bytes.len() as u8);
+			script.extend_from_slice(&bytes);
+		},
+	}
 }
 
 const AUTH_TAG: &[u8] = b"Tapchain/custody/auth";
@@ -499,6 +577,11 @@ pub fn verify_shared_point(
 	let a1 = ProjectivePoint::GENERATOR * s - public * c;
 	let a2 = ephemeral * s - shared_point * c;
 	dleq_challenge(&public, &ephemeral, &shared_point, &a1, &a2) == c
+}
+
+/// Whether 32 bytes are a valid BIP-340 (x-only) public key.
+pub fn is_x_only_key(bytes: &[u8; 32]) -> bool {
+	k256::schnorr::VerifyingKey::from_bytes(bytes).is_ok()
 }
 
 /// The x-only form of a compressed point (drops the parity byte), e.g. for a Taproot key.

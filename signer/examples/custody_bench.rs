@@ -86,7 +86,7 @@ fn main() {
 		let mut shares = BTreeMap::new();
 		for &i in &set {
 			let CustodyMessage::SignatureShares(m) = signers[i]
-				.signing_shares(1, i as u16 + 1, 1, 0, &messages, &signing_commitments)
+				.signing_shares(1, i as u16 + 1, 1, 0, &messages, &signing_commitments, None)
 				.unwrap()
 				.message
 			else {

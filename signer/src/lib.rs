@@ -335,6 +335,7 @@ impl Signer {
 				me,
 				messages,
 				commitments,
+				merkle_root,
 			} => self.signing_shares(
 				*key_dkg_id,
 				*me,
@@ -342,6 +343,7 @@ impl Signer {
 				*attempt,
 				messages,
 				&commitments.iter().cloned().collect(),
+				merkle_root.as_ref(),
 			),
 		}
 	}
@@ -495,20 +497,34 @@ impl Signer {
 			let encrypted =
 				from.shares.get(position).ok_or(SignerError::MissingShare { sender })?;
 			let context = ShareContext { dkg_id: setup.dkg_id, sender, recipient: me };
-			let sender_package = &packages[&identifier(sender)?];
-			let valid = shared_point(&self.encryption, &from.ephemeral_key)
+			let decrypted = shared_point(&self.encryption, &from.ephemeral_key)
 				.ok()
 				.and_then(|point| decrypt_share(&point, &context, encrypted).ok())
-				.and_then(|bytes| SigningShare::deserialize(&bytes).ok())
-				.filter(|share| share_matches_commitment(me, share, sender_package));
-			match valid {
+				.and_then(|bytes| SigningShare::deserialize(&bytes).ok());
+			match decrypted {
 				Some(share) => {
 					incoming.insert(identifier(sender)?, dkg::round2::Package::new(share));
 				},
 				None => return self.complain(setup.dkg_id, me, sender, &from.ephemeral_key),
 			}
 		}
-		let (key_package, public_key_package) = dkg::part3(&round2_secret, &packages, &incoming)?;
+		// part3 checks every share against its sender's commitment (the expensive step, n x t
+		// point operations) and names the first bad one.
+		let (key_package, public_key_package) =
+			match dkg::part3(&round2_secret, &packages, &incoming) {
+				Ok(keys) => keys,
+				Err(frost::Error::InvalidSecretShare { culprit: Some(culprit) }) => {
+					let sender = index_of_identifier(&culprit).ok_or(SignerError::Frost(
+						frost::Error::InvalidSecretShare { culprit: Some(culprit) },
+					))?;
+					let ephemeral_key = received
+						.get(&sender)
+						.ok_or(SignerError::MissingShare { sender })?
+						.ephemeral_key;
+					return self.complain(setup.dkg_id, me, sender, &ephemeral_key);
+				},
+				Err(e) => return Err(e.into()),
+			};
 		self.store.put_key_share(
 			setup.dkg_id,
 			&KeyShare {
@@ -589,7 +605,8 @@ impl Signer {
 	}
 
 	/// Signing round 2: this signer's share for each message, given the commitments of the
-	/// signing set the chain fixed (one list per signer, one commitment per message). The
+	/// signing set the chain fixed (one list per signer, one commitment per message) and the
+	/// key's script-tree Merkle root, if it commits to one. The
 	/// attempt's nonces are consumed whether or not signing succeeds.
 	pub fn signing_shares(
 		&mut self,
@@ -599,6 +616,7 @@ impl Signer {
 		attempt: u32,
 		messages: &[[u8; 32]],
 		commitments: &BTreeMap<ParticipantIndex, Vec<Vec<u8>>>,
+		merkle_root: Option<&[u8; 32]>,
 	) -> Result<SignedMessage, SignerError> {
 		if let Some(sent) = self.sent_shares.get(&(session_id, attempt)) {
 			return if sent.messages == messages && &sent.commitments == commitments {
@@ -622,7 +640,13 @@ impl Signer {
 		let mut shares = Vec::with_capacity(messages.len());
 		for (position, (message, nonce)) in messages.iter().zip(&nonces).enumerate() {
 			let package = signing_package(commitments, position, message)?;
-			let share = frost::round2::sign(&package, nonce, &key_package)?;
+			// With a script tree the shares are for the tweaked output key (BIP-341).
+			let share = match merkle_root {
+				None => frost::round2::sign(&package, nonce, &key_package)?,
+				Some(root) => {
+					frost::round2::sign_with_tweak(&package, nonce, &key_package, Some(&root[..]))?
+				},
+			};
 			let bytes: [u8; 32] = share.serialize().try_into().map_err(|_| {
 				SignerError::BadSigningPackage("signature share is not 32 bytes".into())
 			})?;
@@ -701,16 +725,6 @@ pub fn x_only_key(package: &PublicKeyPackage) -> Result<[u8; 32], SignerError> {
 	let mut key = [0u8; 32];
 	key.copy_from_slice(&compressed[1..]);
 	Ok(key)
-}
-
-/// Whether `share` (sent to participant `me`) is the sender's polynomial at `me`.
-fn share_matches_commitment(
-	me: ParticipantIndex,
-	share: &SigningShare,
-	sender: &dkg::round1::Package,
-) -> bool {
-	let Ok(id) = identifier(me) else { return false };
-	frost::keys::SecretShare::new(id, *share, sender.commitment().clone()).verify().is_ok()
 }
 
 fn random_secret() -> [u8; 32] {

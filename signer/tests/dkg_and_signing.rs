@@ -126,7 +126,7 @@ fn sign(
 	for &i in set {
 		let index = i as ParticipantIndex + 1;
 		let signed = c.signers[i]
-			.signing_shares(dkg_id, index, session_id, 0, messages, &commitments)
+			.signing_shares(dkg_id, index, session_id, 0, messages, &commitments, None)
 			.unwrap();
 		let CustodyMessage::SignatureShares(m) = checked(&signed, &c.signers[i]) else { panic!() };
 		shares.insert(m.sender, m.shares);
@@ -249,7 +249,7 @@ fn fewer_than_threshold_cannot_sign() {
 		let CustodyMessage::SigningCommitment(m) = signed.message else { panic!() };
 		commitments.insert(m.sender, m.commitments);
 	}
-	let error = c.signers[0].signing_shares(1, 1, 5, 0, &messages, &commitments).unwrap_err();
+	let error = c.signers[0].signing_shares(1, 1, 5, 0, &messages, &commitments, None).unwrap_err();
 	assert!(
 		matches!(error, SignerError::Frost(frost::Error::IncorrectNumberOfCommitments)),
 		"{error:?}"
@@ -379,21 +379,21 @@ fn nonces_are_never_reused_and_do_not_survive_a_restart() {
 		};
 		commitments.insert(m.sender, m.commitments);
 	}
-	let shares = c.signers[0].signing_shares(5, 1, 7, 0, &[[1u8; 32]], &commitments).unwrap();
+	let shares = c.signers[0].signing_shares(5, 1, 7, 0, &[[1u8; 32]], &commitments, None).unwrap();
 	// The same request gets the same shares back; another message with the same nonces is refused.
 	assert_eq!(
-		c.signers[0].signing_shares(5, 1, 7, 0, &[[1u8; 32]], &commitments).unwrap(),
+		c.signers[0].signing_shares(5, 1, 7, 0, &[[1u8; 32]], &commitments, None).unwrap(),
 		shares
 	);
 	assert!(matches!(
-		c.signers[0].signing_shares(5, 1, 7, 0, &[[2u8; 32]], &commitments),
+		c.signers[0].signing_shares(5, 1, 7, 0, &[[2u8; 32]], &commitments, None),
 		Err(SignerError::NoNonces { session_id: 7, attempt: 0 })
 	));
 	// Signer 2 restarts between its commitment and its share: the attempt is abandoned.
 	let dir = c._dirs[1].path().to_path_buf();
 	c.signers[1] = Signer::open(&dir, GENESIS).unwrap();
 	assert!(matches!(
-		c.signers[1].signing_shares(5, 2, 7, 0, &[[1u8; 32]], &commitments),
+		c.signers[1].signing_shares(5, 2, 7, 0, &[[1u8; 32]], &commitments, None),
 		Err(SignerError::NoNonces { .. })
 	));
 }
@@ -414,7 +414,8 @@ fn a_signer_refuses_a_package_that_changed_its_commitment() {
 	// The coordinator swaps signer 1's commitment for signer 2's.
 	let swapped = commitments[&2].clone();
 	commitments.insert(1, swapped);
-	let error = c.signers[0].signing_shares(6, 1, 1, 0, &[[1u8; 32]], &commitments).unwrap_err();
+	let error =
+		c.signers[0].signing_shares(6, 1, 1, 0, &[[1u8; 32]], &commitments, None).unwrap_err();
 	assert!(matches!(error, SignerError::Frost(frost::Error::IncorrectCommitment)), "{error:?}");
 }
 

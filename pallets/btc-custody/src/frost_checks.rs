@@ -66,6 +66,15 @@ pub fn x_only(key: &VerifyingKey) -> Option<[u8; 32]> {
 	bytes.get(1..33)?.try_into().ok()
 }
 
+/// The Taproot output key of an epoch: the group key itself (key path only), or the group
+/// key as internal key tweaked with the script tree's Merkle root (BIP-341).
+pub fn output_key(package: &PublicKeyPackage, merkle_root: Option<&[u8; 32]>) -> Option<[u8; 32]> {
+	match merkle_root {
+		None => x_only(package.verifying_key()),
+		Some(root) => x_only(package.clone().tweak(Some(&root[..])).verifying_key()),
+	}
+}
+
 /// Decodes an attested public key package and checks its shape: `n` verifying shares for
 /// identifiers 1..=n, threshold `threshold`, group key `expected_key`.
 pub fn check_public_key_package(
@@ -142,7 +151,7 @@ pub enum AggregationError {
 }
 
 /// Aggregates the signature of message `position`: `commitments` and `shares` per signer of
-/// the signing set. FROST's `aggregate` verifies the BIP-340 signature against the group key
+/// the signing set; with a script tree, the signature is for the tweaked output key. FROST's `aggregate` verifies the BIP-340 signature against the group key
 /// once, and only if that fails verifies shares one by one to name the culprits.
 pub fn aggregate(
 	public_key_package: &PublicKeyPackage,
@@ -150,6 +159,7 @@ pub fn aggregate(
 	position: usize,
 	commitments: &BTreeMap<ParticipantIndex, Vec<Vec<u8>>>,
 	shares: &BTreeMap<ParticipantIndex, Vec<[u8; 32]>>,
+	merkle_root: Option<&[u8; 32]>,
 ) -> Result<[u8; 64], AggregationError> {
 	let mut commitment_map = BTreeMap::new();
 	let mut share_map = BTreeMap::new();
@@ -175,7 +185,13 @@ pub fn aggregate(
 		return Err(AggregationError::BadShares(unreadable));
 	}
 	let package = SigningPackage::new(commitment_map, message);
-	match frost::aggregate(&package, &share_map, public_key_package) {
+	let aggregated = match merkle_root {
+		None => frost::aggregate(&package, &share_map, public_key_package),
+		Some(root) => {
+			frost::aggregate_with_tweak(&package, &share_map, public_key_package, Some(&root[..]))
+		},
+	};
+	match aggregated {
 		Ok(signature) => {
 			let bytes = signature.serialize().map_err(|_| AggregationError::Malformed)?;
 			bytes.try_into().map_err(|_| AggregationError::Malformed)

@@ -29,6 +29,22 @@
 //!   are excluded and reported, and a new attempt starts (ROAST-style). The signatures are
 //!   stored and emitted with [`Event::SignaturesReady`].
 //!
+//! - **Recovery leaf.** Governance may set a [`RecoveryLeaf`] ([`Pallet::set_recovery_leaf`]):
+//!   key epochs started afterwards commit their Taproot output to the script
+//!   `<delay> OP_CHECKSEQUENCEVERIFY OP_DROP <recovery key> OP_CHECKSIG`, where the recovery
+//!   key is an n-of-n MuSig2 aggregate of a recovery committee's keys (made off-chain with
+//!   the `musig2` crate; only the aggregate key and the delay are on-chain). The validators
+//!   keep spending by key path (the output key is the group key tweaked with the leaf's
+//!   hash); if the chain or two thirds of the validators are lost, the committee can move an
+//!   output once it has `delay` confirmations.
+//!
+//!   **Trust this adds:** the committee, all members together, can take every custody
+//!   output that has not moved for `delay` blocks (so the bridge must re-spend outputs
+//!   before that, e.g. by sweeping them to the next epoch); any single member can refuse to
+//!   sign and so block recovery, but not spend. Key-path spending is unaffected: before the
+//!   delay the committee has no power at all. Governance chooses the committee, and a
+//!   changed leaf only applies to epochs started later.
+//!
 //! Old epochs stay usable for signing: the bridge decides when their funds have moved.
 #![cfg_attr(not(feature = "std"), no_std)]
 
@@ -45,8 +61,8 @@ mod tests;
 
 pub use tapchain_primitives::custody::{
 	CustodyIdentity, CustodyTask, DkgCommitment, DkgComplaint, DkgId, DkgKeyAttestation,
-	DkgParameters, DkgShares, EncryptionKey, ParticipantIndex, SignatureShares, SigningCommitment,
-	SigningSessionId,
+	DkgParameters, DkgShares, EncryptionKey, ParticipantIndex, RecoveryLeaf, SignatureShares,
+	SigningCommitment, SigningSessionId,
 };
 
 use alloc::vec::Vec;
@@ -140,8 +156,13 @@ pub struct KeyEpoch<
 > {
 	/// The DKG that made the key (the signers' key stores index shares by it).
 	pub dkg_id: DkgId,
-	/// The Taproot output key (BIP-340 x-only) of the custody address, no script path.
+	/// The Taproot output key (BIP-340 x-only) of the custody address.
 	pub output_key: [u8; 32],
+	/// The group key (x-only): the Taproot internal key when a recovery leaf is committed,
+	/// otherwise equal to `output_key`.
+	pub internal_key: [u8; 32],
+	/// The recovery leaf committed in the output key, if any.
+	pub recovery: Option<RecoveryLeaf>,
 	/// Members with their custody identities; member `i` has FROST identifier `i + 1`.
 	pub members: frame_support::BoundedVec<(AccountId, CustodyIdentity), MaxMembers>,
 	pub threshold: u16,
@@ -200,6 +221,10 @@ pub mod pallet {
 		/// Blocks a signing set has to send its shares before silent signers are excluded.
 		#[pallet::constant]
 		type SigningAttemptBlocks: Get<BlockNumberFor<Self>>;
+
+		/// Shortest recovery delay governance may set, in Bitcoin blocks.
+		#[pallet::constant]
+		type MinRecoveryDelayBlocks: Get<u16>;
 
 		/// Priority of custody messages in the transaction pool.
 		#[pallet::constant]
@@ -368,6 +393,11 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type CurrentEpoch<T> = StorageValue<_, u32>;
 
+	/// The recovery leaf new key epochs commit to (governance sets it; `None`: key path only).
+	/// An epoch keeps the leaf it started with.
+	#[pallet::storage]
+	pub type RecoveryLeafConfig<T> = StorageValue<_, RecoveryLeaf>;
+
 	/// Id of the next signing session.
 	#[pallet::storage]
 	pub type NextSessionId<T> = StorageValue<_, SigningSessionId, ValueQuery>;
@@ -445,9 +475,13 @@ pub mod pallet {
 			epoch: u32,
 			dkg_id: DkgId,
 			output_key: [u8; 32],
+			internal_key: [u8; 32],
+			recovery: Option<RecoveryLeaf>,
 			members: u32,
 			threshold: u16,
 		},
+		/// Governance set (or removed) the recovery leaf of future key epochs.
+		RecoveryLeafSet { leaf: Option<RecoveryLeaf> },
 		/// A signing session was opened.
 		SigningRequested { session_id: SigningSessionId, epoch: u32, messages: u32 },
 		/// The first `threshold` committers form the attempt's signing set.
@@ -523,6 +557,10 @@ pub mod pallet {
 		SigningSetNotChosen,
 		/// Commitments or shares must be one per message and well formed.
 		MalformedSigningMessage,
+		/// The recovery key is not a valid BIP-340 public key.
+		InvalidRecoveryKey,
+		/// The recovery delay is shorter than `MinRecoveryDelayBlocks`.
+		RecoveryDelayTooShort,
 	}
 
 	#[pallet::hooks]
@@ -869,6 +907,30 @@ pub mod pallet {
 			ensure_root(origin)?;
 			let epoch = CurrentEpoch::<T>::get().ok_or(Error::<T>::UnknownEpoch)?;
 			Self::request_signatures(epoch, messages, None)?;
+			Ok(())
+		}
+
+		/// Sets (or removes) the recovery leaf that key epochs started from now on commit to.
+		/// Existing epochs keep theirs: their outputs already commit to it.
+		#[pallet::call_index(8)]
+		#[pallet::weight(Weight::from_parts(30_000_000, 0).saturating_add(T::DbWeight::get().writes(1)))]
+		pub fn set_recovery_leaf(
+			origin: OriginFor<T>,
+			leaf: Option<RecoveryLeaf>,
+		) -> DispatchResult {
+			ensure_root(origin)?;
+			if let Some(leaf) = &leaf {
+				ensure!(
+					tapchain_primitives::custody::is_x_only_key(&leaf.recovery_key),
+					Error::<T>::InvalidRecoveryKey
+				);
+				ensure!(
+					leaf.delay_blocks >= T::MinRecoveryDelayBlocks::get(),
+					Error::<T>::RecoveryDelayTooShort
+				);
+			}
+			RecoveryLeafConfig::<T>::set(leaf);
+			Self::deposit_event(Event::RecoveryLeafSet { leaf });
 			Ok(())
 		}
 	}
@@ -1272,10 +1334,17 @@ pub mod pallet {
 
 		fn start_epoch(run: DkgRun<T>, hash: T::Hash) {
 			let Some(package) = DkgCandidateKeys::<T>::get(run.dkg_id, hash) else { return };
-			let Some(output_key) =
-				frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&package)
-					.ok()
-					.and_then(|p| frost_checks::x_only(p.verifying_key()))
+			let recovery = RecoveryLeafConfig::<T>::get();
+			let merkle_root = recovery.map(|leaf| leaf.leaf_hash());
+			let Some((internal_key, output_key)) =
+				frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&package).ok().and_then(
+					|p| {
+						Some((
+							frost_checks::x_only(p.verifying_key())?,
+							frost_checks::output_key(&p, merkle_root.as_ref())?,
+						))
+					},
+				)
 			else {
 				return;
 			};
@@ -1288,6 +1357,8 @@ pub mod pallet {
 				KeyEpoch {
 					dkg_id: run.dkg_id,
 					output_key,
+					internal_key,
+					recovery,
 					members: members.try_into().expect("same bound as the DKG's participants; qed"),
 					threshold: run.threshold,
 					public_key_package: package,
@@ -1299,6 +1370,8 @@ pub mod pallet {
 				epoch,
 				dkg_id: run.dkg_id,
 				output_key,
+				internal_key,
+				recovery,
 				members: member_count,
 				threshold: run.threshold,
 			});
@@ -1327,7 +1400,15 @@ pub mod pallet {
 					.collect();
 			let mut signatures = Vec::with_capacity(session.messages.len());
 			for (position, message) in session.messages.iter().enumerate() {
-				match frost_checks::aggregate(&public, message, position, &commitments, &shares) {
+				let merkle_root = epoch.recovery.map(|leaf| leaf.leaf_hash());
+				match frost_checks::aggregate(
+					&public,
+					message,
+					position,
+					&commitments,
+					&shares,
+					merkle_root.as_ref(),
+				) {
 					Ok(signature) => signatures.push(signature),
 					Err(frost_checks::AggregationError::BadShares(culprits)) => {
 						let offenders = culprits

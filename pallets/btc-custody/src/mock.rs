@@ -31,6 +31,7 @@ parameter_types! {
 	pub const DkgRoundBlocks: u64 = 5;
 	pub const SigningAttemptBlocks: u64 = 3;
 	pub const UnsignedPriority: u64 = 1 << 20;
+	pub const MinRecoveryDelayBlocks: u16 = 1000;
 }
 
 pub struct MockValidators;
@@ -60,6 +61,7 @@ impl pallet_btc_custody::Config for Test {
 	type MaxOpenSessions = MaxOpenSessions;
 	type DkgRoundBlocks = DkgRoundBlocks;
 	type SigningAttemptBlocks = SigningAttemptBlocks;
+	type MinRecoveryDelayBlocks = MinRecoveryDelayBlocks;
 	type UnsignedPriority = UnsignedPriority;
 }
 

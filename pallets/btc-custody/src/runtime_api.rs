@@ -95,6 +95,7 @@ impl<T: Config> Pallet<T> {
 					me,
 					messages: session.messages.into_inner(),
 					commitments,
+					merkle_root: epoch.recovery.map(|leaf| leaf.leaf_hash()),
 				});
 			}
 		}

@@ -586,3 +586,228 @@ fn an_attempt_without_enough_commitments_starts_over_without_blame() {
 		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
 	});
 }
+
+mod recovery {
+	use super::*;
+	use bitcoin::{
+		hashes::Hash,
+		key::{TweakedPublicKey, XOnlyPublicKey},
+		opcodes::all::{OP_CHECKSIG, OP_CSV, OP_DROP},
+		script::Builder,
+		secp256k1::Secp256k1,
+		sighash::{Prevouts, SighashCache, TapSighashType},
+		taproot::{LeafVersion, TapLeafHash, TaprootBuilder},
+		transaction::Version,
+		Amount, OutPoint, ScriptBuf, Sequence, Transaction, TxIn, TxOut, Witness,
+	};
+	use musig2::{
+		secp::{Point, Scalar},
+		CompactSignature, KeyAggContext,
+	};
+
+	/// Bitcoin Core's script interpreter (all soft forks incl. Taproot) on input 0.
+	fn bitcoin_core_accepts(
+		tx: &Transaction,
+		prevout: &TxOut,
+	) -> Result<(), bitcoinconsensus::Error> {
+		let spent = [bitcoinconsensus::Utxo {
+			script_pubkey: prevout.script_pubkey.as_bytes().as_ptr(),
+			script_pubkey_len: prevout.script_pubkey.len() as u32,
+			value: prevout.value.to_sat() as i64,
+		}];
+		bitcoinconsensus::verify_with_flags(
+			prevout.script_pubkey.as_bytes(),
+			prevout.value.to_sat(),
+			&bitcoin::consensus::serialize(tx),
+			Some(&spent),
+			0,
+			bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT,
+		)
+	}
+
+	fn spend(prevout_script: ScriptBuf, sequence: Sequence) -> (Transaction, TxOut) {
+		let prevout = TxOut { value: Amount::from_sat(250_000), script_pubkey: prevout_script };
+		let tx = Transaction {
+			version: Version::TWO,
+			lock_time: bitcoin::absolute::LockTime::ZERO,
+			input: vec![TxIn {
+				previous_output: OutPoint {
+					txid: bitcoin::Txid::from_byte_array([3; 32]),
+					vout: 0,
+				},
+				script_sig: ScriptBuf::new(),
+				sequence,
+				witness: Witness::new(),
+			}],
+			output: vec![TxOut {
+				value: Amount::from_sat(240_000),
+				script_pubkey: ScriptBuf::new_op_return([7u8; 8]),
+			}],
+		};
+		(tx, prevout)
+	}
+
+	/// A 3-member recovery committee's MuSig2 keys.
+	fn committee() -> (Vec<Scalar>, KeyAggContext) {
+		let secrets: Vec<Scalar> =
+			(1..=3u8).map(|i| Scalar::from_slice(&[i + 40; 32]).unwrap()).collect();
+		let publics: Vec<Point> = secrets.iter().map(|s| s.base_point_mul()).collect();
+		(secrets, KeyAggContext::new(publics).unwrap())
+	}
+
+	/// The committee signs `message` n-of-n (both MuSig2 rounds, every member).
+	fn committee_sign(secrets: &[Scalar], context: &KeyAggContext, message: [u8; 32]) -> [u8; 64] {
+		let mut first_rounds: Vec<_> = secrets
+			.iter()
+			.enumerate()
+			.map(|(i, secret)| {
+				let spices =
+					musig2::SecNonceSpices::new().with_seckey(*secret).with_message(&message);
+				musig2::FirstRound::new(context.clone(), [i as u8 + 1; 32], i, spices).unwrap()
+			})
+			.collect();
+		let nonces: Vec<_> = first_rounds.iter().map(|r| r.our_public_nonce()).collect();
+		for (i, round) in first_rounds.iter_mut().enumerate() {
+			for (j, nonce) in nonces.iter().enumerate() {
+				if i != j {
+					round.receive_nonce(j, nonce.clone()).unwrap();
+				}
+			}
+		}
+		let mut second_rounds: Vec<_> = first_rounds
+			.into_iter()
+			.zip(secrets)
+			.map(|(round, secret)| round.finalize(*secret, message).unwrap())
+			.collect();
+		let partials: Vec<musig2::PartialSignature> =
+			second_rounds.iter().map(|r| r.our_signature()).collect();
+		let mut first = second_rounds.remove(0);
+		for (j, partial) in partials.iter().enumerate().skip(1) {
+			first.receive_signature(j, *partial).unwrap();
+		}
+		let signature: CompactSignature = first.finalize().unwrap();
+		signature.serialize()
+	}
+
+	#[test]
+	fn governance_sets_a_valid_recovery_leaf_only() {
+		new_test_ext(4).execute_with(|| {
+			let (_, context) = committee();
+			let recovery_key: [u8; 32] = context.aggregated_pubkey::<Point>().serialize_xonly();
+			let leaf = RecoveryLeaf { recovery_key, delay_blocks: 26_000 };
+			assert_noop!(
+				BtcCustody::set_recovery_leaf(RuntimeOrigin::signed(1), Some(leaf)),
+				DispatchError::BadOrigin
+			);
+			assert_noop!(
+				BtcCustody::set_recovery_leaf(
+					RuntimeOrigin::root(),
+					Some(RecoveryLeaf { delay_blocks: 999, ..leaf })
+				),
+				Error::<Test>::RecoveryDelayTooShort
+			);
+			assert_noop!(
+				BtcCustody::set_recovery_leaf(
+					RuntimeOrigin::root(),
+					Some(RecoveryLeaf { recovery_key: [0; 32], ..leaf })
+				),
+				Error::<Test>::InvalidRecoveryKey
+			);
+			assert_ok!(BtcCustody::set_recovery_leaf(RuntimeOrigin::root(), Some(leaf)));
+			assert_eq!(RecoveryLeafConfig::<Test>::get(), Some(leaf));
+		});
+	}
+
+	#[test]
+	fn the_leaf_script_and_hash_match_the_bitcoin_crate_for_any_delay() {
+		let key = [0x79; 32];
+		for delay in [1000u16, 1001, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 26_000, u16::MAX] {
+			let leaf = RecoveryLeaf { recovery_key: key, delay_blocks: delay };
+			let script = Builder::new()
+				.push_int(delay as i64)
+				.push_opcode(OP_CSV)
+				.push_opcode(OP_DROP)
+				.push_slice(key)
+				.push_opcode(OP_CHECKSIG)
+				.into_script();
+			assert_eq!(leaf.script(), script.as_bytes(), "delay {delay}");
+			let hash = TapLeafHash::from_script(&script, LeafVersion::TapScript);
+			assert_eq!(leaf.leaf_hash(), hash.to_byte_array(), "delay {delay}");
+		}
+	}
+
+	#[test]
+	fn validators_spend_by_key_path_and_the_committee_by_script_path_after_the_delay() {
+		new_test_ext(4).execute_with(|| {
+			let (secrets, context) = committee();
+			let recovery_key: [u8; 32] = context.aggregated_pubkey::<Point>().serialize_xonly();
+			let leaf = RecoveryLeaf { recovery_key, delay_blocks: 26_000 };
+			assert_ok!(BtcCustody::set_recovery_leaf(RuntimeOrigin::root(), Some(leaf)));
+			let mut nodes = nodes(4);
+			let epoch = with_epoch(&mut nodes, &[]);
+			assert_eq!(epoch.recovery, Some(leaf));
+			assert_ne!(epoch.internal_key, epoch.output_key);
+
+			// The bitcoin crate derives the same output key from the internal key and the leaf.
+			let secp = Secp256k1::new();
+			let script = ScriptBuf::from_bytes(leaf.script());
+			let internal = XOnlyPublicKey::from_slice(&epoch.internal_key).unwrap();
+			let tree = TaprootBuilder::new()
+				.add_leaf(0, script.clone())
+				.unwrap()
+				.finalize(&secp, internal)
+				.unwrap();
+			assert_eq!(tree.output_key().to_x_only_public_key().serialize(), epoch.output_key);
+			let custody_script = ScriptBuf::new_p2tr_tweaked(tree.output_key());
+
+			// Key path: the validators sign through the chain; Bitcoin Core accepts it.
+			let (mut tx, prevout) = spend(custody_script.clone(), Sequence::ENABLE_RBF_NO_LOCKTIME);
+			let sighash = SighashCache::new(&tx)
+				.taproot_key_spend_signature_hash(
+					0,
+					&Prevouts::All(std::slice::from_ref(&prevout)),
+					TapSighashType::Default,
+				)
+				.unwrap()
+				.to_byte_array();
+			let session_id = BtcCustody::request_signatures(0, vec![sighash], None).unwrap();
+			run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(session_id));
+			tx.input[0].witness =
+				Witness::from_slice(&[session_signatures(session_id)[0].to_vec()]);
+			assert_eq!(bitcoin_core_accepts(&tx, &prevout), Ok(()));
+			// The same spend to an output of the bare group key fails: the signature is for
+			// the tweaked key.
+			let bare =
+				ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(internal));
+			let (mut other, other_prevout) = spend(bare, Sequence::ENABLE_RBF_NO_LOCKTIME);
+			other.input[0].witness = tx.input[0].witness.clone();
+			assert!(bitcoin_core_accepts(&other, &other_prevout).is_err());
+
+			// Script path: the committee's MuSig2 signature with nSequence = the delay.
+			let control = tree.control_block(&(script.clone(), LeafVersion::TapScript)).unwrap();
+			let leaf_hash = TapLeafHash::from_script(&script, LeafVersion::TapScript);
+			let recover = |sequence: u32| {
+				let (mut tx, prevout) = spend(custody_script.clone(), Sequence(sequence));
+				let sighash = SighashCache::new(&tx)
+					.taproot_script_spend_signature_hash(
+						0,
+						&Prevouts::All(std::slice::from_ref(&prevout)),
+						leaf_hash,
+						TapSighashType::Default,
+					)
+					.unwrap()
+					.to_byte_array();
+				let signature = committee_sign(&secrets, &context, sighash);
+				tx.input[0].witness = Witness::from_slice(&[
+					signature.to_vec(),
+					script.to_bytes(),
+					control.serialize(),
+				]);
+				bitcoin_core_accepts(&tx, &prevout)
+			};
+			assert_eq!(recover(26_000), Ok(()));
+			// One block early: OP_CHECKSEQUENCEVERIFY fails.
+			assert_eq!(recover(25_999), Err(bitcoinconsensus::Error::ERR_SCRIPT));
+		});
+	}
+}

@@ -333,6 +333,8 @@ parameter_types! {
 	/// One minute for a signing set to send its shares.
 	pub const CustodySigningAttemptBlocks: BlockNumber = 10;
 	pub const CustodyUnsignedPriority: TransactionPriority = TransactionPriority::MAX / 2;
+	/// Governance cannot set a recovery delay under 30 days of Bitcoin blocks.
+	pub const CustodyMinRecoveryDelayBlocks: u16 = 30 * 144;
 }
 
 /// Validators and session-key owners from pallet-session; the Aura key authenticates a
@@ -430,6 +432,7 @@ impl pallet_btc_custody::Config for Runtime {
 	type MaxOpenSessions = CustodyMaxOpenSessions;
 	type DkgRoundBlocks = CustodyDkgRoundBlocks;
 	type SigningAttemptBlocks = CustodySigningAttemptBlocks;
+	type MinRecoveryDelayBlocks = CustodyMinRecoveryDelayBlocks;
 	type UnsignedPriority = CustodyUnsignedPriority;
 }
 
