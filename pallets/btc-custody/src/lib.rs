@@ -45,7 +45,9 @@
 //!   delay the committee has no power at all. Governance chooses the committee, and a
 //!   changed leaf only applies to epochs started later.
 //!
-//! Old epochs stay usable for signing: the bridge decides when their funds have moved.
+//! **Rotation.** A changed validator set (or a changed registration) starts a new DKG and,
+//! once attested, a new key epoch. Old epochs stay usable for signing until the bridge
+//! reports their funds moved ([`Pallet::retire_epoch`]).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -389,6 +391,10 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type Epochs<T: Config> = StorageMap<_, Twox64Concat, u32, EpochOf<T>>;
 
+	/// Key epochs whose funds have moved (the bridge says so): they sign nothing more.
+	#[pallet::storage]
+	pub type RetiredEpochs<T> = StorageMap<_, Twox64Concat, u32, ()>;
+
 	/// The newest key epoch: the one deposits should pay.
 	#[pallet::storage]
 	pub type CurrentEpoch<T> = StorageValue<_, u32>;
@@ -480,6 +486,8 @@ pub mod pallet {
 			members: u32,
 			threshold: u16,
 		},
+		/// An old key epoch was retired: its outputs have moved, it signs nothing more.
+		KeyEpochRetired { epoch: u32 },
 		/// Governance set (or removed) the recovery leaf of future key epochs.
 		RecoveryLeafSet { leaf: Option<RecoveryLeaf> },
 		/// A signing session was opened.
@@ -557,6 +565,8 @@ pub mod pallet {
 		SigningSetNotChosen,
 		/// Commitments or shares must be one per message and well formed.
 		MalformedSigningMessage,
+		/// The key epoch is retired (or is the current one, which cannot be retired).
+		EpochRetired,
 		/// The recovery key is not a valid BIP-340 public key.
 		InvalidRecoveryKey,
 		/// The recovery delay is shorter than `MinRecoveryDelayBlocks`.
@@ -1156,6 +1166,7 @@ pub mod pallet {
 			allowed: Option<Vec<T::AccountId>>,
 		) -> Result<SigningSessionId, DispatchError> {
 			let key_epoch = Epochs::<T>::get(epoch).ok_or(Error::<T>::UnknownEpoch)?;
+			ensure!(!RetiredEpochs::<T>::contains_key(epoch), Error::<T>::EpochRetired);
 			ensure!(!messages.is_empty(), Error::<T>::BadMessageCount);
 			let messages: BoundedVec<_, _> =
 				messages.try_into().map_err(|_| Error::<T>::BadMessageCount)?;
@@ -1192,6 +1203,17 @@ pub mod pallet {
 				messages: message_count,
 			});
 			Ok(session_id)
+		}
+
+		/// Retires an old key epoch once its funds have moved (the bridge's sweep confirmed):
+		/// no new signing session may use it. The current epoch cannot be retired.
+		pub fn retire_epoch(epoch: u32) -> DispatchResult {
+			ensure!(Epochs::<T>::contains_key(epoch), Error::<T>::UnknownEpoch);
+			ensure!(CurrentEpoch::<T>::get() != Some(epoch), Error::<T>::EpochRetired);
+			ensure!(!RetiredEpochs::<T>::contains_key(epoch), Error::<T>::EpochRetired);
+			RetiredEpochs::<T>::insert(epoch, ());
+			Self::deposit_event(Event::KeyEpochRetired { epoch });
+			Ok(())
 		}
 
 		fn refresh_exclusions() {

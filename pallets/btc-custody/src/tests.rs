@@ -587,6 +587,45 @@ fn an_attempt_without_enough_commitments_starts_over_without_blame() {
 	});
 }
 
+#[test]
+fn a_new_validator_set_gets_a_new_key_epoch_and_the_old_one_signs_until_retired() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(5);
+		for v in 1..=4 {
+			assert_ok!(submit(registration_call(&nodes, v, v)));
+		}
+		// Not a validator yet: it cannot register.
+		assert!(submit(registration_call(&nodes, 5, 5)).is_err());
+		next_block();
+		run_until(&mut nodes, &[5], 10, || CurrentEpoch::<Test>::get().is_some());
+		let first = Epochs::<Test>::get(0).unwrap();
+		assert_eq!(first.members.len(), 4);
+		// Validator 5 joins the set and registers: a DKG among all five.
+		Validators::set(vec![1, 2, 3, 4, 5]);
+		assert_ok!(submit(registration_call(&nodes, 5, 5)));
+		next_block();
+		assert_eq!(ActiveDkg::<Test>::get().unwrap().participants.len(), 5);
+		run_until(&mut nodes, &[], 10, || CurrentEpoch::<Test>::get() == Some(1));
+		let second = Epochs::<Test>::get(1).unwrap();
+		assert_ne!(second.output_key, first.output_key);
+		assert_eq!((second.members.len(), second.threshold), (5, 4));
+		// The old epoch still signs (its outputs have not moved yet).
+		let message = [9u8; 32];
+		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
+		run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(session_id));
+		assert!(verify_bip340(&first.output_key, &message, &session_signatures(session_id)[0]));
+		// Retired, it signs nothing more; the current epoch cannot be retired.
+		assert_noop!(BtcCustody::retire_epoch(1), Error::<Test>::EpochRetired);
+		assert_noop!(BtcCustody::retire_epoch(7), Error::<Test>::UnknownEpoch);
+		assert_ok!(BtcCustody::retire_epoch(0));
+		assert_noop!(
+			BtcCustody::request_signatures(0, vec![message], None),
+			Error::<Test>::EpochRetired
+		);
+		assert_ok!(BtcCustody::request_signatures(1, vec![message], None));
+	});
+}
+
 mod recovery {
 	use super::*;
 	use bitcoin::{
