@@ -608,6 +608,9 @@ impl Signer {
 	/// signing set the chain fixed (one list per signer, one commitment per message) and the
 	/// key's script-tree Merkle root, if it commits to one. The
 	/// attempt's nonces are consumed whether or not signing succeeds.
+	// Each argument is one of the chain's coordinates of the attempt (key, index, session,
+	// attempt, messages, commitments, tree); bundling them would only move the list.
+	#[allow(clippy::too_many_arguments)]
 	pub fn signing_shares(
 		&mut self,
 		key_dkg_id: DkgId,
