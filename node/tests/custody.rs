@@ -109,6 +109,7 @@ fn four_validators_run_a_dkg_and_sign_even_with_one_stopped() {
 	// Registration, three DKG rounds and the attestations go through blocks.
 	nodes[0]
 		.wait_until("a custody key epoch", Duration::from_secs(300), |n| custody_key(n).is_some());
+	let epoch_block = nodes[0].best_number().unwrap();
 	let (epoch, dkg_id, output_key) = custody_key(&nodes[0]).unwrap();
 	assert_eq!(epoch, 0);
 	for node in &nodes[1..] {
@@ -140,8 +141,15 @@ fn four_validators_run_a_dkg_and_sign_even_with_one_stopped() {
 	}
 
 	let first = [0x11; 32];
+	let requested_at = nodes[0].best_number().unwrap();
 	request_signature(&nodes[0], first);
 	nodes[0].wait_until("signature 1", Duration::from_secs(180), |n| signatures(n, 1).is_some());
+	// A figure for the record (not a pass/fail condition): blocks from request to signature.
+	eprintln!(
+		"custody figures: key epoch at #{}, signature 1 requested at #{requested_at}, ready by #{}",
+		epoch_block,
+		nodes[0].best_number().unwrap()
+	);
 	assert_bip340(&output_key, &first, &signatures(&nodes[0], 1).unwrap()[0]);
 
 	// Dave stops: 3 of 4 remain, the threshold.
@@ -149,9 +157,14 @@ fn four_validators_run_a_dkg_and_sign_even_with_one_stopped() {
 	drop(nodes.pop());
 	let _guard = CustodyLogsOnPanic(&nodes);
 	let second = [0x22; 32];
+	let requested_at = nodes[0].best_number().unwrap();
 	request_signature(&nodes[0], second);
 	nodes[0].wait_until("signature 2 without Dave", Duration::from_secs(240), |n| {
 		signatures(n, 2).is_some()
 	});
+	eprintln!(
+		"custody figures: signature 2 (Dave stopped) requested at #{requested_at}, ready by #{}",
+		nodes[0].best_number().unwrap()
+	);
 	assert_bip340(&output_key, &second, &signatures(&nodes[0], 2).unwrap()[0]);
 }
