@@ -123,22 +123,10 @@ fn task_key(task: &CustodyTask) -> Vec<u8> {
 }
 
 fn custody_call(signed: SignedMessage) -> RuntimeCall {
-	use pallet_btc_custody::Call;
-	let signature = signed.signature;
-	RuntimeCall::BtcCustody(match signed.message {
-		CustodyMessage::DkgCommitment(message) => {
-			Call::submit_dkg_commitment { message, signature }
-		},
-		CustodyMessage::DkgShares(message) => Call::submit_dkg_shares { message, signature },
-		CustodyMessage::DkgComplaint(message) => Call::report_dkg_complaint { message, signature },
-		CustodyMessage::DkgKeyAttestation(message) => Call::attest_dkg_key { message, signature },
-		CustodyMessage::SigningCommitment(message) => {
-			Call::submit_signing_commitment { message, signature }
-		},
-		CustodyMessage::SignatureShares(message) => {
-			Call::submit_signature_shares { message, signature }
-		},
-	})
+	RuntimeCall::BtcCustody(pallet_btc_custody::Call::from_message(
+		signed.message,
+		signed.signature,
+	))
 }
 
 /// The custody worker of one validator node.

@@ -5,14 +5,12 @@
 mod common;
 
 use codec::{Decode, Encode};
-use common::Node;
+use common::{start_local_testnet, Node};
 use serde_json::{json, Value};
 use sp_core::{crypto::Pair, H256};
 use sp_keyring::Sr25519Keyring;
 use std::time::Duration;
 use tapchain_runtime::{RuntimeCall, SignedPayload, UncheckedExtrinsic};
-
-const KEYGEN: &str = "--unsafe-force-node-key-generation";
 
 fn hex_decode(value: &Value) -> Vec<u8> {
 	let text = value.as_str().expect("hex string");
@@ -87,24 +85,7 @@ impl Drop for CustodyLogsOnPanic<'_> {
 
 #[test]
 fn four_validators_run_a_dkg_and_sign_even_with_one_stopped() {
-	let names = ["alice", "bob", "charlie", "dave"];
-	let alice =
-		Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp", KEYGEN]);
-	alice.wait_until("RPC up", Duration::from_secs(60), |n| {
-		n.rpc("system_health", json!([])).is_ok()
-	});
-	let peer_id = alice.rpc("system_localPeerId", json!([])).unwrap();
-	let bootnode =
-		format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", alice.p2p_port, peer_id.as_str().unwrap());
-	let mut nodes = vec![alice];
-	for name in &names[1..] {
-		let flag = format!("--{name}");
-		nodes.push(Node::start(
-			name,
-			&["--chain", "local", &flag, "--validator", "--tmp", KEYGEN, "--bootnodes", &bootnode],
-		));
-	}
-
+	let mut nodes = start_local_testnet();
 	let guard = CustodyLogsOnPanic(&nodes);
 	// Registration, three DKG rounds and the attestations go through blocks.
 	nodes[0]

@@ -3,33 +3,13 @@
 
 mod common;
 
-use common::{aura_slot, Node};
+use common::{aura_slot, start_local_testnet, Node};
 use serde_json::json;
 use std::{collections::BTreeSet, time::Duration};
 
-/// Validators outside `--dev` need a network key; each test node makes a fresh one.
-const KEYGEN: &str = "--unsafe-force-node-key-generation";
-
 #[test]
 fn four_validators_author_and_finalize() {
-	let names = ["alice", "bob", "charlie", "dave"];
-	let alice =
-		Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp", KEYGEN]);
-	alice.wait_until("RPC up", Duration::from_secs(60), |n| {
-		n.rpc("system_health", json!([])).is_ok()
-	});
-	let peer_id = alice.rpc("system_localPeerId", json!([])).unwrap();
-	let bootnode =
-		format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", alice.p2p_port, peer_id.as_str().unwrap());
-
-	let mut nodes = vec![alice];
-	for name in &names[1..] {
-		let flag = format!("--{name}");
-		nodes.push(Node::start(
-			name,
-			&["--chain", "local", &flag, "--validator", "--tmp", KEYGEN, "--bootnodes", &bootnode],
-		));
-	}
+	let nodes = start_local_testnet();
 
 	for node in &nodes {
 		node.wait_until("3 peers", Duration::from_secs(120), |n| {

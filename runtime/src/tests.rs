@@ -479,23 +479,10 @@ fn apply_unsigned(call: RuntimeCall) -> sp_runtime::ApplyExtrinsicResult {
 }
 
 fn custody_call(signed: tapchain_signer::SignedMessage) -> RuntimeCall {
-	use pallet_btc_custody::Call;
-	use tapchain_primitives::custody::CustodyMessage;
-	let signature = signed.signature;
-	RuntimeCall::BtcCustody(match signed.message {
-		CustodyMessage::DkgCommitment(message) => {
-			Call::submit_dkg_commitment { message, signature }
-		},
-		CustodyMessage::DkgShares(message) => Call::submit_dkg_shares { message, signature },
-		CustodyMessage::DkgComplaint(message) => Call::report_dkg_complaint { message, signature },
-		CustodyMessage::DkgKeyAttestation(message) => Call::attest_dkg_key { message, signature },
-		CustodyMessage::SigningCommitment(message) => {
-			Call::submit_signing_commitment { message, signature }
-		},
-		CustodyMessage::SignatureShares(message) => {
-			Call::submit_signature_shares { message, signature }
-		},
-	})
+	RuntimeCall::BtcCustody(pallet_btc_custody::Call::from_message(
+		signed.message,
+		signed.signature,
+	))
 }
 
 /// Ends a block started with [`start_block`] in `slot`: the timestamp inherent, then

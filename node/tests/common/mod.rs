@@ -282,3 +282,28 @@ pub fn aura_slot(header: &Value) -> Option<u64> {
 		Some(u64::from_le_bytes(bytes.try_into().ok()?))
 	})
 }
+
+/// Validators outside `--dev` need a network key; each test node makes a fresh one.
+pub const KEYGEN: &str = "--unsafe-force-node-key-generation";
+
+/// Starts the 4 validators of `--chain local` (Alice, Bob, Charlie, Dave) as processes on
+/// loopback, the others bootstrapping from Alice.
+pub fn start_local_testnet() -> Vec<Node> {
+	let alice =
+		Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp", KEYGEN]);
+	alice.wait_until("RPC up", Duration::from_secs(60), |n| {
+		n.rpc("system_health", json!([])).is_ok()
+	});
+	let peer_id = alice.rpc("system_localPeerId", json!([])).unwrap();
+	let bootnode =
+		format!("/ip4/127.0.0.1/tcp/{}/p2p/{}", alice.p2p_port, peer_id.as_str().unwrap());
+	let mut nodes = vec![alice];
+	for name in ["bob", "charlie", "dave"] {
+		let flag = format!("--{name}");
+		nodes.push(Node::start(
+			name,
+			&["--chain", "local", &flag, "--validator", "--tmp", KEYGEN, "--bootnodes", &bootnode],
+		));
+	}
+	nodes
+}

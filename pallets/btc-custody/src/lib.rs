@@ -1531,3 +1531,32 @@ pub mod pallet {
 		}
 	}
 }
+
+impl<T: Config> Call<T> {
+	/// The call that carries a signed custody message to the chain (what a validator's node
+	/// submits for each message its signer produces).
+	pub fn from_message(
+		message: tapchain_primitives::custody::CustodyMessage,
+		signature: tapchain_primitives::custody::AuthSignature,
+	) -> Self {
+		use tapchain_primitives::custody::CustodyMessage;
+		match message {
+			CustodyMessage::DkgCommitment(message) => {
+				Call::submit_dkg_commitment { message, signature }
+			},
+			CustodyMessage::DkgShares(message) => Call::submit_dkg_shares { message, signature },
+			CustodyMessage::DkgComplaint(message) => {
+				Call::report_dkg_complaint { message, signature }
+			},
+			CustodyMessage::DkgKeyAttestation(message) => {
+				Call::attest_dkg_key { message, signature }
+			},
+			CustodyMessage::SigningCommitment(message) => {
+				Call::submit_signing_commitment { message, signature }
+			},
+			CustodyMessage::SignatureShares(message) => {
+				Call::submit_signature_shares { message, signature }
+			},
+		}
+	}
+}

@@ -16,6 +16,10 @@ use tapchain_primitives::custody::{AuthSignature, CustodyMessage, DleqProof, Sha
 use tapchain_signer::{SignedMessage, Signer};
 use tempfile::TempDir;
 
+fn call_of(signed: SignedMessage) -> Call<Test> {
+	Call::from_message(signed.message, signed.signature)
+}
+
 /// Validators' signers, keyed by account.
 struct Nodes {
 	signers: BTreeMap<u64, Signer>,
@@ -66,24 +70,6 @@ fn submit(call: Call<Test>) -> Result<(), Refused> {
 
 fn dispatch_error(call: Call<Test>) -> DispatchError {
 	call.dispatch_bypass_filter(RuntimeOrigin::none()).unwrap_err().error
-}
-
-fn call_of(signed: SignedMessage) -> Call<Test> {
-	let signature = signed.signature;
-	match signed.message {
-		CustodyMessage::DkgCommitment(message) => {
-			Call::submit_dkg_commitment { message, signature }
-		},
-		CustodyMessage::DkgShares(message) => Call::submit_dkg_shares { message, signature },
-		CustodyMessage::DkgComplaint(message) => Call::report_dkg_complaint { message, signature },
-		CustodyMessage::DkgKeyAttestation(message) => Call::attest_dkg_key { message, signature },
-		CustodyMessage::SigningCommitment(message) => {
-			Call::submit_signing_commitment { message, signature }
-		},
-		CustodyMessage::SignatureShares(message) => {
-			Call::submit_signature_shares { message, signature }
-		},
-	}
 }
 
 fn registration_call(nodes: &Nodes, validator: u64, session_key: u64) -> Call<Test> {
