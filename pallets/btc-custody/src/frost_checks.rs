@@ -50,6 +50,12 @@ pub fn check_commitment(
 	Ok(package)
 }
 
+/// Decodes a round-1 package the pallet stored: [`check_commitment`] accepted it on the way
+/// in, so its proof of knowledge is not verified again.
+pub fn stored_commitment(bytes: &[u8]) -> Option<round1::Package> {
+	round1::Package::deserialize(bytes).ok()
+}
+
 /// The Taproot output key (x-only) of the group the commitments define: the sum of the
 /// constant terms, with the BIP-341 tweak `frost-secp256k1-tr` applies after a DKG.
 pub fn group_output_key(commitments: &[round1::Package], threshold: u16) -> Option<[u8; 32]> {

@@ -775,9 +775,7 @@ pub mod pallet {
 				Error::<T>::BadComplaint
 			);
 			let commitment = DkgCommitments::<T>::get(run.dkg_id, message.accused)
-				.and_then(|bytes| {
-					frost_checks::check_commitment(message.accused, &bytes, run.threshold).ok()
-				})
+				.and_then(|bytes| frost_checks::stored_commitment(&bytes))
 				.ok_or(Error::<T>::BadComplaint)?;
 			let (ephemeral_key, shares) = DkgShareSets::<T>::get(run.dkg_id, message.accused)
 				.ok_or(Error::<T>::BadComplaint)?;
@@ -953,7 +951,7 @@ pub mod pallet {
 	impl<T: Config> ValidateUnsigned for Pallet<T> {
 		type Call = Call<T>;
 
-		fn validate_unsigned(source: TransactionSource, call: &Self::Call) -> TransactionValidity {
+		fn validate_unsigned(_source: TransactionSource, call: &Self::Call) -> TransactionValidity {
 			// Full checks (signatures, phase, duplicates) are the dispatch's own; running them
 			// here keeps invalid messages out of the pool and blocks.
 			let (tag, longevity) = match call {
@@ -1052,7 +1050,6 @@ pub mod pallet {
 				},
 				_ => return InvalidTransaction::Call.into(),
 			};
-			let _ = source;
 			ValidTransaction::with_tag_prefix("BtcCustody")
 				.priority(T::UnsignedPriority::get())
 				.and_provides(tag)
@@ -1346,9 +1343,8 @@ pub mod pallet {
 		fn dkg_output_key(run: &DkgRun<T>) -> Option<[u8; 32]> {
 			let packages: Option<Vec<_>> = (1..=run.participants.len() as ParticipantIndex)
 				.map(|i| {
-					DkgCommitments::<T>::get(run.dkg_id, i).and_then(|bytes| {
-						frost_checks::check_commitment(i, &bytes, run.threshold).ok()
-					})
+					DkgCommitments::<T>::get(run.dkg_id, i)
+						.and_then(|bytes| frost_checks::stored_commitment(&bytes))
 				})
 				.collect();
 			frost_checks::group_output_key(&packages?, run.threshold)
@@ -1412,17 +1408,14 @@ pub mod pallet {
 				return;
 			};
 			let commitments: alloc::collections::BTreeMap<ParticipantIndex, Vec<Vec<u8>>> =
-				SigningCommitments::<T>::iter_prefix(key)
-					.filter(|(i, _)| session.signing_set.contains(i))
-					.map(|(i, list)| (i, list.into_iter().map(|c| c.into_inner()).collect()))
-					.collect();
+				Self::signing_set_commitments(&session, key).into_iter().collect();
 			let shares: alloc::collections::BTreeMap<ParticipantIndex, Vec<[u8; 32]>> =
 				SignatureShareSets::<T>::iter_prefix(key)
 					.map(|(i, list)| (i, list.into_inner()))
 					.collect();
+			let merkle_root = epoch.recovery.map(|leaf| leaf.leaf_hash());
 			let mut signatures = Vec::with_capacity(session.messages.len());
 			for (position, message) in session.messages.iter().enumerate() {
-				let merkle_root = epoch.recovery.map(|leaf| leaf.leaf_hash());
 				match frost_checks::aggregate(
 					&public,
 					message,
@@ -1459,6 +1452,17 @@ pub mod pallet {
 				signatures.clone().try_into().expect("one per message; qed");
 			Signatures::<T>::insert(session_id, bounded);
 			Self::deposit_event(Event::SignaturesReady { session_id, signatures });
+		}
+
+		/// The nonce commitments of an attempt's signing set, by signer.
+		pub(crate) fn signing_set_commitments(
+			session: &SigningSession<T>,
+			key: (SigningSessionId, u32),
+		) -> Vec<(ParticipantIndex, Vec<Vec<u8>>)> {
+			SigningCommitments::<T>::iter_prefix(key)
+				.filter(|(i, _)| session.signing_set.contains(i))
+				.map(|(i, list)| (i, list.into_iter().map(|c| c.into_inner()).collect()))
+				.collect()
 		}
 
 		fn clear_attempt(key: (SigningSessionId, u32)) {

@@ -84,10 +84,7 @@ impl<T: Config> Pallet<T> {
 			} else if session.signing_set.contains(&me)
 				&& !SignatureShareSets::<T>::contains_key(key, me)
 			{
-				let commitments = SigningCommitments::<T>::iter_prefix(key)
-					.filter(|(i, _)| session.signing_set.contains(i))
-					.map(|(i, list)| (i, list.into_iter().map(|c| c.into_inner()).collect()))
-					.collect();
+				let commitments = Self::signing_set_commitments(&session, key);
 				tasks.push(CustodyTask::SigningShare {
 					session_id,
 					attempt: session.attempt,
