@@ -7,6 +7,7 @@
 extern crate alloc;
 
 pub mod bitcoin;
+pub mod bridge;
 #[cfg(feature = "custody")]
 pub mod custody;
 

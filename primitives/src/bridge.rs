@@ -1,0 +1,138 @@
+//! What depositors, relayers and the bridge pallet agree on: the deposit memo format.
+//!
+//! # Deposit memo
+//!
+//! A deposit is a Bitcoin transaction with an output paying the custody address (P2TR) and
+//! one `OP_RETURN` output naming the recipient on Tapchain:
+//!
+//! ```text
+//! OP_RETURN <push of 22 bytes:  "TC" || 20-byte EVM address>      (credits the EVM account)
+//! OP_RETURN <push of 34 bytes:  "TC" || 32-byte native AccountId> (credits the native account)
+//! ```
+//!
+//! i.e. script `6a 16 5443 <20 bytes>` or `6a 22 5443 <32 bytes>` in hex. The push must be a
+//! single direct push. `OP_RETURN` outputs without the `TC` prefix are ignored (other
+//! protocols use them); a transaction with two `TC` memos, or a malformed one, is
+//! ambiguous and its deposit is recorded as unclaimed.
+
+use alloc::vec::Vec;
+use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
+use scale_info::TypeInfo;
+
+/// The two bytes every deposit memo starts with.
+pub const MEMO_PREFIX: [u8; 2] = *b"TC";
+
+const OP_RETURN: u8 = 0x6a;
+
+/// The account a deposit credits.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+pub enum DepositRecipient {
+	/// An Ethereum-style account (20 bytes), as wallets on the EVM side know it.
+	Evm([u8; 20]),
+	/// A native account (32 bytes).
+	Native([u8; 32]),
+}
+
+/// What an `OP_RETURN` output says about a deposit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum MemoParse {
+	/// Not a Tapchain memo (not `OP_RETURN`, or another protocol's data).
+	NotAMemo,
+	/// A Tapchain memo naming a recipient.
+	Recipient(DepositRecipient),
+	/// Starts like a Tapchain memo but is not one of the two valid forms.
+	Malformed,
+}
+
+impl DepositRecipient {
+	/// The `OP_RETURN` output script carrying this recipient as a memo.
+	pub fn memo_script(&self) -> Vec<u8> {
+		let account: &[u8] = match self {
+			DepositRecipient::Evm(address) => address,
+			DepositRecipient::Native(account) => account,
+		};
+		let mut script = Vec::with_capacity(2 + 2 + account.len());
+		script.push(OP_RETURN);
+		script.push((MEMO_PREFIX.len() + account.len()) as u8);
+		script.extend_from_slice(&MEMO_PREFIX);
+		script.extend_from_slice(account);
+		script
+	}
+
+	/// Reads an output script as a memo.
+	pub fn parse_memo(script_pubkey: &[u8]) -> MemoParse {
+		let Some((&OP_RETURN, rest)) = script_pubkey.split_first() else {
+			return MemoParse::NotAMemo;
+		};
+		let Some((&push_len, data)) = rest.split_first() else { return MemoParse::NotAMemo };
+		// Direct pushes are opcodes 1..=75; anything else is not our format.
+		if !(1..=75).contains(&push_len) || !data.starts_with(&MEMO_PREFIX) {
+			return MemoParse::NotAMemo;
+		}
+		if data.len() != push_len as usize {
+			return MemoParse::Malformed;
+		}
+		let account = &data[MEMO_PREFIX.len()..];
+		match account.len() {
+			20 => {
+				MemoParse::Recipient(DepositRecipient::Evm(account.try_into().expect("20 bytes")))
+			},
+			32 => MemoParse::Recipient(DepositRecipient::Native(
+				account.try_into().expect("32 bytes"),
+			)),
+			_ => MemoParse::Malformed,
+		}
+	}
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+
+	#[test]
+	fn memos_round_trip() {
+		for recipient in [DepositRecipient::Evm([7; 20]), DepositRecipient::Native([9; 32])] {
+			let script = recipient.memo_script();
+			assert_eq!(DepositRecipient::parse_memo(&script), MemoParse::Recipient(recipient));
+		}
+		assert_eq!(
+			hex_of(&DepositRecipient::Evm([0xab; 20]).memo_script())[..8],
+			*"6a165443",
+			"documented layout"
+		);
+	}
+
+	#[test]
+	fn other_scripts_are_not_memos_and_bad_memos_are_malformed() {
+		assert_eq!(DepositRecipient::parse_memo(&[]), MemoParse::NotAMemo);
+		assert_eq!(DepositRecipient::parse_memo(&[0x51, 0x20]), MemoParse::NotAMemo);
+		assert_eq!(DepositRecipient::parse_memo(&[OP_RETURN]), MemoParse::NotAMemo);
+		assert_eq!(DepositRecipient::parse_memo(&[OP_RETURN, 4, 1, 2, 3, 4]), MemoParse::NotAMemo);
+		// Right prefix, wrong account length.
+		assert_eq!(
+			DepositRecipient::parse_memo(&[OP_RETURN, 5, b'T', b'C', 1, 2, 3]),
+			MemoParse::Malformed
+		);
+		// Push length disagrees with the data.
+		let mut script = DepositRecipient::Evm([1; 20]).memo_script();
+		script.push(0);
+		assert_eq!(DepositRecipient::parse_memo(&script), MemoParse::Malformed);
+	}
+
+	fn hex_of(bytes: &[u8]) -> alloc::string::String {
+		bytes.iter().map(|b| alloc::format!("{b:02x}")).collect()
+	}
+}
