@@ -19,6 +19,50 @@ use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
 
+/// A validator's vote on a bridge transaction proposal, signed by its custody identity.
+///
+/// The vote names the exact unsigned transaction (its txid), so a vote can never count for
+/// another transaction under the same proposal id.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+pub struct ProposalVote {
+	pub proposal_id: u64,
+	/// Txid of the proposal's unsigned transaction (internal byte order).
+	pub txid: [u8; 32],
+	/// The voter's registered custody identity (BIP-340 x-only key).
+	pub voter: [u8; 32],
+	pub approve: bool,
+}
+
+/// A validator's Bitcoin fee-rate estimate (from its own Bitcoin node).
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+pub struct FeeRateReport {
+	/// The reporter's registered custody identity.
+	pub reporter: [u8; 32],
+	/// Satoshis per virtual byte.
+	pub sat_per_vbyte: u64,
+	/// Tapchain block the report was made at: each report must be newer than the
+	/// reporter's previous one, so an old report cannot be replayed.
+	pub at_block: u32,
+}
+
+/// Every message a validator's custody identity signs for the bridge. The variant index is
+/// part of the signed bytes.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+pub enum BridgeMessage {
+	ProposalVote(ProposalVote),
+	FeeRateReport(FeeRateReport),
+}
+
+const BRIDGE_AUTH_TAG: &[u8] = b"Tapchain/bridge/auth";
+
+impl BridgeMessage {
+	/// The digest the sender's custody identity signs (BIP-340) on the chain with
+	/// `genesis_hash`. Its tag differs from custody messages', so neither passes for the other.
+	pub fn digest(&self, genesis_hash: &[u8; 32]) -> [u8; 32] {
+		crate::bitcoin::taproot::tagged_hash(BRIDGE_AUTH_TAG, &[genesis_hash, &self.encode()])
+	}
+}
+
 /// The two bytes every deposit memo starts with.
 pub const MEMO_PREFIX: [u8; 2] = *b"TC";
 

@@ -407,9 +407,14 @@ pub fn verify_auth(
 	digest: &[u8; 32],
 	signature: &AuthSignature,
 ) -> bool {
-	let Ok(key) = k256::schnorr::VerifyingKey::from_bytes(&identity.0) else { return false };
-	let Ok(signature) = k256::schnorr::Signature::try_from(&signature.0[..]) else { return false };
-	key.verify_raw(digest, &signature).is_ok()
+	verify_bip340(&identity.0, digest, &signature.0)
+}
+
+/// BIP-340 verification of a signature over a 32-byte message by an x-only key.
+pub fn verify_bip340(x_only_key: &[u8; 32], message: &[u8; 32], signature: &[u8; 64]) -> bool {
+	let Ok(key) = k256::schnorr::VerifyingKey::from_bytes(x_only_key) else { return false };
+	let Ok(signature) = k256::schnorr::Signature::try_from(&signature[..]) else { return false };
+	key.verify_raw(message, &signature).is_ok()
 }
 
 /// Signs `digest` with a custody identity's secret key (BIP-340, fresh auxiliary randomness).

@@ -45,6 +45,7 @@ fn every_address_type_parses_on_its_network_to_the_bitcoin_crates_script() {
 				let parsed = BitcoinAddress::parse(&text, ours)
 					.unwrap_or_else(|e| panic!("{text} on {ours:?}: {e:?}"));
 				assert_eq!(parsed.script_pubkey(), address.script_pubkey().to_bytes(), "{text}");
+				assert_eq!(parsed.to_address_string(ours), text, "encodes back");
 				// Upper-case bech32 is valid too (QR codes use it).
 				if text.starts_with(ours.bech32_hrp()) {
 					let upper = BitcoinAddress::parse(&text.to_uppercase(), ours).unwrap();

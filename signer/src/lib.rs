@@ -354,6 +354,15 @@ impl Signer {
 		self.sign(message)
 	}
 
+	/// Signs a bridge message (a proposal vote or a fee-rate report) with this signer's
+	/// custody identity.
+	pub fn sign_bridge_message(
+		&self,
+		message: &tapchain_primitives::bridge::BridgeMessage,
+	) -> AuthSignature {
+		sign_auth(&self.identity, &message.digest(&self.genesis_hash), &random_secret())
+	}
+
 	fn sign(&self, message: CustodyMessage) -> SignedMessage {
 		let signature =
 			sign_auth(&self.identity, &message.digest(&self.genesis_hash), &random_secret());

@@ -137,6 +137,31 @@ impl BitcoinAddress {
 		}
 	}
 
+	/// The address string for `network`: lower-case bech32 (v0) / bech32m (v1) for segwit,
+	/// Base58Check for P2PKH and P2SH.
+	pub fn to_address_string(&self, network: Network) -> alloc::string::String {
+		let hrp = bech32::Hrp::parse_unchecked(network.bech32_hrp());
+		let (p2pkh, p2sh) = network.base58_versions();
+		let base58 = |version: u8, hash: &[u8; 20]| {
+			let mut payload = alloc::vec![version];
+			payload.extend_from_slice(hash);
+			bs58::encode(payload).with_check().into_string()
+		};
+		match self {
+			Self::P2pkh(hash) => base58(p2pkh, hash),
+			Self::P2sh(hash) => base58(p2sh, hash),
+			Self::P2wpkh(program) => {
+				bech32::segwit::encode_v0(hrp, program).expect("20-byte v0 program is valid")
+			},
+			Self::P2wsh(program) => {
+				bech32::segwit::encode_v0(hrp, program).expect("32-byte v0 program is valid")
+			},
+			Self::P2tr(key) => {
+				bech32::segwit::encode_v1(hrp, key).expect("32-byte v1 program is valid")
+			},
+		}
+	}
+
 	/// The output script paying this address.
 	pub fn script_pubkey(&self) -> Vec<u8> {
 		let mut script = Vec::with_capacity(34);

@@ -1,0 +1,126 @@
+//! What wallets, relayers and validators' nodes ask the bridge.
+
+use super::*;
+use alloc::vec::Vec;
+use tapchain_primitives::bitcoin::{address::p2tr_script_pubkey, AddressError, BitcoinAddress};
+
+/// Where deposits go now.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct DepositAddress {
+	/// The custody key epoch.
+	pub epoch: u32,
+	/// The Taproot output key.
+	pub output_key: [u8; 32],
+	/// The bech32m address for the light client's network.
+	pub address: Vec<u8>,
+	/// The P2TR output script.
+	pub script_pubkey: Vec<u8>,
+	/// Smallest deposit credited, in sats.
+	pub min_deposit_sats: u64,
+}
+
+/// Everything a validator needs to check a proposal on its own before voting.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct ProposalCheck {
+	pub proposal_id: ProposalId,
+	pub kind: ProposalKind,
+	/// Whether votes are being taken.
+	pub voting: bool,
+	pub unsigned_tx: Vec<u8>,
+	pub sighashes: Vec<[u8; 32]>,
+	/// Each input's outpoint and the bridge's record of it (`None`: not a bridge UTXO).
+	pub inputs: Vec<(OutPoint, Option<BridgeUtxo>)>,
+	/// Output key of the epoch whose UTXOs are spent.
+	pub input_output_key: Option<[u8; 32]>,
+	/// Output key of the current epoch: where change and sweeps must go.
+	pub current_output_key: Option<[u8; 32]>,
+	/// The payouts: `(withdrawal, its output script, amount requested, sats paid)`.
+	pub payouts: Vec<(WithdrawalId, Vec<u8>, u64, u64)>,
+	/// Governed `(min, max)` fee rate, sat/vB.
+	pub fee_rate_bounds: (u64, u64),
+	pub fee_rate_sat_per_vb: u64,
+}
+
+sp_api::decl_runtime_apis! {
+	/// The bridge's state for wallets, relayers and validators.
+	pub trait BtcBridgeApi<AccountId, BlockNumber, Proposal>
+	where
+		AccountId: codec::Codec,
+		BlockNumber: codec::Codec,
+		Proposal: codec::Codec,
+	{
+		/// The deposit address and minimum (memo format: `tapchain_primitives::bridge`).
+		fn deposit_address() -> Option<DepositAddress>;
+		/// The fee rate proposals use now, sat/vB.
+		fn fee_rate() -> u64;
+		/// Smallest withdrawal to `address` at today's fee rate, in sats.
+		fn minimum_withdrawal_sats(address: Vec<u8>) -> Result<u64, AddressError>;
+		/// A withdrawal request and its status.
+		fn withdrawal(id: WithdrawalId) -> Option<Withdrawal<AccountId, BlockNumber>>;
+		/// The proposal in flight.
+		fn active_proposal() -> Option<(ProposalId, Proposal)>;
+		/// A proposal by id.
+		fn proposal(id: ProposalId) -> Option<Proposal>;
+		/// What a validator checks before voting on a proposal.
+		fn proposal_check(id: ProposalId) -> Option<ProposalCheck>;
+		/// A proposal's signed transaction (raw bytes), for relayers to broadcast.
+		fn signed_transaction(id: ProposalId) -> Option<Vec<u8>>;
+		/// The bridge's record of a custody output.
+		fn deposit(outpoint: OutPoint) -> Option<DepositRecord<AccountId>>;
+	}
+}
+
+impl<T: Config> Pallet<T> {
+	/// See [`BtcBridgeApi::deposit_address`].
+	pub fn deposit_address_info() -> Option<DepositAddress> {
+		let (epoch, output_key, address) = Self::deposit_address()?;
+		Some(DepositAddress {
+			epoch,
+			output_key,
+			address: address.into_bytes(),
+			script_pubkey: p2tr_script_pubkey(&output_key),
+			min_deposit_sats: T::MinDepositSats::get(),
+		})
+	}
+
+	/// See [`BtcBridgeApi::minimum_withdrawal_sats`].
+	pub fn minimum_withdrawal_for(address: &[u8]) -> Result<u64, AddressError> {
+		let network = pallet_btc_light_client::BitcoinNetwork::<T>::get();
+		let parsed = BitcoinAddress::parse_bytes(address, network)?;
+		Ok(Self::minimum_withdrawal_sats(&parsed))
+	}
+
+	/// See [`BtcBridgeApi::proposal_check`].
+	pub fn proposal_check(id: ProposalId) -> Option<ProposalCheck> {
+		let proposal = Proposals::<T>::get(id)?;
+		Some(ProposalCheck {
+			proposal_id: id,
+			kind: proposal.kind,
+			voting: matches!(proposal.status, ProposalStatus::Voting { .. }),
+			unsigned_tx: proposal.unsigned_tx.to_vec(),
+			sighashes: proposal.sighashes.to_vec(),
+			inputs: proposal
+				.inputs
+				.iter()
+				.map(|(outpoint, _)| (*outpoint, Utxos::<T>::get(outpoint)))
+				.collect(),
+			input_output_key: T::Custody::output_key(proposal.epoch),
+			current_output_key: T::Custody::current_epoch().and_then(T::Custody::output_key),
+			payouts: proposal
+				.payouts
+				.iter()
+				.filter_map(|(withdrawal_id, paid)| {
+					let withdrawal = Withdrawals::<T>::get(withdrawal_id)?;
+					Some((
+						*withdrawal_id,
+						withdrawal.script_pubkey.into_inner(),
+						withdrawal.amount_sats,
+						*paid,
+					))
+				})
+				.collect(),
+			fee_rate_bounds: FeeRateBounds::<T>::get(),
+			fee_rate_sat_per_vb: proposal.fee_rate_sat_per_vb,
+		})
+	}
+}

@@ -1,0 +1,972 @@
+#![allow(deprecated)] // `ValidateUnsigned`: see the pallet.
+
+use crate::{mock::*, *};
+use bitcoin::hashes::Hash as _;
+use frame_support::{
+	assert_noop, assert_ok,
+	traits::{fungible::Inspect, Hooks},
+	BoundedVec,
+};
+use sp_runtime::{
+	traits::ValidateUnsigned,
+	transaction_validity::{InvalidTransaction, TransactionSource},
+};
+use tapchain_primitives::{
+	bitcoin::{address::p2tr_script_pubkey, OutPoint, Transaction, TxIn, TxOut, Txid},
+	bridge::{BridgeMessage, DepositRecipient, FeeRateReport, ProposalVote},
+	custody::AuthSignature,
+	sats_to_base_units, BASE_UNITS_PER_SAT,
+};
+
+fn run_to_block(n: u64) {
+	while System::block_number() < n {
+		let next = System::block_number() + 1;
+		System::set_block_number(next);
+		BtcBridge::on_initialize(next);
+	}
+}
+
+fn next_block() {
+	run_to_block(System::block_number() + 1);
+}
+
+fn bridge_events() -> Vec<Event<Test>> {
+	System::events()
+		.into_iter()
+		.filter_map(|record| match record.event {
+			RuntimeEvent::BtcBridge(event) => Some(event),
+			_ => None,
+		})
+		.collect()
+}
+
+fn custody_script(epoch: u32) -> Vec<u8> {
+	p2tr_script_pubkey(&output_key_of(epoch))
+}
+
+/// A transaction from someone's wallet (its input is arbitrary: the light client only
+/// proves inclusion).
+fn wallet_tx(tag: u8, outputs: Vec<TxOut>) -> Transaction {
+	Transaction {
+		version: 2,
+		inputs: vec![TxIn {
+			previous_output: OutPoint { txid: Txid([tag; 32]), vout: 0 },
+			script_sig: Vec::new(),
+			sequence: 0xffff_fffd,
+			witness: vec![vec![tag; 64]],
+		}],
+		outputs,
+		lock_time: 0,
+	}
+}
+
+fn pay_custody(sats: u64) -> TxOut {
+	TxOut { value_sats: sats, script_pubkey: custody_script(0) }
+}
+
+fn memo(recipient: DepositRecipient) -> TxOut {
+	TxOut { value_sats: 0, script_pubkey: recipient.memo_script() }
+}
+
+const ALICE: [u8; 32] = [
+	7, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+];
+const ALICE_ACCOUNT: u64 = 7;
+
+/// Mines `tx` with `confirmations` and relays the headers; returns the block and proof.
+fn confirm(
+	chain: &mut BitcoinChain,
+	tx: &Transaction,
+	confirmations: usize,
+) -> (tapchain_primitives::bitcoin::BlockHash, pallet_btc_light_client::MerkleProof) {
+	let (block, proofs) = chain.mine_block(&[tx]);
+	chain.mine_empty(confirmations - 1);
+	chain.relay();
+	(block, proofs[0].clone())
+}
+
+fn submit_deposit(chain: &mut BitcoinChain, tx: &Transaction) -> sp_runtime::DispatchResult {
+	let (block, proof) = confirm(chain, tx, 3);
+	BtcBridge::submit_deposit(RuntimeOrigin::signed(99), tx.to_bytes(), proof, block)
+}
+
+fn balance(who: u64) -> u128 {
+	Balances::balance(&who)
+}
+
+fn sign_vote(validator: u64, vote: &ProposalVote) -> AuthSignature {
+	let digest = BridgeMessage::ProposalVote(vote.clone()).digest(&BtcBridge::genesis_hash());
+	AuthSignature(identity_secret(validator).sign_raw(&digest, &[1; 32]).unwrap().to_bytes())
+}
+
+fn vote_of(validator: u64, proposal_id: ProposalId, approve: bool) -> ProposalVote {
+	ProposalVote {
+		proposal_id,
+		txid: Proposals::<Test>::get(proposal_id).unwrap().txid.0,
+		voter: identity_of(validator),
+		approve,
+	}
+}
+
+/// Votes through the pool check and dispatch, as a node's vote arrives.
+fn vote(validator: u64, proposal_id: ProposalId, approve: bool) -> sp_runtime::DispatchResult {
+	let vote = vote_of(validator, proposal_id, approve);
+	let signature = sign_vote(validator, &vote);
+	let call = Call::vote_on_proposal { vote: vote.clone(), signature: signature.clone() };
+	BtcBridge::validate_unsigned(TransactionSource::External, &call)
+		.map_err(|_| sp_runtime::DispatchError::Other("refused by validate_unsigned"))?;
+	BtcBridge::vote_on_proposal(RuntimeOrigin::none(), vote, signature)
+}
+
+fn address(text: &str) -> BoundedVec<u8, MaxAddressLen> {
+	text.as_bytes().to_vec().try_into().unwrap()
+}
+
+/// A regtest P2WPKH address made by the `bitcoin` crate.
+fn regtest_p2wpkh(seed: u8) -> String {
+	let secp = bitcoin::secp256k1::Secp256k1::new();
+	let key = bitcoin::secp256k1::SecretKey::from_slice(&[seed; 32]).unwrap();
+	let public = bitcoin::CompressedPublicKey(key.public_key(&secp));
+	bitcoin::Address::p2wpkh(&public, bitcoin::Network::Regtest).to_string()
+}
+
+/// Alice deposits `sats` with a memo naming her native account.
+fn fund_alice(chain: &mut BitcoinChain, tag: u8, sats: u64) -> OutPoint {
+	let tx = wallet_tx(tag, vec![pay_custody(sats), memo(DepositRecipient::Native(ALICE))]);
+	assert_ok!(submit_deposit(chain, &tx));
+	OutPoint { txid: tx.txid(), vout: 0 }
+}
+
+fn approve_by(validators: &[u64], proposal_id: ProposalId) {
+	for validator in validators {
+		assert_ok!(vote(*validator, proposal_id, true));
+	}
+}
+
+/// Bitcoin Core's interpreter (with Taproot rules and every spent output) accepts every
+/// input of `signed`.
+fn assert_bitcoin_core_accepts(signed: &[u8], prevouts: &[(u64, Vec<u8>)]) {
+	let utxos: Vec<bitcoinconsensus::Utxo> = prevouts
+		.iter()
+		.map(|(value, script)| bitcoinconsensus::Utxo {
+			script_pubkey: script.as_ptr(),
+			script_pubkey_len: script.len() as u32,
+			value: *value as i64,
+		})
+		.collect();
+	for (index, (value, script)) in prevouts.iter().enumerate() {
+		bitcoinconsensus::verify_with_flags(
+			script,
+			*value,
+			signed,
+			Some(&utxos),
+			index,
+			bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT,
+		)
+		.unwrap_or_else(|e| panic!("input {index} refused by Bitcoin Core: {e:?}"));
+	}
+}
+
+mod deposits {
+	use super::*;
+
+	#[test]
+	fn a_deposit_is_credited_once_whoever_submits_it() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let tx =
+				wallet_tx(1, vec![pay_custody(150_000), memo(DepositRecipient::Native(ALICE))]);
+			let (block, proof) = confirm(&mut chain, &tx, 3);
+			assert_ok!(BtcBridge::submit_deposit(
+				RuntimeOrigin::signed(99),
+				tx.to_bytes(),
+				proof.clone(),
+				block
+			));
+			assert_eq!(balance(ALICE_ACCOUNT), sats_to_base_units(150_000));
+			let outpoint = OutPoint { txid: tx.txid(), vout: 0 };
+			assert_eq!(
+				Utxos::<Test>::get(outpoint),
+				Some(BridgeUtxo { value_sats: 150_000, epoch: 0 })
+			);
+			assert!(bridge_events().contains(&Event::DepositCredited {
+				outpoint,
+				account: ALICE_ACCOUNT,
+				sats: 150_000,
+				epoch: 0
+			}));
+			// Someone else submits the same proof: refused, nothing changes.
+			assert_noop!(
+				BtcBridge::submit_deposit(RuntimeOrigin::signed(10), tx.to_bytes(), proof, block),
+				Error::<Test>::AlreadyCredited
+			);
+			assert_eq!(balance(ALICE_ACCOUNT), sats_to_base_units(150_000));
+		});
+	}
+
+	#[test]
+	fn memos_credit_evm_or_native_accounts() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let evm = [0x42u8; 20];
+			let tx = wallet_tx(2, vec![memo(DepositRecipient::Evm(evm)), pay_custody(20_000)]);
+			assert_ok!(submit_deposit(&mut chain, &tx));
+			let evm_account = MockDepositAccounts::evm_account(evm);
+			assert_eq!(balance(evm_account), sats_to_base_units(20_000));
+			// Two custody outputs in one transaction: both credited to the memo's account.
+			let tx = wallet_tx(
+				3,
+				vec![
+					pay_custody(30_000),
+					memo(DepositRecipient::Native(ALICE)),
+					pay_custody(40_000),
+				],
+			);
+			assert_ok!(submit_deposit(&mut chain, &tx));
+			assert_eq!(balance(ALICE_ACCOUNT), sats_to_base_units(70_000));
+			assert_eq!(Utxos::<Test>::count(), 3);
+		});
+	}
+
+	#[test]
+	fn deposits_without_a_valid_memo_or_below_the_minimum_are_recorded_unclaimed() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let cases = [
+				(wallet_tx(4, vec![pay_custody(50_000)]), UnclaimedReason::NoMemo),
+				(
+					wallet_tx(
+						5,
+						vec![
+							pay_custody(50_000),
+							memo(DepositRecipient::Native(ALICE)),
+							memo(DepositRecipient::Evm([1; 20])),
+						],
+					),
+					UnclaimedReason::AmbiguousMemo,
+				),
+				(
+					wallet_tx(
+						6,
+						vec![
+							pay_custody(50_000),
+							TxOut { value_sats: 0, script_pubkey: vec![0x6a, 4, b'T', b'C', 1, 2] },
+						],
+					),
+					UnclaimedReason::AmbiguousMemo,
+				),
+				(
+					wallet_tx(7, vec![pay_custody(9_999), memo(DepositRecipient::Native(ALICE))]),
+					UnclaimedReason::BelowMinimum,
+				),
+			];
+			let issuance = Balances::total_issuance();
+			for (tx, reason) in cases {
+				assert_ok!(submit_deposit(&mut chain, &tx));
+				let outpoint = OutPoint { txid: tx.txid(), vout: 0 };
+				assert_eq!(
+					Deposits::<Test>::get(outpoint).unwrap().outcome,
+					DepositOutcome::Unclaimed { reason }
+				);
+				// Not lost: the coins are the bridge's.
+				assert!(Utxos::<Test>::contains_key(outpoint));
+			}
+			assert_eq!(Balances::total_issuance(), issuance, "nothing minted");
+			// Governance assigns one later, once.
+			let outpoint =
+				OutPoint { txid: wallet_tx(4, vec![pay_custody(50_000)]).txid(), vout: 0 };
+			assert_noop!(
+				BtcBridge::assign_unclaimed_deposit(
+					RuntimeOrigin::signed(1),
+					outpoint,
+					DepositRecipient::Native(ALICE)
+				),
+				sp_runtime::DispatchError::BadOrigin
+			);
+			assert_ok!(BtcBridge::assign_unclaimed_deposit(
+				RuntimeOrigin::root(),
+				outpoint,
+				DepositRecipient::Native(ALICE)
+			));
+			assert_eq!(balance(ALICE_ACCOUNT), sats_to_base_units(50_000));
+			assert_noop!(
+				BtcBridge::assign_unclaimed_deposit(
+					RuntimeOrigin::root(),
+					outpoint,
+					DepositRecipient::Native(ALICE)
+				),
+				Error::<Test>::NotUnclaimed
+			);
+		});
+	}
+
+	#[test]
+	fn too_few_confirmations_wrong_address_and_malformed_bytes_are_refused() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let tx = wallet_tx(8, vec![pay_custody(50_000), memo(DepositRecipient::Native(ALICE))]);
+			let (block, proof) = confirm(&mut chain, &tx, 2);
+			assert_noop!(
+				BtcBridge::submit_deposit(
+					RuntimeOrigin::signed(99),
+					tx.to_bytes(),
+					proof.clone(),
+					block
+				),
+				Error::<Test>::InsufficientConfirmations
+			);
+			chain.mine_empty(1);
+			chain.relay();
+			assert_ok!(BtcBridge::submit_deposit(
+				RuntimeOrigin::signed(99),
+				tx.to_bytes(),
+				proof,
+				block
+			));
+
+			// Paying another key is no deposit.
+			let elsewhere = wallet_tx(
+				9,
+				vec![
+					TxOut { value_sats: 50_000, script_pubkey: p2tr_script_pubkey(&[0x33; 32]) },
+					memo(DepositRecipient::Native(ALICE)),
+				],
+			);
+			let (block, proof) = confirm(&mut chain, &elsewhere, 3);
+			assert_noop!(
+				BtcBridge::submit_deposit(
+					RuntimeOrigin::signed(99),
+					elsewhere.to_bytes(),
+					proof,
+					block
+				),
+				Error::<Test>::NoCustodyOutput
+			);
+
+			// Bytes that do not parse, and a proof for another transaction.
+			let good = wallet_tx(10, vec![pay_custody(50_000)]);
+			let (block, proof) = confirm(&mut chain, &good, 3);
+			let mut bytes = good.to_bytes();
+			bytes.truncate(bytes.len() - 1);
+			assert_noop!(
+				BtcBridge::submit_deposit(RuntimeOrigin::signed(99), bytes, proof.clone(), block),
+				Error::<Test>::InvalidInclusionProof
+			);
+			let other = wallet_tx(11, vec![pay_custody(50_000)]);
+			assert_noop!(
+				BtcBridge::submit_deposit(
+					RuntimeOrigin::signed(99),
+					other.to_bytes(),
+					proof,
+					block
+				),
+				Error::<Test>::InvalidInclusionProof
+			);
+		});
+	}
+
+	#[test]
+	fn a_reorg_that_drops_the_block_before_it_is_confirmed_refuses_the_deposit() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let fork_point = chain.tip;
+			let tx =
+				wallet_tx(12, vec![pay_custody(80_000), memo(DepositRecipient::Native(ALICE))]);
+			let (block, proofs) = chain.mine_block(&[&tx]);
+			chain.mine_empty(1);
+			chain.relay();
+			// A longer branch without the deposit replaces it.
+			chain.tip = fork_point;
+			chain.mine_empty(4);
+			chain.relay();
+			assert_noop!(
+				BtcBridge::submit_deposit(
+					RuntimeOrigin::signed(99),
+					tx.to_bytes(),
+					proofs[0].clone(),
+					block
+				),
+				Error::<Test>::InvalidInclusionProof
+			);
+			assert_eq!(balance(ALICE_ACCOUNT), 0);
+		});
+	}
+}
+
+mod withdrawals {
+	use super::*;
+
+	#[test]
+	fn requests_are_parsed_for_the_chains_network_burned_and_queued() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			fund_alice(&mut chain, 20, 1_000_000);
+			let destination = regtest_p2wpkh(3);
+			let amount = sats_to_base_units(100_000);
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&destination),
+				amount
+			));
+			assert_eq!(balance(ALICE_ACCOUNT), sats_to_base_units(900_000));
+			let withdrawal = Withdrawals::<Test>::get(1).unwrap();
+			assert_eq!(withdrawal.status, WithdrawalStatus::Queued);
+			assert_eq!(withdrawal.amount_sats, 100_000);
+			let expected: bitcoin::Address<bitcoin::address::NetworkUnchecked> =
+				destination.parse().unwrap();
+			assert_eq!(
+				withdrawal.script_pubkey.to_vec(),
+				expected.assume_checked().script_pubkey().to_bytes()
+			);
+			assert_eq!(WithdrawalQueue::<Test>::get().to_vec(), vec![1]);
+		});
+	}
+
+	#[test]
+	fn bad_addresses_and_amounts_are_refused_and_burn_nothing() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			fund_alice(&mut chain, 21, 1_000_000);
+			let before = balance(ALICE_ACCOUNT);
+			let amount = sats_to_base_units(100_000);
+			let request = |text: &str, amount| {
+				BtcBridge::request_withdrawal(
+					RuntimeOrigin::signed(ALICE_ACCOUNT),
+					address(text),
+					amount,
+				)
+			};
+			// A mainnet address on a regtest chain.
+			assert_noop!(
+				request("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", amount),
+				Error::<Test>::WrongNetwork
+			);
+			// Testnet bech32 is another network too (regtest uses bcrt).
+			assert_noop!(
+				request("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", amount),
+				Error::<Test>::WrongNetwork
+			);
+			let mut corrupted = regtest_p2wpkh(4);
+			let last = corrupted.pop().unwrap();
+			corrupted.push(if last == 'q' { 'p' } else { 'q' });
+			assert_noop!(request(&corrupted, amount), Error::<Test>::InvalidAddressEncoding);
+			assert_noop!(request("", amount), Error::<Test>::MalformedAddress);
+			let good = regtest_p2wpkh(4);
+			assert_noop!(request(&good, amount + 1), Error::<Test>::NotWholeSats);
+			assert_noop!(
+				request(&good, sats_to_base_units(293)),
+				Error::<Test>::WithdrawalTooSmall
+			);
+			assert_noop!(
+				request(&good, sats_to_base_units(2_000_000)),
+				Error::<Test>::InsufficientBalance
+			);
+			assert_eq!(balance(ALICE_ACCOUNT), before);
+		});
+	}
+
+	#[test]
+	fn the_minimum_follows_the_fee_rate() {
+		let (mut ext, _chain) = new_test_ext();
+		ext.execute_with(|| {
+			let p2wpkh = tapchain_primitives::bitcoin::BitcoinAddress::P2wpkh([1; 20]);
+			// 294 dust + 1 sat/vB x (31 vB output + 112 vB shared).
+			assert_eq!(BtcBridge::minimum_withdrawal_sats(&p2wpkh), 294 + 31 + 112);
+			report_fee(1, 1, 20);
+			report_fee(2, 1, 30);
+			report_fee(3, 1, 25);
+			assert_eq!(BtcBridge::fee_rate(), 25);
+			assert_eq!(BtcBridge::minimum_withdrawal_sats(&p2wpkh), 294 + 25 * 143);
+		});
+	}
+
+	fn report_fee(validator: u64, at_block: u32, sat_per_vbyte: u64) {
+		let report = FeeRateReport { reporter: identity_of(validator), sat_per_vbyte, at_block };
+		let digest =
+			BridgeMessage::FeeRateReport(report.clone()).digest(&BtcBridge::genesis_hash());
+		let signature = AuthSignature(
+			identity_secret(validator).sign_raw(&digest, &[2; 32]).unwrap().to_bytes(),
+		);
+		assert_ok!(BtcBridge::validate_unsigned(
+			TransactionSource::External,
+			&Call::report_fee_rate { report: report.clone(), signature: signature.clone() }
+		));
+		assert_ok!(BtcBridge::report_fee_rate(RuntimeOrigin::none(), report, signature));
+	}
+
+	#[test]
+	fn fee_rate_is_the_clamped_median_of_current_validators_reports() {
+		let (mut ext, _chain) = new_test_ext();
+		ext.execute_with(|| {
+			assert_eq!(BtcBridge::fee_rate(), 1, "no reports: the governed minimum");
+			run_to_block(5);
+			report_fee(1, 2, 10);
+			report_fee(2, 2, 1_000);
+			assert_eq!(BtcBridge::fee_rate(), 500, "upper median, clamped to the maximum");
+			report_fee(3, 3, 12);
+			assert_eq!(BtcBridge::fee_rate(), 12);
+			// A replayed or older report is refused; so is a report from the future.
+			let report = FeeRateReport { reporter: identity_of(3), sat_per_vbyte: 99, at_block: 3 };
+			let digest =
+				BridgeMessage::FeeRateReport(report.clone()).digest(&BtcBridge::genesis_hash());
+			let signature =
+				AuthSignature(identity_secret(3).sign_raw(&digest, &[2; 32]).unwrap().to_bytes());
+			assert_noop!(
+				BtcBridge::report_fee_rate(RuntimeOrigin::none(), report, signature),
+				Error::<Test>::StaleReport
+			);
+			let future = FeeRateReport { reporter: identity_of(3), sat_per_vbyte: 99, at_block: 6 };
+			let digest =
+				BridgeMessage::FeeRateReport(future.clone()).digest(&BtcBridge::genesis_hash());
+			let signature =
+				AuthSignature(identity_secret(3).sign_raw(&digest, &[2; 32]).unwrap().to_bytes());
+			assert_noop!(
+				BtcBridge::report_fee_rate(RuntimeOrigin::none(), future, signature),
+				Error::<Test>::StaleReport
+			);
+			// Signed by another identity than the one it names.
+			let forged = FeeRateReport { reporter: identity_of(4), sat_per_vbyte: 1, at_block: 4 };
+			let digest =
+				BridgeMessage::FeeRateReport(forged.clone()).digest(&BtcBridge::genesis_hash());
+			let signature =
+				AuthSignature(identity_secret(3).sign_raw(&digest, &[2; 32]).unwrap().to_bytes());
+			assert_noop!(
+				BtcBridge::report_fee_rate(RuntimeOrigin::none(), forged, signature),
+				Error::<Test>::BadSignature
+			);
+			// A validator that left no longer counts.
+			Validators::set(vec![1, 3, 4]);
+			assert_eq!(BtcBridge::fee_rate(), 12);
+			assert_noop!(
+				BtcBridge::set_fee_rate_bounds(RuntimeOrigin::root(), 0, 5),
+				Error::<Test>::InvalidFeeRateBounds
+			);
+			assert_ok!(BtcBridge::set_fee_rate_bounds(RuntimeOrigin::root(), 2, 11));
+			assert_eq!(BtcBridge::fee_rate(), 11);
+		});
+	}
+}
+
+mod proposals {
+	use super::*;
+
+	/// Alice funded with 1 BTC and three queued withdrawals; the proposal is built.
+	fn with_queued_withdrawals(chain: &mut BitcoinChain) -> ProposalId {
+		fund_alice(chain, 30, 60_000_000);
+		fund_alice(chain, 31, 40_000_000);
+		for (seed, sats) in [(1u8, 10_000_000u64), (2, 25_000_000), (3, 1_000_000)] {
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(seed)),
+				sats_to_base_units(sats)
+			));
+		}
+		next_block();
+		ActiveProposal::<Test>::get().expect("a proposal was built")
+	}
+
+	#[test]
+	fn the_same_state_builds_the_same_transaction_bytes() {
+		let build = || {
+			let (mut ext, mut chain) = new_test_ext();
+			ext.execute_with(|| {
+				let id = with_queued_withdrawals(&mut chain);
+				Proposals::<Test>::get(id).unwrap().unsigned_tx.to_vec()
+			})
+		};
+		let first = build();
+		assert_eq!(first, build());
+		let tx: bitcoin::Transaction = bitcoin::consensus::deserialize(&first).unwrap();
+		// Largest input first covers 36 BTC of requests; three payouts plus change.
+		assert_eq!(tx.input.len(), 1);
+		assert_eq!(tx.output.len(), 4);
+	}
+
+	#[test]
+	fn a_payout_goes_from_vote_to_a_transaction_bitcoin_core_accepts_and_is_confirmed() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			let proposal = Proposals::<Test>::get(id).unwrap();
+			assert!(matches!(proposal.status, ProposalStatus::Voting { .. }));
+			assert_eq!(proposal.payouts.len(), 3);
+			assert!(WithdrawalQueue::<Test>::get().is_empty());
+			assert_eq!(
+				Withdrawals::<Test>::get(1).unwrap().status,
+				WithdrawalStatus::Proposed { proposal_id: id }
+			);
+
+			// 3 of 4 validators needed (floor(2n/3) + 1).
+			approve_by(&[1, 2], id);
+			assert!(Sessions::get().is_empty());
+			approve_by(&[3], id);
+			let sessions = Sessions::get();
+			assert_eq!(sessions.len(), 1);
+			assert_eq!(sessions[0].1, proposal.sighashes.to_vec(), "custody signs the sighashes");
+			assert_eq!(sessions[0].2, Some(vec![1, 2, 3]), "by the approvers");
+			// Votes after approval are refused.
+			assert!(vote(4, id, true).is_err());
+
+			sign_pending_sessions();
+			next_block();
+			let signed = SignedTransactions::<Test>::get(id).expect("signed").to_vec();
+			assert!(bridge_events().iter().any(|e| matches!(
+				e,
+				Event::TransactionSigned { proposal_id, transaction, .. }
+					if *proposal_id == id && *transaction == signed
+			)));
+			let decoded: bitcoin::Transaction = bitcoin::consensus::deserialize(&signed).unwrap();
+			assert_eq!(decoded.compute_txid().to_byte_array(), proposal.txid.0);
+			let prevouts: Vec<(u64, Vec<u8>)> =
+				proposal.inputs.iter().map(|(_, sats)| (*sats, custody_script(0))).collect();
+			assert_bitcoin_core_accepts(&signed, &prevouts);
+			// Each payout is the request minus its fee share; the fee is rate x vsize.
+			let requested: u64 = [10_000_000u64, 25_000_000, 1_000_000].iter().sum();
+			let paid: u64 = proposal.payouts.iter().map(|(_, sats)| sats).sum();
+			assert_eq!(requested - paid, proposal.fee_sats);
+			assert_eq!(proposal.fee_sats, proposal.vsize * proposal.fee_rate_sat_per_vb);
+			assert_eq!(decoded.vsize() as u64, proposal.vsize);
+
+			// The signed transaction is not a deposit, even though its change pays custody.
+			let signed_tx = Transaction::from_bytes(&signed).unwrap();
+			let (block, proof) = confirm(&mut chain, &signed_tx, 3);
+			assert_noop!(
+				BtcBridge::submit_deposit(
+					RuntimeOrigin::signed(99),
+					signed.clone(),
+					proof.clone(),
+					block
+				),
+				Error::<Test>::BridgeTransaction
+			);
+			assert_ok!(BtcBridge::submit_withdrawal_proof(
+				RuntimeOrigin::signed(99),
+				id,
+				signed.clone(),
+				proof.clone(),
+				block
+			));
+			for withdrawal in 1..=3 {
+				assert_eq!(
+					Withdrawals::<Test>::get(withdrawal).unwrap().status,
+					WithdrawalStatus::Paid { proposal_id: id, txid: proposal.txid }
+				);
+			}
+			let (change_vout, change_sats, _) = proposal.custody_output.unwrap();
+			assert_eq!(change_vout, 3);
+			assert!(!Utxos::<Test>::contains_key(proposal.inputs[0].0), "spent input removed");
+			assert_eq!(
+				Utxos::<Test>::get(OutPoint { txid: proposal.txid, vout: change_vout }),
+				Some(BridgeUtxo { value_sats: change_sats, epoch: 0 })
+			);
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			// Proving it twice does nothing.
+			assert_noop!(
+				BtcBridge::submit_withdrawal_proof(
+					RuntimeOrigin::signed(99),
+					id,
+					signed,
+					proof,
+					block
+				),
+				Error::<Test>::NotAwaitingConfirmation
+			);
+		});
+	}
+
+	#[test]
+	fn a_withdrawal_proof_needs_confirmations_and_the_right_transaction() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			approve_by(&[1, 2, 3], id);
+			sign_pending_sessions();
+			next_block();
+			let signed = SignedTransactions::<Test>::get(id).unwrap().to_vec();
+			let signed_tx = Transaction::from_bytes(&signed).unwrap();
+			let (block, proof) = confirm(&mut chain, &signed_tx, 2);
+			assert_noop!(
+				BtcBridge::submit_withdrawal_proof(
+					RuntimeOrigin::signed(99),
+					id,
+					signed.clone(),
+					proof,
+					block
+				),
+				Error::<Test>::InsufficientConfirmations
+			);
+			let other = wallet_tx(40, vec![pay_custody(1_000)]);
+			let (block, proof) = confirm(&mut chain, &other, 3);
+			assert_noop!(
+				BtcBridge::submit_withdrawal_proof(
+					RuntimeOrigin::signed(99),
+					id,
+					other.to_bytes(),
+					proof,
+					block
+				),
+				Error::<Test>::TxidMismatch
+			);
+		});
+	}
+
+	#[test]
+	fn votes_are_authenticated_counted_once_and_name_the_exact_transaction() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			assert_ok!(vote(1, id, true));
+			// Replay of the same vote: the pool refuses it, dispatch too.
+			let replay = vote_of(1, id, true);
+			let signature = sign_vote(1, &replay);
+			assert_eq!(
+				BtcBridge::validate_unsigned(
+					TransactionSource::External,
+					&Call::vote_on_proposal { vote: replay.clone(), signature: signature.clone() }
+				),
+				Err(InvalidTransaction::Stale.into())
+			);
+			assert_noop!(
+				BtcBridge::vote_on_proposal(RuntimeOrigin::none(), replay, signature),
+				Error::<Test>::AlreadyVoted
+			);
+			// Signed with another validator's identity.
+			let forged = vote_of(2, id, true);
+			let signature = sign_vote(3, &forged);
+			assert_noop!(
+				BtcBridge::vote_on_proposal(RuntimeOrigin::none(), forged, signature),
+				Error::<Test>::BadSignature
+			);
+			// For another transaction under the same id.
+			let mut wrong = vote_of(2, id, true);
+			wrong.txid = [9; 32];
+			let signature = sign_vote(2, &wrong);
+			assert_noop!(
+				BtcBridge::vote_on_proposal(RuntimeOrigin::none(), wrong, signature),
+				Error::<Test>::TxidMismatch
+			);
+			// Not a validator (identity 9 is nobody's; 5 is registered but not in the set).
+			let outsider = vote_of(5, id, true);
+			let signature = sign_vote(5, &outsider);
+			assert_noop!(
+				BtcBridge::vote_on_proposal(RuntimeOrigin::none(), outsider, signature),
+				Error::<Test>::NotAValidator
+			);
+			let unknown = ProposalVote { proposal_id: id + 1, ..vote_of(1, id, true) };
+			assert_noop!(
+				BtcBridge::vote_on_proposal(
+					RuntimeOrigin::none(),
+					unknown.clone(),
+					sign_vote(1, &unknown)
+				),
+				Error::<Test>::UnknownProposal
+			);
+			// Signed transactions are not votes.
+			assert!(BtcBridge::vote_on_proposal(
+				RuntimeOrigin::signed(1),
+				vote_of(2, id, true),
+				sign_vote(2, &vote_of(2, id, true))
+			)
+			.is_err());
+		});
+	}
+
+	#[test]
+	fn more_than_a_third_rejecting_drops_the_proposal_and_requeues_its_requests() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			assert_ok!(vote(1, id, false));
+			assert!(ActiveProposal::<Test>::get().is_some(), "1 of 4 is not more than a third");
+			assert_ok!(vote(2, id, false));
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Rejected);
+			assert_eq!(WithdrawalQueue::<Test>::get().to_vec(), vec![1, 2, 3]);
+			assert_eq!(Withdrawals::<Test>::get(1).unwrap().status, WithdrawalStatus::Queued);
+			assert!(Sessions::get().is_empty(), "nothing signed");
+			// A new proposal only after a voting period.
+			next_block();
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			run_to_block(System::block_number() + VotingBlocks::get());
+			let again = ActiveProposal::<Test>::get().expect("rebuilt");
+			assert_ne!(again, id);
+			assert_eq!(
+				Proposals::<Test>::get(again).unwrap().unsigned_tx,
+				Proposals::<Test>::get(id).unwrap().unsigned_tx,
+				"same state, same transaction"
+			);
+		});
+	}
+
+	#[test]
+	fn a_proposal_without_a_decision_expires() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			assert_ok!(vote(1, id, true));
+			run_to_block(System::block_number() + VotingBlocks::get() + 1);
+			assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Expired);
+			assert!(bridge_events().contains(&Event::ProposalExpired { proposal_id: id }));
+			assert_eq!(WithdrawalQueue::<Test>::get().to_vec(), vec![1, 2, 3]);
+		});
+	}
+
+	#[test]
+	fn signatures_that_do_not_verify_are_not_used_and_failed_signing_retries() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			approve_by(&[1, 2, 3], id);
+			// Custody returns a garbage signature: the bridge refuses it and asks again.
+			Sessions::mutate(|s| s[0].3 = SigningStatus::Ready(vec![[7; 64]]));
+			next_block();
+			assert_eq!(SignedTransactions::<Test>::get(id), None);
+			assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Approved);
+			next_block();
+			assert_eq!(Sessions::get().len(), 2, "a new signing session");
+			// That one fails (too few signers): again.
+			Sessions::mutate(|s| s[1].3 = SigningStatus::Failed);
+			next_block();
+			next_block();
+			assert_eq!(Sessions::get().len(), 3);
+			sign_pending_sessions();
+			next_block();
+			assert!(SignedTransactions::<Test>::get(id).is_some());
+		});
+	}
+
+	#[test]
+	fn requests_too_small_for_their_fee_share_are_refunded() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			fund_alice(&mut chain, 50, 10_000_000);
+			let small = sats_to_base_units(1_000);
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(1)),
+				small
+			));
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(2)),
+				sats_to_base_units(1_000_000)
+			));
+			// The fee rate rises before the proposal: 1,000 sats no longer pay their share.
+			assert_ok!(BtcBridge::set_fee_rate_bounds(RuntimeOrigin::root(), 50, 100));
+			let before = balance(ALICE_ACCOUNT);
+			next_block();
+			assert_eq!(Withdrawals::<Test>::get(1).unwrap().status, WithdrawalStatus::Refunded);
+			assert_eq!(balance(ALICE_ACCOUNT), before + small);
+			let id = ActiveProposal::<Test>::get().unwrap();
+			assert_eq!(Proposals::<Test>::get(id).unwrap().payouts.len(), 1);
+		});
+	}
+}
+
+mod rotation {
+	use super::*;
+
+	#[test]
+	fn a_new_epoch_sweeps_the_old_utxos_then_retires_the_old_key() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			next_block();
+			let first = fund_alice(&mut chain, 60, 3_000_000);
+			let second = fund_alice(&mut chain, 61, 2_000_000);
+			// Custody starts epoch 1.
+			Epochs::mutate(|e| e.push((1, [0xe1; 32])));
+			next_block();
+			assert_eq!(SweepingEpochs::<Test>::get().to_vec(), vec![0]);
+			let id = ActiveProposal::<Test>::get().expect("sweep proposed");
+			let sweep = Proposals::<Test>::get(id).unwrap();
+			assert_eq!(sweep.kind, ProposalKind::Sweep { from_epoch: 0 });
+			assert_eq!(sweep.epoch, 0, "the old key signs");
+			let mut spent: Vec<OutPoint> = sweep.inputs.iter().map(|(o, _)| *o).collect();
+			spent.sort();
+			let mut expected = vec![first, second];
+			expected.sort();
+			assert_eq!(spent, expected);
+
+			// Deposits to the old address are still credited while it is swept.
+			let late =
+				wallet_tx(62, vec![pay_custody(500_000), memo(DepositRecipient::Native(ALICE))]);
+			assert_ok!(submit_deposit(&mut chain, &late));
+
+			approve_by(&[1, 2, 3], id);
+			sign_pending_sessions();
+			next_block();
+			let signed = SignedTransactions::<Test>::get(id).unwrap().to_vec();
+			let decoded: bitcoin::Transaction = bitcoin::consensus::deserialize(&signed).unwrap();
+			assert_eq!(decoded.output.len(), 1);
+			assert_eq!(decoded.output[0].script_pubkey.to_bytes(), custody_script(1));
+			let prevouts: Vec<(u64, Vec<u8>)> =
+				sweep.inputs.iter().map(|(_, sats)| (*sats, custody_script(0))).collect();
+			assert_bitcoin_core_accepts(&signed, &prevouts);
+			let (block, proof) = confirm(&mut chain, &Transaction::from_bytes(&signed).unwrap(), 3);
+			assert_ok!(BtcBridge::submit_withdrawal_proof(
+				RuntimeOrigin::signed(99),
+				id,
+				signed,
+				proof,
+				block
+			));
+			assert_eq!(
+				Utxos::<Test>::get(OutPoint { txid: sweep.txid, vout: 0 }).unwrap().epoch,
+				1
+			);
+			// The late deposit is swept next; then epoch 0 is retired.
+			next_block();
+			let second_sweep = ActiveProposal::<Test>::get().unwrap();
+			assert_eq!(Proposals::<Test>::get(second_sweep).unwrap().inputs.len(), 1);
+			approve_by(&[1, 2, 3], second_sweep);
+			sign_pending_sessions();
+			next_block();
+			let signed = SignedTransactions::<Test>::get(second_sweep).unwrap().to_vec();
+			let (block, proof) = confirm(&mut chain, &Transaction::from_bytes(&signed).unwrap(), 3);
+			assert_ok!(BtcBridge::submit_withdrawal_proof(
+				RuntimeOrigin::signed(99),
+				second_sweep,
+				signed,
+				proof,
+				block
+			));
+			next_block();
+			assert_eq!(Retired::get(), vec![0]);
+			assert!(SweepingEpochs::<Test>::get().is_empty());
+			assert!(bridge_events().contains(&Event::EpochSwept { epoch: 0 }));
+			assert!(Utxos::<Test>::iter().all(|(_, utxo)| utxo.epoch == 1));
+			// The old address no longer takes deposits.
+			let too_late =
+				wallet_tx(63, vec![pay_custody(500_000), memo(DepositRecipient::Native(ALICE))]);
+			let (block, proof) = confirm(&mut chain, &too_late, 3);
+			assert_noop!(
+				BtcBridge::submit_deposit(
+					RuntimeOrigin::signed(99),
+					too_late.to_bytes(),
+					proof,
+					block
+				),
+				Error::<Test>::NoCustodyOutput
+			);
+		});
+	}
+}
+
+#[test]
+fn supply_is_backed_by_bridge_utxos() {
+	let (mut ext, mut chain) = new_test_ext();
+	ext.execute_with(|| {
+		let issuance_before = Balances::total_issuance();
+		fund_alice(&mut chain, 70, 5_000_000);
+		assert_ok!(BtcBridge::request_withdrawal(
+			RuntimeOrigin::signed(ALICE_ACCOUNT),
+			address(&regtest_p2wpkh(9)),
+			sats_to_base_units(2_000_000)
+		));
+		let minted = Balances::total_issuance() - issuance_before;
+		let held: u64 = Utxos::<Test>::iter().map(|(_, u)| u.value_sats).sum();
+		let queued: u64 = Withdrawals::<Test>::iter().map(|(_, w)| w.amount_sats).sum();
+		assert_eq!(minted, sats_to_base_units(held - queued));
+		assert_eq!(minted % BASE_UNITS_PER_SAT, 0);
+	});
+}
