@@ -6,6 +6,10 @@
 //! for the validator's custody tasks (DKG rounds, signing rounds), lets the signer
 //! (`tapchain-signer`) do them and submits the resulting unsigned extrinsics to the pool.
 //! Logs (target `custody`) and Prometheus metrics cover every step.
+//!
+//! It also votes on the bridge's transaction proposals: the signer's independent check
+//! (`tapchain_signer::proposal_check`, the `bitcoin` crate) decides approve or reject, and
+//! the vote is signed with the custody identity.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
@@ -28,7 +32,10 @@ use tapchain_primitives::custody::{CustodyMessage, CustodyTask};
 use tapchain_runtime::{opaque::Block, AccountId, RuntimeCall};
 use tapchain_signer::{SignedMessage, Signer, SignerError};
 
+use pallet_btc_bridge::{runtime_api::BtcBridgeApi, ProposalStatus};
 use pallet_btc_custody::runtime_api::BtcCustodyApi;
+use tapchain_primitives::bridge::{BridgeMessage, ProposalVote};
+use tapchain_signer::proposal_check::check_proposal;
 
 use crate::service::FullClient;
 
@@ -140,6 +147,8 @@ pub struct CustodyWorker<P> {
 	answered: HashMap<Vec<u8>, u32>,
 	/// Block number the last registration was submitted at.
 	registered_at: Option<u32>,
+	/// Bridge proposal -> block number this node last voted on it at.
+	voted: HashMap<u64, u32>,
 }
 
 impl<P> CustodyWorker<P>
@@ -166,6 +175,7 @@ where
 			metrics,
 			answered: HashMap::new(),
 			registered_at: None,
+			voted: HashMap::new(),
 		}
 	}
 
@@ -236,6 +246,7 @@ where
 				return;
 			},
 		};
+		self.vote_on_bridge_proposal(signer, &validator, at, number).await;
 		self.answered.retain(|_, n| number < *n + RESUBMIT_AFTER_BLOCKS);
 		for task in tasks {
 			let key = task_key(&task);
@@ -265,6 +276,55 @@ where
 				},
 			}
 		}
+	}
+
+	/// Checks the bridge proposal being voted on (if this validator has not voted) and votes.
+	async fn vote_on_bridge_proposal(
+		&mut self,
+		signer: &Signer,
+		validator: &AccountId,
+		at: <Block as BlockT>::Hash,
+		number: u32,
+	) {
+		let api = self.client.runtime_api();
+		let Ok(Some((proposal_id, proposal))) = api.active_proposal(at) else { return };
+		if !matches!(proposal.status, ProposalStatus::Voting { .. })
+			|| proposal.approvals.contains(validator)
+			|| proposal.rejections.contains(validator)
+		{
+			return;
+		}
+		self.voted.retain(|_, n| number < *n + RESUBMIT_AFTER_BLOCKS);
+		if self.voted.contains_key(&proposal_id) {
+			return;
+		}
+		let Ok(Some(check)) = api.proposal_check(at, proposal_id) else { return };
+		let verdict = check_proposal(&check);
+		let approve = verdict.is_ok();
+		match &verdict {
+			Ok(()) => log::info!(
+				target: LOG_TARGET,
+				"Bridge: proposal {proposal_id} (txid {}) checks out: approving",
+				proposal.txid.to_display_hex()
+			),
+			Err(reason) => log::warn!(
+				target: LOG_TARGET,
+				"Bridge: proposal {proposal_id} (txid {}) rejected: {reason}",
+				proposal.txid.to_display_hex()
+			),
+		}
+		let vote = ProposalVote {
+			proposal_id,
+			txid: proposal.txid.0,
+			voter: signer.identity().0,
+			approve,
+		};
+		let signature = signer.sign_bridge_message(&BridgeMessage::ProposalVote(vote.clone()));
+		let call =
+			RuntimeCall::BtcBridge(pallet_btc_bridge::Call::vote_on_proposal { vote, signature });
+		self.voted.insert(proposal_id, number);
+		let kind = if approve { "bridge_approve" } else { "bridge_reject" };
+		self.submit(call, kind, at).await;
 	}
 
 	async fn register(

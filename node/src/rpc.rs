@@ -22,7 +22,8 @@ pub struct FullDeps<C, P> {
 
 /// Instantiate all full RPC extensions: account nonces (`system_accountNextIndex`), fee
 /// queries (`payment_queryInfo`, `payment_queryFeeDetails`) and the Bitcoin light client
-/// (`btc_bestTip`, `btc_headerAt`, `btc_heightOf`, `btc_confirmations`).
+/// (`btc_bestTip`, `btc_headerAt`, `btc_heightOf`, `btc_confirmations`) and the bridge
+/// (`bridge_depositAddress`, `bridge_withdrawal`, `bridge_signedTransaction`, ...).
 pub fn create_full<C, P>(
 	deps: FullDeps<C, P>,
 ) -> Result<RpcModule<()>, Box<dyn std::error::Error + Send + Sync>>
@@ -34,9 +35,18 @@ where
 	C::Api: pallet_transaction_payment_rpc::TransactionPaymentRuntimeApi<Block, Balance>,
 	C::Api: BlockBuilder<Block>,
 	C::Api: pallet_btc_light_client::runtime_api::BtcLightClientApi<Block>,
+	C::Api: pallet_btc_bridge::runtime_api::BtcBridgeApi<
+		Block,
+		AccountId,
+		tapchain_runtime::BlockNumber,
+		pallet_btc_bridge::Proposal<tapchain_runtime::Runtime>,
+	>,
 	P: TransactionPool + 'static,
 {
-	use crate::btc_rpc::{BtcLightClientRpcServer, BtcLightClientRpcServerImpl};
+	use crate::{
+		bridge_rpc::{BridgeRpcServer, BridgeRpcServerImpl},
+		btc_rpc::{BtcLightClientRpcServer, BtcLightClientRpcServerImpl},
+	};
 	use pallet_transaction_payment_rpc::{TransactionPayment, TransactionPaymentApiServer};
 	use substrate_frame_rpc_system::{System, SystemApiServer};
 
@@ -45,7 +55,8 @@ where
 
 	module.merge(System::new(client.clone(), pool).into_rpc())?;
 	module.merge(TransactionPayment::new(client.clone()).into_rpc())?;
-	module.merge(BtcLightClientRpcServerImpl::new(client).into_rpc())?;
+	module.merge(BtcLightClientRpcServerImpl::new(client.clone()).into_rpc())?;
+	module.merge(BridgeRpcServerImpl::new(client).into_rpc())?;
 
 	Ok(module)
 }

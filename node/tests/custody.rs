@@ -5,12 +5,11 @@
 mod common;
 
 use codec::{Decode, Encode};
-use common::{start_local_testnet, Node};
+use common::{start_local_testnet, submit_signed, Node};
 use serde_json::{json, Value};
-use sp_core::{crypto::Pair, H256};
 use sp_keyring::Sr25519Keyring;
 use std::time::Duration;
-use tapchain_runtime::{RuntimeCall, SignedPayload, UncheckedExtrinsic};
+use tapchain_runtime::RuntimeCall;
 
 fn hex_decode(value: &Value) -> Vec<u8> {
 	let text = value.as_str().expect("hex string");
@@ -32,34 +31,12 @@ fn signatures(node: &Node, session_id: u64) -> Option<Vec<[u8; 64]>> {
 
 /// Alice (sudo) asks the custody key to sign `message`.
 fn request_signature(node: &Node, message: [u8; 32]) {
-	let alice = Sr25519Keyring::Alice;
 	let call = RuntimeCall::Sudo(pallet_sudo::Call::sudo {
 		call: Box::new(RuntimeCall::BtcCustody(
 			pallet_btc_custody::Call::request_test_signatures { messages: vec![message] },
 		)),
 	});
-	let nonce = node
-		.rpc("system_accountNextIndex", json!([alice.to_account_id().to_string()]))
-		.unwrap()
-		.as_u64()
-		.unwrap() as u32;
-	let genesis =
-		H256::from_slice(&hex_decode(&node.rpc("chain_getBlockHash", json!([0])).unwrap()));
-	let extension = tapchain_runtime::native_tx_extension(nonce);
-	let payload = SignedPayload::from_raw(
-		call.clone(),
-		extension.clone(),
-		tapchain_runtime::native_tx_implicit(genesis),
-	);
-	let signature = payload.using_encoded(|bytes| alice.pair().sign(bytes));
-	let xt: UncheckedExtrinsic = sp_runtime::generic::UncheckedExtrinsic::new_signed(
-		call,
-		alice.to_account_id().into(),
-		signature.into(),
-		extension,
-	)
-	.into();
-	node.rpc("author_submitExtrinsic", json!([format!("0x{}", hex::encode(xt.encode()))]))
+	submit_signed(node, Sr25519Keyring::Alice, call)
 		.unwrap_or_else(|e| panic!("sudo request refused: {e}\n{}", node.log_tail(40)));
 }
 

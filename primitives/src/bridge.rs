@@ -1,4 +1,5 @@
-//! What depositors, relayers and the bridge pallet agree on: the deposit memo format.
+//! What depositors, relayers, validators and the bridge pallet agree on: the deposit memo
+//! format, the messages validators sign for the bridge, and what they check before voting.
 //!
 //! # Deposit memo
 //!
@@ -15,6 +16,7 @@
 //! protocols use them); a transaction with two `TC` memos, or a malformed one, is
 //! ambiguous and its deposit is recorded as unclaimed.
 
+use crate::bitcoin::OutPoint;
 use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use scale_info::TypeInfo;
@@ -61,6 +63,67 @@ impl BridgeMessage {
 	pub fn digest(&self, genesis_hash: &[u8; 32]) -> [u8; 32] {
 		crate::bitcoin::taproot::tagged_hash(BRIDGE_AUTH_TAG, &[genesis_hash, &self.encode()])
 	}
+}
+
+/// A bridge-owned Bitcoin output.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub struct BridgeUtxo {
+	pub value_sats: u64,
+	/// The key epoch whose address it pays.
+	pub epoch: u32,
+}
+
+/// What a proposal's transaction does.
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub enum ProposalKind {
+	/// Pays queued withdrawals.
+	Payout,
+	/// Moves an old epoch's UTXOs to the current custody address.
+	Sweep { from_epoch: u32 },
+}
+
+/// Everything a validator needs to check a proposal on its own before voting.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct ProposalCheck {
+	pub proposal_id: u64,
+	pub kind: ProposalKind,
+	/// Whether votes are being taken.
+	pub voting: bool,
+	pub unsigned_tx: Vec<u8>,
+	pub sighashes: Vec<[u8; 32]>,
+	/// Each input's outpoint and the bridge's record of it (`None`: not a bridge UTXO).
+	pub inputs: Vec<(OutPoint, Option<BridgeUtxo>)>,
+	/// Output key of the epoch whose UTXOs are spent.
+	pub input_output_key: Option<[u8; 32]>,
+	/// Output key of the current epoch: where change and sweeps must go.
+	pub current_output_key: Option<[u8; 32]>,
+	/// The payouts: `(withdrawal, its output script, amount requested, sats paid)`.
+	pub payouts: Vec<(u64, Vec<u8>, u64, u64)>,
+	/// Governed `(min, max)` fee rate, sat/vB.
+	pub fee_rate_bounds: (u64, u64),
+	pub fee_rate_sat_per_vb: u64,
 }
 
 /// The two bytes every deposit memo starts with.

@@ -21,9 +21,9 @@ use sp_runtime::{
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Aura, Balance, Block, BlockNumber, BtcCustody, BtcLightClient, Executive, Grandpa,
-	Historical, InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig, SessionKeys,
-	System, TransactionPayment, VERSION,
+	AccountId, Aura, Balance, Block, BlockNumber, BtcBridge, BtcCustody, BtcLightClient, Executive,
+	Grandpa, Historical, InherentDataExt, Nonce, Runtime, RuntimeCall, RuntimeGenesisConfig,
+	SessionKeys, System, TransactionPayment, VERSION,
 };
 
 // `impl_runtime_apis!` plus pallet-revive's `ReviveApi`, which eth-rpc calls for everything
@@ -234,6 +234,61 @@ pallet_revive::impl_runtime_apis_plus_revive_traits! {
 
 		fn signatures(session_id: pallet_btc_custody::SigningSessionId) -> Option<Vec<[u8; 64]>> {
 			pallet_btc_custody::Signatures::<Runtime>::get(session_id).map(|s| s.into_inner())
+		}
+	}
+
+	impl pallet_btc_bridge::runtime_api::BtcBridgeApi<
+		Block,
+		AccountId,
+		BlockNumber,
+		pallet_btc_bridge::Proposal<Runtime>,
+	> for Runtime {
+		fn deposit_address() -> Option<pallet_btc_bridge::runtime_api::DepositAddress> {
+			BtcBridge::deposit_address_info()
+		}
+
+		fn fee_rate() -> u64 {
+			BtcBridge::fee_rate()
+		}
+
+		fn minimum_withdrawal_sats(
+			address: Vec<u8>,
+		) -> Result<u64, tapchain_primitives::bitcoin::AddressError> {
+			BtcBridge::minimum_withdrawal_for(&address)
+		}
+
+		fn withdrawal(
+			id: pallet_btc_bridge::WithdrawalId,
+		) -> Option<pallet_btc_bridge::Withdrawal<AccountId, BlockNumber>> {
+			pallet_btc_bridge::Withdrawals::<Runtime>::get(id)
+		}
+
+		fn active_proposal(
+		) -> Option<(pallet_btc_bridge::ProposalId, pallet_btc_bridge::Proposal<Runtime>)> {
+			let id = pallet_btc_bridge::ActiveProposal::<Runtime>::get()?;
+			pallet_btc_bridge::Proposals::<Runtime>::get(id).map(|proposal| (id, proposal))
+		}
+
+		fn proposal(
+			id: pallet_btc_bridge::ProposalId,
+		) -> Option<pallet_btc_bridge::Proposal<Runtime>> {
+			pallet_btc_bridge::Proposals::<Runtime>::get(id)
+		}
+
+		fn proposal_check(
+			id: pallet_btc_bridge::ProposalId,
+		) -> Option<pallet_btc_bridge::ProposalCheck> {
+			BtcBridge::proposal_check(id)
+		}
+
+		fn signed_transaction(id: pallet_btc_bridge::ProposalId) -> Option<Vec<u8>> {
+			pallet_btc_bridge::SignedTransactions::<Runtime>::get(id).map(|tx| tx.into_inner())
+		}
+
+		fn deposit(
+			outpoint: tapchain_primitives::bitcoin::OutPoint,
+		) -> Option<pallet_btc_bridge::DepositRecord<AccountId>> {
+			pallet_btc_bridge::Deposits::<Runtime>::get(outpoint)
 		}
 	}
 

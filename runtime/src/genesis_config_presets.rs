@@ -12,8 +12,8 @@
 //! junk`). Their private keys are public: they are for development chains only.
 
 use crate::{
-	AccountId, BalancesConfig, BtcLightClientConfig, RuntimeGenesisConfig, SessionConfig,
-	SessionKeys, StakingConfig, SudoConfig, BASE_UNITS_PER_BTC,
+	AccountId, BalancesConfig, BtcBridgeConfig, BtcLightClientConfig, RuntimeGenesisConfig,
+	SessionConfig, SessionKeys, StakingConfig, SudoConfig, BASE_UNITS_PER_BTC,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -160,6 +160,12 @@ fn testnet_genesis(
 		},
 		sudo: SudoConfig { key: Some(root) },
 		btc_light_client: BtcLightClientConfig { network, checkpoint: Some(checkpoint) },
+		btc_bridge: BtcBridgeConfig {
+			// Six on the public networks; regtest (btc-sim, tests) mines on demand, three do.
+			required_confirmations: if network == Network::Regtest { 3 } else { 6 },
+			fee_rate_bounds: (1, 1_000),
+			..Default::default()
+		},
 	})
 }
 

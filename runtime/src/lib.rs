@@ -63,6 +63,7 @@ extern crate alloc;
 pub mod apis;
 pub mod configs;
 pub mod genesis_config_presets;
+pub mod precompiles;
 #[cfg(test)]
 mod tests;
 
@@ -271,7 +272,10 @@ pub fn native_tx_implicit(
 
 #[cfg(feature = "runtime-benchmarks")]
 mod benches {
-	frame_benchmarking::define_benchmarks!([pallet_btc_light_client, BtcLightClient]);
+	frame_benchmarking::define_benchmarks!(
+		[pallet_btc_light_client, BtcLightClient]
+		[pallet_btc_bridge, BtcBridge]
+	);
 }
 
 /// All migrations of the runtime, aside from the ones declared in the pallets.
@@ -349,6 +353,9 @@ mod runtime {
 
 	#[runtime::pallet_index(21)]
 	pub type BtcCustody = pallet_btc_custody;
+
+	#[runtime::pallet_index(22)]
+	pub type BtcBridge = pallet_btc_bridge;
 
 	/// The EVM. eth-rpc's client is generated for a pallet of this name.
 	#[runtime::pallet_index(30)]

@@ -583,3 +583,100 @@ fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign
 		assert!(key.verify_raw(&message, &signature).is_ok());
 	});
 }
+
+/// Calls the withdrawal precompile as `from` (an EVM account) and returns what it returned.
+fn call_withdrawal_precompile(from: &AccountId, data: Vec<u8>) -> pallet_revive::ExecReturnValue {
+	use crate::precompiles::BTC_WITHDRAWAL_ADDRESS;
+	let result = crate::Revive::bare_call(
+		RuntimeOrigin::signed(from.clone()),
+		sp_core::H160(BTC_WITHDRAWAL_ADDRESS),
+		sp_core::U256::zero(),
+		pallet_revive::TransactionLimits::WeightAndDeposit {
+			weight_limit: frame_support::weights::Weight::from_parts(500_000_000_000, 10_000_000),
+			deposit_limit: BASE_UNITS_PER_BTC,
+		},
+		data,
+		&pallet_revive::ExecConfig::new_substrate_tx(),
+	);
+	result.result.expect("the call executes (it may revert)")
+}
+
+fn revert_reason(output: &pallet_revive::ExecReturnValue) -> String {
+	use alloy_core::sol_types::SolError;
+	assert!(output.did_revert(), "expected a revert");
+	alloy_core::sol_types::Revert::abi_decode(&output.data).expect("a revert string").reason
+}
+
+#[test]
+fn the_withdrawal_precompile_burns_and_queues_for_evm_callers() {
+	use crate::{
+		genesis_config_presets::eth_account_id,
+		precompiles::IBtcWithdrawal::{
+			minimumWithdrawalCall, requestWithdrawalCall, withdrawalCall,
+		},
+	};
+	use alloy_core::{
+		primitives::U256,
+		sol_types::{SolCall, SolEvent},
+	};
+	preset_ext("development").execute_with(|| {
+		start_block(2, 1);
+		let wallet = eth_account_id("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+		let before = Balances::free_balance(&wallet);
+		let destination = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
+		let amount = 10_000_000 * tapchain_primitives::BASE_UNITS_PER_SAT;
+
+		let minimum = call_withdrawal_precompile(
+			&wallet,
+			minimumWithdrawalCall { btcAddress: destination.into() }.abi_encode(),
+		);
+		assert!(!minimum.did_revert());
+		let minimum = minimumWithdrawalCall::abi_decode_returns(&minimum.data).unwrap();
+		// 294 sats of dust plus 143 vB at the 1 sat/vB floor.
+		assert_eq!(minimum, U256::from(437 * tapchain_primitives::BASE_UNITS_PER_SAT));
+
+		let output = call_withdrawal_precompile(
+			&wallet,
+			requestWithdrawalCall { btcAddress: destination.into(), amount: U256::from(amount) }
+				.abi_encode(),
+		);
+		assert!(!output.did_revert(), "{:?}", String::from_utf8_lossy(&output.data));
+		assert_eq!(requestWithdrawalCall::abi_decode_returns(&output.data).unwrap(), 1);
+		assert_eq!(Balances::free_balance(&wallet), before - amount);
+		let withdrawal = pallet_btc_bridge::Withdrawals::<Runtime>::get(1).unwrap();
+		assert_eq!(withdrawal.owner, wallet);
+		assert_eq!(withdrawal.amount_sats, 10_000_000);
+		// The EVM log wallets and indexers see.
+		let logged = System::events().into_iter().any(|record| {
+			matches!(
+				record.event,
+				RuntimeEvent::Revive(pallet_revive::Event::ContractEmitted { ref topics, .. })
+					if topics.first().map(|t| t.0) ==
+						Some(crate::precompiles::IBtcWithdrawal::WithdrawalRequested::SIGNATURE_HASH.0)
+			)
+		});
+		assert!(logged, "WithdrawalRequested log");
+		let status = call_withdrawal_precompile(&wallet, withdrawalCall { id: 1 }.abi_encode());
+		let status = withdrawalCall::abi_decode_returns(&status.data).unwrap();
+		assert_eq!((status.status, status.amountSats), (1, 10_000_000), "queued");
+
+		// Bad input reverts with the reason and burns nothing.
+		let balance = Balances::free_balance(&wallet);
+		for (address, amount, reason) in [
+			("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", amount, "WrongNetwork"),
+			("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt081", amount, "InvalidAddressEncoding"),
+			(destination, amount + 1, "NotWholeSats"),
+			(destination, 100 * tapchain_primitives::BASE_UNITS_PER_SAT, "WithdrawalTooSmall"),
+			(destination, 20_000 * BASE_UNITS_PER_BTC, "InsufficientBalance"),
+		] {
+			let output = call_withdrawal_precompile(
+				&wallet,
+				requestWithdrawalCall { btcAddress: address.into(), amount: U256::from(amount) }
+					.abi_encode(),
+			);
+			assert_eq!(revert_reason(&output), reason, "{address}");
+		}
+		assert_eq!(Balances::free_balance(&wallet), balance);
+		assert_eq!(pallet_btc_bridge::NextWithdrawalId::<Runtime>::get(), 2);
+	});
+}

@@ -15,6 +15,7 @@
 //! relays between the two. Nothing here talks to a network, so it is tested on its own.
 
 mod keystore;
+pub mod proposal_check;
 
 use std::{
 	collections::BTreeMap,

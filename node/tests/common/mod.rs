@@ -307,3 +307,38 @@ pub fn start_local_testnet() -> Vec<Node> {
 	}
 	nodes
 }
+
+/// Signs `call` as `signer` (native extrinsic, next nonce from the pool) and submits it.
+pub fn submit_signed(
+	node: &Node,
+	signer: sp_keyring::Sr25519Keyring,
+	call: tapchain_runtime::RuntimeCall,
+) -> Result<Value, String> {
+	use codec::Encode;
+	use sp_core::crypto::Pair;
+	let nonce = node
+		.rpc("system_accountNextIndex", json!([signer.to_account_id().to_string()]))?
+		.as_u64()
+		.ok_or("nonce is not a number")? as u32;
+	let genesis = node.rpc("chain_getBlockHash", json!([0]))?;
+	let genesis = sp_core::H256::from_slice(
+		&hex::decode(genesis.as_str().unwrap_or_default().trim_start_matches("0x"))
+			.map_err(|e| e.to_string())?,
+	);
+	let extension = tapchain_runtime::native_tx_extension(nonce);
+	let payload = tapchain_runtime::SignedPayload::from_raw(
+		call.clone(),
+		extension.clone(),
+		tapchain_runtime::native_tx_implicit(genesis),
+	);
+	let signature = payload.using_encoded(|bytes| signer.pair().sign(bytes));
+	let xt: tapchain_runtime::UncheckedExtrinsic =
+		sp_runtime::generic::UncheckedExtrinsic::new_signed(
+			call,
+			signer.to_account_id().into(),
+			signature.into(),
+			extension,
+		)
+		.into();
+	node.rpc("author_submitExtrinsic", json!([format!("0x{}", hex::encode(xt.encode()))]))
+}

@@ -43,8 +43,12 @@
 
 extern crate alloc;
 
+#[cfg(feature = "runtime-benchmarks")]
+pub use benchmarking::BenchmarkHelper;
 pub use pallet::*;
 
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
 pub mod builder;
 #[cfg(test)]
 mod mock;
@@ -57,6 +61,7 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::*, traits::ConstU32};
 use scale_info::TypeInfo;
 use tapchain_primitives::bitcoin::{BlockHash, OutPoint, Txid};
+pub use tapchain_primitives::bridge::{BridgeUtxo, ProposalCheck, ProposalKind};
 
 /// Identifies a withdrawal request.
 pub type WithdrawalId = u64;
@@ -111,25 +116,6 @@ pub trait DepositAccounts<AccountId> {
 	fn evm_account(address: [u8; 20]) -> AccountId;
 	/// The native account with these 32 bytes.
 	fn native_account(account: [u8; 32]) -> AccountId;
-}
-
-/// A bridge-owned Bitcoin output.
-#[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Debug,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-)]
-pub struct BridgeUtxo {
-	pub value_sats: u64,
-	/// The key epoch whose address it pays.
-	pub epoch: u32,
 }
 
 /// Why a deposit was not credited.
@@ -220,26 +206,6 @@ pub struct Withdrawal<AccountId, BlockNumber> {
 	pub amount_sats: u64,
 	pub requested_at: BlockNumber,
 	pub status: WithdrawalStatus,
-}
-
-/// What a proposal's transaction does.
-#[derive(
-	Clone,
-	Copy,
-	PartialEq,
-	Eq,
-	Debug,
-	Encode,
-	Decode,
-	DecodeWithMemTracking,
-	MaxEncodedLen,
-	TypeInfo,
-)]
-pub enum ProposalKind {
-	/// Pays queued withdrawals.
-	Payout,
-	/// Moves an old epoch's UTXOs to the current custody address.
-	Sweep { from_epoch: u32 },
 }
 
 /// Where a proposal stands.
@@ -337,6 +303,10 @@ pub mod pallet {
 		/// Priority of votes and fee reports in the transaction pool.
 		#[pallet::constant]
 		type UnsignedPriority: Get<TransactionPriority>;
+
+		/// Sets up what the benchmarks need from the runtime (a custody key epoch).
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: crate::BenchmarkHelper;
 	}
 
 	/// Capacity of the queue: new requests fill up to `MaxQueuedWithdrawals`; a dropped
@@ -641,7 +611,7 @@ pub mod pallet {
 		/// Burns `amount` (base units, whole sats) and queues a payment to `address` (a
 		/// Bitcoin address of the light client's network).
 		#[pallet::call_index(1)]
-		#[pallet::weight(Weight::from_parts(60_000_000, 4_000) + T::DbWeight::get().reads_writes(6, 5))]
+		#[pallet::weight(Pallet::<T>::request_withdrawal_weight())]
 		pub fn request_withdrawal(
 			origin: OriginFor<T>,
 			address: BoundedVec<u8, MaxAddressLen>,
@@ -970,6 +940,11 @@ pub mod pallet {
 			address
 				.dust_limit_sats()
 				.saturating_add(Self::fee_rate().saturating_mul(output_vbytes + shared_vbytes))
+		}
+
+		/// Weight of a withdrawal request (the call and the precompile charge it).
+		pub fn request_withdrawal_weight() -> Weight {
+			Weight::from_parts(60_000_000, 4_000) + T::DbWeight::get().reads_writes(6, 5)
 		}
 
 		/// Burns and queues a withdrawal (the call and the EVM precompile both use this).

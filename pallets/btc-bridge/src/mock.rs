@@ -71,7 +71,7 @@ parameter_types! {
 	pub static Sessions: Vec<(u32, Vec<[u8; 32]>, Option<Vec<u64>>, SigningStatus)> = vec![];
 	pub const MinDepositSats: u64 = 10_000;
 	pub const MaxWithdrawalsPerProposal: u32 = 50;
-	pub const MaxInputsPerProposal: u32 = 16;
+	pub const MaxInputsPerProposal: u32 = 64;
 	pub const MaxQueuedWithdrawals: u32 = 100;
 	pub const MaxVoters: u32 = 100;
 	pub const VotingBlocks: u64 = 10;
@@ -180,6 +180,29 @@ impl pallet_btc_bridge::Config for Test {
 	type MaxVoters = MaxVoters;
 	type VotingBlocks = VotingBlocks;
 	type UnsignedPriority = UnsignedPriority;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = MockBenchmarkHelper;
+}
+
+/// Benchmarks pay the mock's epoch 0.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct MockBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper for MockBenchmarkHelper {
+	fn set_up_custody_epoch() -> [u8; 32] {
+		Epochs::set(vec![(0, [0xe0; 32])]);
+		Retired::set(vec![]);
+		output_key_of(0)
+	}
+}
+
+/// An empty chain for the benchmarks (they start the light client themselves).
+#[cfg(feature = "runtime-benchmarks")]
+pub fn new_bench_ext() -> sp_io::TestExternalities {
+	let storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
+	let mut ext = sp_io::TestExternalities::new(storage);
+	ext.execute_with(|| System::set_block_number(1));
+	ext
 }
 
 /// nBits at regtest's pow limit: about every second hash meets it.

@@ -19,28 +19,6 @@ pub struct DepositAddress {
 	pub min_deposit_sats: u64,
 }
 
-/// Everything a validator needs to check a proposal on its own before voting.
-#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
-pub struct ProposalCheck {
-	pub proposal_id: ProposalId,
-	pub kind: ProposalKind,
-	/// Whether votes are being taken.
-	pub voting: bool,
-	pub unsigned_tx: Vec<u8>,
-	pub sighashes: Vec<[u8; 32]>,
-	/// Each input's outpoint and the bridge's record of it (`None`: not a bridge UTXO).
-	pub inputs: Vec<(OutPoint, Option<BridgeUtxo>)>,
-	/// Output key of the epoch whose UTXOs are spent.
-	pub input_output_key: Option<[u8; 32]>,
-	/// Output key of the current epoch: where change and sweeps must go.
-	pub current_output_key: Option<[u8; 32]>,
-	/// The payouts: `(withdrawal, its output script, amount requested, sats paid)`.
-	pub payouts: Vec<(WithdrawalId, Vec<u8>, u64, u64)>,
-	/// Governed `(min, max)` fee rate, sat/vB.
-	pub fee_rate_bounds: (u64, u64),
-	pub fee_rate_sat_per_vb: u64,
-}
-
 sp_api::decl_runtime_apis! {
 	/// The bridge's state for wallets, relayers and validators.
 	pub trait BtcBridgeApi<AccountId, BlockNumber, Proposal>

@@ -970,3 +970,111 @@ fn supply_is_backed_by_bridge_utxos() {
 		assert_eq!(minted % BASE_UNITS_PER_SAT, 0);
 	});
 }
+
+mod validator_check {
+	use super::*;
+	use tapchain_signer::proposal_check::{check_proposal, Rejection};
+
+	fn honest_payout(chain: &mut BitcoinChain) -> ProposalId {
+		fund_alice(chain, 80, 2_900_000);
+		fund_alice(chain, 81, 200_000);
+		for (seed, sats) in [(1u8, 2_500_000u64), (2, 400_000), (3, 77_777)] {
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(seed)),
+				sats_to_base_units(sats)
+			));
+		}
+		assert_ok!(BtcBridge::set_fee_rate_bounds(RuntimeOrigin::root(), 7, 100));
+		next_block();
+		ActiveProposal::<Test>::get().unwrap()
+	}
+
+	#[test]
+	fn honest_proposals_pass_the_validators_independent_check() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = honest_payout(&mut chain);
+			let check = BtcBridge::proposal_check(id).unwrap();
+			assert!(check.voting);
+			assert_eq!(check.inputs.len(), 2, "both deposits are needed");
+			assert_eq!(check_proposal(&check), Ok(()));
+			// A payout without change (it would be dust).
+			let (mut ext, mut chain) = new_test_ext();
+			ext.execute_with(|| {
+				fund_alice(&mut chain, 82, 1_000_100);
+				assert_ok!(BtcBridge::request_withdrawal(
+					RuntimeOrigin::signed(ALICE_ACCOUNT),
+					address(&regtest_p2wpkh(5)),
+					sats_to_base_units(1_000_000)
+				));
+				next_block();
+				let id = ActiveProposal::<Test>::get().unwrap();
+				assert_eq!(Proposals::<Test>::get(id).unwrap().custody_output, None);
+				assert_eq!(check_proposal(&BtcBridge::proposal_check(id).unwrap()), Ok(()));
+			});
+			// A sweep.
+			let (mut ext, mut chain) = new_test_ext();
+			ext.execute_with(|| {
+				next_block();
+				fund_alice(&mut chain, 83, 700_000);
+				Epochs::mutate(|e| e.push((1, [0xe1; 32])));
+				next_block();
+				let id = ActiveProposal::<Test>::get().unwrap();
+				assert_eq!(check_proposal(&BtcBridge::proposal_check(id).unwrap()), Ok(()));
+			});
+		});
+	}
+
+	#[test]
+	fn tampered_proposals_are_rejected_with_the_reason() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = honest_payout(&mut chain);
+			let honest = BtcBridge::proposal_check(id).unwrap();
+			let tx = || Transaction::from_bytes(&honest.unsigned_tx).unwrap();
+
+			// Change to someone else's key.
+			let mut check = honest.clone();
+			let mut stolen = tx();
+			stolen.outputs.last_mut().unwrap().script_pubkey =
+				p2tr_script_pubkey(&output_key_of(0).map(|b| b ^ 1));
+			check.unsigned_tx = stolen.to_bytes();
+			assert_eq!(check_proposal(&check), Err(Rejection::WrongChange));
+
+			// A payout one sat short of what the rules give.
+			let mut check = honest.clone();
+			let mut short = tx();
+			short.outputs[1].value_sats -= 1;
+			check.unsigned_tx = short.to_bytes();
+			assert_eq!(check_proposal(&check), Err(Rejection::WrongPayout(1)));
+
+			// A payout to another script.
+			let mut check = honest.clone();
+			let mut redirected = tx();
+			redirected.outputs[0].script_pubkey = address(&regtest_p2wpkh(9)).to_vec();
+			check.unsigned_tx = redirected.to_bytes();
+			assert!(check_proposal(&check).is_err());
+
+			// A fee rate above the governed maximum.
+			let mut check = honest.clone();
+			check.fee_rate_sat_per_vb = 101;
+			assert_eq!(check_proposal(&check), Err(Rejection::FeeRateOutOfBounds(101)));
+
+			// An input the bridge does not own.
+			let mut check = honest.clone();
+			check.inputs[1].1 = None;
+			assert_eq!(check_proposal(&check), Err(Rejection::UnknownInput(1)));
+
+			// Sighashes of another transaction.
+			let mut check = honest.clone();
+			check.sighashes[0][0] ^= 1;
+			assert_eq!(check_proposal(&check), Err(Rejection::WrongSighashes));
+
+			// Garbage bytes.
+			let mut check = honest.clone();
+			check.unsigned_tx.truncate(10);
+			assert_eq!(check_proposal(&check), Err(Rejection::Undecodable));
+		});
+	}
+}

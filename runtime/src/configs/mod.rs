@@ -30,10 +30,10 @@ use sp_staking::{EraIndex, SessionIndex};
 use sp_version::RuntimeVersion;
 
 use super::{
-	AccountId, Address, Aura, Authorship, Balance, Balances, Block, BlockNumber, EthExtraImpl,
-	Hash, Historical, Nonce, Offences, PalletInfo, Runtime, RuntimeCall, RuntimeEvent,
-	RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session, SessionKeys,
-	Signature, Staking, System, Timestamp, EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SATS,
+	AccountId, Address, Aura, Authorship, Balance, Balances, Block, BlockNumber, BtcCustody,
+	EthExtraImpl, Hash, Historical, Nonce, Offences, PalletInfo, Runtime, RuntimeCall,
+	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session,
+	SessionKeys, Signature, Staking, System, Timestamp, EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SATS,
 	SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS, SLOT_DURATION, VERSION,
 };
 
@@ -436,6 +436,118 @@ impl pallet_btc_custody::Config for Runtime {
 	type UnsignedPriority = CustodyUnsignedPriority;
 }
 
+parameter_types! {
+	/// Smallest deposit credited: 10,000 sats (smaller ones are recorded as unclaimed).
+	pub const BridgeMinDepositSats: u64 = 10_000;
+	/// Outputs of one withdrawal transaction.
+	pub const BridgeMaxWithdrawalsPerProposal: u32 = 50;
+	/// Inputs of one bridge transaction: one custody signing session signs them all.
+	pub const BridgeMaxInputsPerProposal: u32 = CustodyMaxMessagesPerSession::get();
+	pub const BridgeMaxQueuedWithdrawals: u32 = 1_000;
+	pub const BridgeMaxVoters: u32 = CustodyMaxParticipants::get();
+	/// A proposal gets 20 blocks (2 minutes) for its two-thirds decision.
+	pub const BridgeVotingBlocks: BlockNumber = 20;
+	pub const BridgeUnsignedPriority: TransactionPriority = TransactionPriority::MAX / 2;
+}
+
+/// The custody pallet as the bridge sees it.
+pub struct CustodyForBridge;
+impl pallet_btc_bridge::CustodyKeys<AccountId> for CustodyForBridge {
+	fn current_epoch() -> Option<u32> {
+		pallet_btc_custody::CurrentEpoch::<Runtime>::get()
+	}
+	fn output_key(epoch: u32) -> Option<[u8; 32]> {
+		if pallet_btc_custody::RetiredEpochs::<Runtime>::contains_key(epoch) {
+			return None;
+		}
+		pallet_btc_custody::Epochs::<Runtime>::get(epoch).map(|e| e.output_key)
+	}
+	fn validators() -> Vec<AccountId> {
+		pallet_session::Validators::<Runtime>::get()
+	}
+	fn validator_of_identity(identity: &[u8; 32]) -> Option<AccountId> {
+		pallet_btc_custody::IdentityOwners::<Runtime>::get(
+			tapchain_primitives::custody::CustodyIdentity(*identity),
+		)
+	}
+	fn request_signatures(
+		epoch: u32,
+		messages: Vec<[u8; 32]>,
+		allowed: Option<Vec<AccountId>>,
+	) -> Result<u64, sp_runtime::DispatchError> {
+		BtcCustody::request_signatures(epoch, messages, allowed)
+	}
+	fn signing_status(session_id: u64) -> pallet_btc_bridge::SigningStatus {
+		if let Some(signatures) = pallet_btc_custody::Signatures::<Runtime>::get(session_id) {
+			pallet_btc_bridge::SigningStatus::Ready(signatures.into_inner())
+		} else if pallet_btc_custody::SigningSessions::<Runtime>::contains_key(session_id) {
+			pallet_btc_bridge::SigningStatus::Pending
+		} else {
+			pallet_btc_bridge::SigningStatus::Failed
+		}
+	}
+	fn retire_epoch(epoch: u32) -> sp_runtime::DispatchResult {
+		BtcCustody::retire_epoch(epoch)
+	}
+}
+
+/// Deposit memos name an EVM address (the account pallet-revive maps it to: the native
+/// account it belongs to, or its fallback account) or a native account.
+pub struct MemoAccounts;
+impl pallet_btc_bridge::DepositAccounts<AccountId> for MemoAccounts {
+	fn evm_account(address: [u8; 20]) -> AccountId {
+		<AccountId32Mapper<Runtime> as pallet_revive::AddressMapper<Runtime>>::to_account_id(
+			&sp_core::H160(address),
+		)
+	}
+	fn native_account(account: [u8; 32]) -> AccountId {
+		AccountId::from(account)
+	}
+}
+
+impl pallet_btc_bridge::Config for Runtime {
+	type RuntimeEvent = RuntimeEvent;
+	type Currency = Balances;
+	type DepositAccounts = MemoAccounts;
+	type Custody = CustodyForBridge;
+	type MinDepositSats = BridgeMinDepositSats;
+	type MaxWithdrawalsPerProposal = BridgeMaxWithdrawalsPerProposal;
+	type MaxInputsPerProposal = BridgeMaxInputsPerProposal;
+	type MaxQueuedWithdrawals = BridgeMaxQueuedWithdrawals;
+	type MaxVoters = BridgeMaxVoters;
+	type VotingBlocks = BridgeVotingBlocks;
+	type UnsignedPriority = BridgeUnsignedPriority;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = CustodyEpochForBenchmarks;
+}
+
+/// Benchmarks of the bridge need a custody key epoch: one is written directly.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct CustodyEpochForBenchmarks;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_btc_bridge::BenchmarkHelper for CustodyEpochForBenchmarks {
+	fn set_up_custody_epoch() -> [u8; 32] {
+		// The x coordinate of secp256k1's generator: a valid x-only key.
+		let output_key =
+			sp_core::hex2array!("79be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798");
+		pallet_btc_custody::Epochs::<Runtime>::insert(
+			0,
+			pallet_btc_custody::KeyEpoch {
+				dkg_id: 1,
+				output_key,
+				internal_key: output_key,
+				recovery: None,
+				members: Default::default(),
+				threshold: 1,
+				public_key_package: Default::default(),
+				started_at: 0,
+			},
+		);
+		pallet_btc_custody::CurrentEpoch::<Runtime>::put(0);
+		output_key
+	}
+}
+
 impl pallet_sudo::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type RuntimeCall = RuntimeCall;
@@ -499,7 +611,8 @@ impl pallet_revive::Config for Runtime {
 	type RuntimeOrigin = RuntimeOrigin;
 	type RuntimeHoldReason = RuntimeHoldReason;
 	type WeightInfo = pallet_revive::weights::SubstrateWeight<Runtime>;
-	type Precompiles = ();
+	/// The BTC withdrawal precompile (`IBtcWithdrawal.sol`).
+	type Precompiles = (crate::precompiles::BtcWithdrawal<Runtime>,);
 	/// `block.coinbase` is the stash of the validator that authored the block.
 	type FindAuthor = pallet_session::FindAccountFromAuthorIndex<Self, Aura>;
 	type DepositPerByte = DepositPerByte;

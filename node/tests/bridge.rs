@@ -1,0 +1,292 @@
+//! The bridge on four validator processes (`local_testnet`): regtest headers and deposit
+//! proofs go in as a relayer would send them, a deposit credits an EVM account and another a
+//! native one, a withdrawal is proposed, approved by the validators' own checks, signed by the
+//! custody key, passes Bitcoin Core's script interpreter, and is marked paid once its
+//! confirmation is proven.
+
+mod common;
+
+use base64::Engine as _;
+use codec::{Decode, Encode};
+use common::{start_local_testnet, submit_signed, Node};
+use serde_json::{json, Value};
+use sp_keyring::Sr25519Keyring;
+use std::time::Duration;
+use tapchain_primitives::{
+	bitcoin::{
+		merkle::merkle_branch, merkle_root, BlockHash, BlockHeader, CompactTarget, OutPoint,
+		Target, Transaction, TxIn, TxOut, Txid,
+	},
+	bridge::DepositRecipient,
+	sats_to_base_units,
+};
+use tapchain_runtime::{AccountId, RuntimeCall};
+
+fn hex_decode(value: &Value) -> Vec<u8> {
+	hex::decode(value.as_str().expect("hex string").trim_start_matches("0x")).expect("valid hex")
+}
+
+fn state_call<T: Decode>(node: &Node, method: &str, args: &[u8]) -> Result<T, String> {
+	let result = node.rpc("state_call", json!([method, format!("0x{}", hex::encode(args))]))?;
+	T::decode(&mut &hex_decode(&result)[..]).map_err(|e| format!("{method}: {e}"))
+}
+
+/// Bitcoin regtest as a relayer sees it: headers mined on the light client's tip.
+struct Regtest {
+	tip: BlockHeader,
+	height: u64,
+	tag: u8,
+}
+
+/// nBits at regtest's pow limit.
+const REGTEST_BITS: CompactTarget = CompactTarget(0x207f_ffff);
+
+impl Regtest {
+	fn from_light_client(node: &Node) -> Regtest {
+		let tip = node.rpc("btc_bestTip", json!([])).unwrap();
+		let height = tip["height"].as_u64().unwrap();
+		let header = node.rpc("btc_headerAt", json!([height])).unwrap();
+		let tip = BlockHeader::from_bytes(&hex_decode(&header)).unwrap();
+		Regtest { tip, height, tag: 0 }
+	}
+
+	/// Mines a block holding `transactions`; returns its hash and each one's proof.
+	fn mine(
+		&mut self,
+		transactions: &[&Transaction],
+	) -> (BlockHash, Vec<pallet_btc_light_client::MerkleProof>) {
+		self.tag += 1;
+		let mut txids = vec![Txid([self.tag; 32])];
+		txids.extend(transactions.iter().map(|tx| tx.txid()));
+		let mut header = BlockHeader {
+			version: 4,
+			prev_blockhash: self.tip.block_hash(),
+			merkle_root: merkle_root(&txids).unwrap(),
+			time: self.tip.time + 600,
+			bits: REGTEST_BITS,
+			nonce: 0,
+		};
+		let target = REGTEST_BITS.to_target(Target(sp_core::U256::MAX)).unwrap();
+		while !target.is_met_by(&header.block_hash().0) {
+			header.nonce += 1;
+		}
+		self.tip = header;
+		self.height += 1;
+		let proofs = (1..txids.len())
+			.map(|i| pallet_btc_light_client::MerkleProof {
+				tx_index: i as u32,
+				branch: merkle_branch(&txids, i).unwrap().try_into().unwrap(),
+			})
+			.collect();
+		(header.block_hash(), proofs)
+	}
+}
+
+/// Submits headers (Bob relays) and waits until the light client has them.
+fn relay(node: &Node, headers: Vec<BlockHeader>, tip_height: u64) {
+	let call = RuntimeCall::BtcLightClient(pallet_btc_light_client::Call::submit_headers {
+		headers: headers.try_into().unwrap(),
+	});
+	submit_signed(node, Sr25519Keyring::Bob, call).unwrap();
+	node.wait_until("headers relayed", Duration::from_secs(60), |n| {
+		n.rpc("btc_bestTip", json!([])).is_ok_and(|tip| tip["height"].as_u64() == Some(tip_height))
+	});
+}
+
+/// A wallet's transaction paying `script_pubkey` with a memo naming `recipient`.
+fn deposit_tx(
+	tag: u8,
+	script_pubkey: &[u8],
+	sats: u64,
+	recipient: DepositRecipient,
+) -> Transaction {
+	Transaction {
+		version: 2,
+		inputs: vec![TxIn {
+			previous_output: OutPoint { txid: Txid([tag; 32]), vout: 1 },
+			script_sig: Vec::new(),
+			sequence: 0xffff_fffd,
+			witness: vec![vec![tag; 64]],
+		}],
+		outputs: vec![
+			TxOut { value_sats: sats, script_pubkey: script_pubkey.to_vec() },
+			TxOut { value_sats: 0, script_pubkey: recipient.memo_script() },
+		],
+		lock_time: 0,
+	}
+}
+
+fn withdrawal(node: &Node, id: u64) -> Value {
+	node.rpc("bridge_withdrawal", json!([id])).unwrap()
+}
+
+/// Prints every node's custody/bridge log lines if the test fails.
+struct LogsOnPanic<'a>(&'a [Node]);
+impl Drop for LogsOnPanic<'_> {
+	fn drop(&mut self) {
+		if std::thread::panicking() {
+			for node in self.0 {
+				let log = node.log_tail(5000);
+				let lines: Vec<_> =
+					log.lines().filter(|l| l.contains("ustody") || l.contains("ridge")).collect();
+				eprintln!("{}'s custody/bridge log:\n{}", node.name, lines.join("\n"));
+			}
+		}
+	}
+}
+
+#[test]
+fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accepts() {
+	let nodes = start_local_testnet();
+	let _logs = LogsOnPanic(&nodes);
+	let node = &nodes[0];
+	node.wait_until("a deposit address", Duration::from_secs(300), |n| {
+		n.rpc("bridge_depositAddress", json!([])).is_ok_and(|a| !a.is_null())
+	});
+	let address = node.rpc("bridge_depositAddress", json!([])).unwrap();
+	let custody_script = hex_decode(&address["scriptPubKey"]);
+	assert!(address["address"].as_str().unwrap().starts_with("bcrt1p"), "{address}");
+
+	// Two deposits in one Bitcoin block: one names an EVM account, one Ferdie's account.
+	let evm = hex::decode("f39fd6e51aad88f6f4ce6ab8827279cfffb92266").unwrap();
+	let evm_deposit = deposit_tx(
+		1,
+		&custody_script,
+		250_000,
+		DepositRecipient::Evm(evm.clone().try_into().unwrap()),
+	);
+	let ferdie: AccountId = Sr25519Keyring::Ferdie.to_account_id();
+	let ferdie_bytes: [u8; 32] = *ferdie.as_ref();
+	let native_deposit =
+		deposit_tx(2, &custody_script, 100_000_000, DepositRecipient::Native(ferdie_bytes));
+	let mut bitcoin = Regtest::from_light_client(node);
+	let (block, proofs) = bitcoin.mine(&[&evm_deposit, &native_deposit]);
+	let mut headers = vec![bitcoin.tip];
+	for _ in 0..2 {
+		bitcoin.mine(&[]);
+		headers.push(bitcoin.tip);
+	}
+	relay(node, headers, bitcoin.height);
+	for (tx, proof) in [(&evm_deposit, &proofs[0]), (&native_deposit, &proofs[1])] {
+		let call = RuntimeCall::BtcBridge(pallet_btc_bridge::Call::submit_deposit {
+			raw_tx: tx.to_bytes(),
+			proof: proof.clone(),
+			block_hash: block,
+		});
+		submit_signed(node, Sr25519Keyring::Bob, call).unwrap();
+	}
+	let record = |tx: &Transaction| {
+		state_call::<Option<pallet_btc_bridge::DepositRecord<AccountId>>>(
+			node,
+			"BtcBridgeApi_deposit",
+			&OutPoint { txid: tx.txid(), vout: 0 }.encode(),
+		)
+		.ok()
+		.flatten()
+	};
+	node.wait_until("both deposits credited", Duration::from_secs(60), |_| {
+		record(&evm_deposit).is_some() && record(&native_deposit).is_some()
+	});
+	// The EVM address's account is pallet-revive's fallback account for it.
+	let mut evm_account = [0xee; 32];
+	evm_account[..20].copy_from_slice(&evm);
+	assert_eq!(
+		record(&evm_deposit).unwrap().outcome,
+		pallet_btc_bridge::DepositOutcome::Credited { account: AccountId::from(evm_account) }
+	);
+	assert_eq!(
+		record(&native_deposit).unwrap().outcome,
+		pallet_btc_bridge::DepositOutcome::Credited { account: ferdie.clone() }
+	);
+
+	// Ferdie withdraws 0.4 BTC to a regtest P2WPKH address.
+	let secp = bitcoin::secp256k1::Secp256k1::new();
+	let key = bitcoin::secp256k1::SecretKey::from_slice(&[5; 32]).unwrap();
+	let destination = bitcoin::Address::p2wpkh(
+		&bitcoin::CompressedPublicKey(key.public_key(&secp)),
+		bitcoin::Network::Regtest,
+	);
+	let requested_at = node.best_number().unwrap();
+	submit_signed(
+		node,
+		Sr25519Keyring::Ferdie,
+		RuntimeCall::BtcBridge(pallet_btc_bridge::Call::request_withdrawal {
+			address: destination.to_string().into_bytes().try_into().unwrap(),
+			amount: sats_to_base_units(40_000_000),
+		}),
+	)
+	.unwrap();
+	node.wait_until("the withdrawal signed", Duration::from_secs(240), |n| {
+		withdrawal(n, 1)["status"] == "signed"
+	});
+	let signed_at = node.best_number().unwrap();
+	let proposal_id = withdrawal(node, 1)["proposalId"].as_u64().unwrap();
+	let proposal = node.rpc("bridge_proposal", json!([proposal_id])).unwrap();
+	assert_eq!(proposal["approvals"].as_u64().unwrap(), 3, "floor(2*4/3)+1 approvals: {proposal}");
+	let signed = node.rpc("bridge_signedTransaction", json!([proposal_id])).unwrap();
+	let raw = hex_decode(&signed["hex"]);
+
+	// Bitcoin Core's interpreter accepts every input, with the spent outputs the PSBT names.
+	let psbt_bytes =
+		base64::engine::general_purpose::STANDARD.decode(signed["psbt"].as_str().unwrap()).unwrap();
+	let psbt = bitcoin::psbt::Psbt::deserialize(&psbt_bytes).unwrap();
+	let decoded: bitcoin::Transaction = bitcoin::consensus::deserialize(&raw).unwrap();
+	assert_eq!(psbt.clone().extract_tx().unwrap(), decoded, "the PSBT finalizes to the same tx");
+	assert_eq!(decoded.compute_txid().to_string(), signed["txid"].as_str().unwrap());
+	let spent: Vec<bitcoin::TxOut> =
+		psbt.inputs.iter().map(|i| i.witness_utxo.clone().unwrap()).collect();
+	let utxos: Vec<bitcoinconsensus::Utxo> = spent
+		.iter()
+		.map(|o| bitcoinconsensus::Utxo {
+			script_pubkey: o.script_pubkey.as_bytes().as_ptr(),
+			script_pubkey_len: o.script_pubkey.len() as u32,
+			value: o.value.to_sat() as i64,
+		})
+		.collect();
+	for (index, output) in spent.iter().enumerate() {
+		assert_eq!(output.script_pubkey.as_bytes(), custody_script.as_slice());
+		bitcoinconsensus::verify_with_flags(
+			output.script_pubkey.as_bytes(),
+			output.value.to_sat(),
+			&raw,
+			Some(&utxos),
+			index,
+			bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT,
+		)
+		.unwrap_or_else(|e| panic!("input {index} refused by Bitcoin Core: {e:?}"));
+	}
+	assert_eq!(decoded.output[0].script_pubkey, destination.script_pubkey());
+	let fee_sats = proposal["feeSats"].as_u64().unwrap();
+	assert_eq!(decoded.output[0].value.to_sat(), 40_000_000 - fee_sats, "one request pays the fee");
+
+	// Mined and confirmed on Bitcoin: the withdrawal is paid.
+	let signed_tx = Transaction::from_bytes(&raw).unwrap();
+	let (block, proofs) = bitcoin.mine(&[&signed_tx]);
+	let mut headers = vec![bitcoin.tip];
+	for _ in 0..2 {
+		bitcoin.mine(&[]);
+		headers.push(bitcoin.tip);
+	}
+	relay(node, headers, bitcoin.height);
+	submit_signed(
+		node,
+		Sr25519Keyring::Bob,
+		RuntimeCall::BtcBridge(pallet_btc_bridge::Call::submit_withdrawal_proof {
+			proposal_id,
+			raw_tx: raw.clone(),
+			proof: proofs[0].clone(),
+			block_hash: block,
+		}),
+	)
+	.unwrap();
+	node.wait_until("the withdrawal paid", Duration::from_secs(60), |n| {
+		withdrawal(n, 1)["status"] == "paid"
+	});
+	eprintln!(
+		"bridge figures: withdrawal requested at #{requested_at}, signed by #{signed_at} \
+		 ({} blocks), fee {fee_sats} sats at {} sat/vB, vsize {}",
+		signed_at - requested_at,
+		proposal["feeRateSatPerVb"],
+		proposal["vsize"]
+	);
+}

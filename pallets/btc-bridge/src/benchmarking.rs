@@ -1,0 +1,147 @@
+//! Benchmarks of `pallet-btc-bridge`: a deposit proof, and building a payout proposal for
+//! `n` withdrawals from `u` bridge UTXOs.
+
+use super::*;
+use crate::Pallet as BtcBridge;
+use alloc::vec;
+use frame_benchmarking::v2::*;
+use frame_support::traits::Hooks;
+use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
+use pallet_btc_light_client::{test_utils::*, MerkleProof};
+use tapchain_primitives::{
+	bitcoin::{
+		address::p2tr_script_pubkey, merkle::merkle_branch, merkle_root, BitcoinAddress,
+		BlockHeader, Network, Transaction, TxIn, TxMerkleNode, TxOut,
+	},
+	bridge::DepositRecipient,
+};
+
+/// What the benchmarks need from the runtime: a custody key epoch to pay.
+pub trait BenchmarkHelper {
+	/// Makes a key epoch current; returns its output key.
+	fn set_up_custody_epoch() -> [u8; 32];
+}
+
+fn deposit_tx(tag: u32, output_key: &[u8; 32], recipient: DepositRecipient) -> Transaction {
+	let mut txid = [0u8; 32];
+	txid[..4].copy_from_slice(&tag.to_le_bytes());
+	Transaction {
+		version: 2,
+		inputs: vec![TxIn {
+			previous_output: OutPoint { txid: Txid(txid), vout: 0 },
+			script_sig: Vec::new(),
+			sequence: 0xffff_fffd,
+			witness: vec![vec![1; 64]],
+		}],
+		outputs: vec![
+			TxOut { value_sats: 1_000_000, script_pubkey: p2tr_script_pubkey(output_key) },
+			TxOut { value_sats: 0, script_pubkey: recipient.memo_script() },
+		],
+		lock_time: 0,
+	}
+}
+
+#[benchmarks]
+mod benchmarks {
+	use super::*;
+
+	/// A deposit credited to a native account, proven in a block of 2^12 transactions.
+	#[benchmark]
+	fn submit_deposit() {
+		let output_key = T::BenchmarkHelper::set_up_custody_epoch();
+		let (genesis, checkpoint) = regtest_checkpoint(1_000, REGTEST_MIN_DIFFICULTY_BITS);
+		pallet_btc_light_client::Pallet::<T>::initialize(Network::Regtest, &checkpoint)
+			.expect("valid checkpoint");
+		RequiredConfirmations::<T>::put(6);
+		let tx = deposit_tx(1, &output_key, DepositRecipient::Native([7; 32]));
+		let mut txids: Vec<Txid> = (0..4096u32)
+			.map(|i| {
+				let mut id = [0u8; 32];
+				id[..4].copy_from_slice(&i.to_le_bytes());
+				Txid(id)
+			})
+			.collect();
+		txids[4095] = tx.txid();
+		let block = mine(BlockHeader {
+			version: 4,
+			prev_blockhash: genesis.block_hash(),
+			merkle_root: merkle_root(&txids).unwrap_or(TxMerkleNode([0; 32])),
+			time: genesis.time + 1,
+			bits: REGTEST_MIN_DIFFICULTY_BITS,
+			nonce: 0,
+		});
+		// Five more headers for six confirmations, one second apart (a benchmark's clock is at
+		// 0, and headers may be at most 2 hours ahead of it).
+		let mut headers = vec![block];
+		for _ in 0..5 {
+			let parent = *headers.last().unwrap();
+			headers.push(child(&parent, 1, REGTEST_MIN_DIFFICULTY_BITS, 3));
+		}
+		let relayer: T::AccountId = account("relayer", 0, 0);
+		pallet_btc_light_client::Pallet::<T>::submit_headers(
+			RawOrigin::Signed(relayer).into(),
+			headers.try_into().expect("six headers fit a submission"),
+		)
+		.expect("valid headers");
+		let proof = MerkleProof {
+			tx_index: 4095,
+			branch: merkle_branch(&txids, 4095).unwrap().try_into().unwrap(),
+		};
+		let caller: T::AccountId = whitelisted_caller();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), tx.to_bytes(), proof, block.block_hash());
+
+		assert!(Utxos::<T>::contains_key(OutPoint { txid: tx.txid(), vout: 0 }));
+	}
+
+	/// `on_initialize` building a payout of `n` withdrawals; the bridge holds `n + u` UTXOs
+	/// (all are read and sorted) and each request needs one of them as an input (the most
+	/// inputs, hence sighashes, a payout of `n` can have).
+	#[benchmark]
+	fn build_payout_proposal(
+		n: Linear<1, { T::MaxWithdrawalsPerProposal::get() }>,
+		u: Linear<1, 1_000>,
+	) {
+		T::BenchmarkHelper::set_up_custody_epoch();
+		let epoch = T::Custody::current_epoch().expect("the helper made an epoch");
+		for i in 0..(n + u) {
+			let mut txid = [0u8; 32];
+			txid[..4].copy_from_slice(&i.to_le_bytes());
+			Utxos::<T>::insert(
+				OutPoint { txid: Txid(txid), vout: 0 },
+				BridgeUtxo { value_sats: 1_000_000 + i as u64, epoch },
+			);
+		}
+		let owner: T::AccountId = whitelisted_caller();
+		let script: BoundedVec<u8, MaxScriptLen> =
+			BitcoinAddress::P2wpkh([9; 20]).script_pubkey().try_into().unwrap();
+		let mut queue = BoundedVec::new();
+		for id in 1..=n as u64 {
+			Withdrawals::<T>::insert(
+				id,
+				Withdrawal {
+					owner: owner.clone(),
+					address: BoundedVec::new(),
+					script_pubkey: script.clone(),
+					amount_sats: 900_000,
+					requested_at: BlockNumberFor::<T>::default(),
+					status: WithdrawalStatus::Queued,
+				},
+			);
+			queue.try_push(id).unwrap();
+		}
+		WithdrawalQueue::<T>::put(queue);
+		let now: BlockNumberFor<T> = 1u32.into();
+
+		#[block]
+		{
+			BtcBridge::<T>::on_initialize(now);
+		}
+
+		let proposal = ActiveProposal::<T>::get().expect("a proposal");
+		assert_eq!(Proposals::<T>::get(proposal).unwrap().payouts.len() as u32, n);
+	}
+
+	impl_benchmark_test_suite!(BtcBridge, crate::mock::new_bench_ext(), crate::mock::Test);
+}

@@ -1,0 +1,183 @@
+//! A validator's own check of a bridge proposal before it votes.
+//!
+//! Everything is recomputed with the `bitcoin` crate (libsecp256k1's project, not the
+//! runtime's hand-written code), so a bug in the runtime's transaction builder or sighash
+//! makes honest validators reject rather than sign: the outputs are exactly the queued
+//! requests minus equal fee shares, change and sweeps go to the current custody address,
+//! every input is a bridge UTXO of the signing epoch, the fee is the proposal's rate (within
+//! the governed bounds) times the exact signed size, and the sighashes custody will sign are
+//! the BIP-341 key-path sighashes of this transaction.
+
+use bitcoin::{
+	consensus::deserialize,
+	hashes::Hash as _,
+	key::TweakedPublicKey,
+	sighash::{Prevouts, SighashCache},
+	Amount, ScriptBuf, TapSighashType, Transaction, TxOut, XOnlyPublicKey,
+};
+use tapchain_primitives::bridge::{ProposalCheck, ProposalKind};
+
+/// Why a validator rejects a proposal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+	/// The unsigned transaction does not decode.
+	Undecodable,
+	/// Not version 2 with lock time 0, or an input that is not replaceable/final as built.
+	UnexpectedShape(&'static str),
+	/// An input is not a bridge UTXO, or its amount differs from the bridge's record.
+	UnknownInput(usize),
+	/// Inputs of more than one epoch, or the signing epoch's key is gone.
+	WrongSigningEpoch,
+	/// Output `n` does not pay the request it should, or pays the wrong amount.
+	WrongPayout(usize),
+	/// An output beyond the payouts does not go to the current custody address.
+	WrongChange,
+	/// The fee rate is outside the governed bounds.
+	FeeRateOutOfBounds(u64),
+	/// The fee (or a request's share of it) is not rate x size as the rules say.
+	WrongFee { expected_sats: u64, actual_sats: u64 },
+	/// The sighashes are not this transaction's.
+	WrongSighashes,
+}
+
+impl core::fmt::Display for Rejection {
+	fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+		write!(f, "{self:?}")
+	}
+}
+
+const P2TR_DUST_SATS: u64 = 330;
+
+fn p2tr(output_key: &[u8; 32]) -> Option<ScriptBuf> {
+	let key = XOnlyPublicKey::from_slice(output_key).ok()?;
+	Some(ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(key)))
+}
+
+/// Virtual size of `tx` once each input carries a 64-byte key-path signature.
+fn signed_vsize(tx: &Transaction) -> u64 {
+	let mut signed = tx.clone();
+	for input in signed.input.iter_mut() {
+		input.witness = bitcoin::Witness::from_slice(&[[0u8; 64]]);
+	}
+	signed.vsize() as u64
+}
+
+/// Checks a proposal; `Ok` means vote to approve.
+pub fn check_proposal(check: &ProposalCheck) -> Result<(), Rejection> {
+	let tx: Transaction = deserialize(&check.unsigned_tx).map_err(|_| Rejection::Undecodable)?;
+	if tx.version != bitcoin::transaction::Version::TWO {
+		return Err(Rejection::UnexpectedShape("version"));
+	}
+	if tx.lock_time != bitcoin::absolute::LockTime::ZERO {
+		return Err(Rejection::UnexpectedShape("lock time"));
+	}
+	if tx.input.iter().any(|i| !i.script_sig.is_empty() || !i.witness.is_empty()) {
+		return Err(Rejection::UnexpectedShape("input scripts"));
+	}
+
+	// Inputs: bridge UTXOs of one epoch, amounts as recorded.
+	if tx.input.len() != check.inputs.len() || tx.input.is_empty() {
+		return Err(Rejection::UnknownInput(tx.input.len()));
+	}
+	let input_script =
+		check.input_output_key.as_ref().and_then(p2tr).ok_or(Rejection::WrongSigningEpoch)?;
+	let mut epoch = None;
+	let mut prevouts = Vec::with_capacity(tx.input.len());
+	for (index, (input, (outpoint, utxo))) in tx.input.iter().zip(&check.inputs).enumerate() {
+		let utxo = utxo.ok_or(Rejection::UnknownInput(index))?;
+		if input.previous_output.txid.to_byte_array() != outpoint.txid.0
+			|| input.previous_output.vout != outpoint.vout
+		{
+			return Err(Rejection::UnknownInput(index));
+		}
+		if *epoch.get_or_insert(utxo.epoch) != utxo.epoch {
+			return Err(Rejection::WrongSigningEpoch);
+		}
+		prevouts.push(TxOut {
+			value: Amount::from_sat(utxo.value_sats),
+			script_pubkey: input_script.clone(),
+		});
+	}
+	let input_sats: u64 = prevouts.iter().map(|p| p.value.to_sat()).sum();
+
+	let (min_rate, max_rate) = check.fee_rate_bounds;
+	let rate = check.fee_rate_sat_per_vb;
+	if rate < min_rate || rate > max_rate {
+		return Err(Rejection::FeeRateOutOfBounds(rate));
+	}
+	let expected_fee = rate.saturating_mul(signed_vsize(&tx));
+	let custody_script =
+		check.current_output_key.as_ref().and_then(p2tr).ok_or(Rejection::WrongChange)?;
+	let output_sats: u64 = tx.output.iter().map(|o| o.value.to_sat()).sum();
+	let actual_fee = input_sats
+		.checked_sub(output_sats)
+		.ok_or(Rejection::WrongFee { expected_sats: expected_fee, actual_sats: 0 })?;
+
+	match check.kind {
+		ProposalKind::Sweep { .. } => {
+			if !check.payouts.is_empty()
+				|| tx.output.len() != 1
+				|| tx.output[0].script_pubkey != custody_script
+			{
+				return Err(Rejection::WrongChange);
+			}
+			if actual_fee != expected_fee {
+				return Err(Rejection::WrongFee {
+					expected_sats: expected_fee,
+					actual_sats: actual_fee,
+				});
+			}
+		},
+		ProposalKind::Payout => {
+			let payouts = &check.payouts;
+			if payouts.is_empty()
+				|| tx.output.len() < payouts.len()
+				|| tx.output.len() > payouts.len() + 1
+			{
+				return Err(Rejection::WrongPayout(tx.output.len()));
+			}
+			let count = payouts.len() as u64;
+			let (share, remainder) = (expected_fee / count, expected_fee % count);
+			for (position, (_, script, requested, paid)) in payouts.iter().enumerate() {
+				let output = &tx.output[position];
+				let expected_share = share + u64::from((position as u64) < remainder);
+				if output.script_pubkey.as_bytes() != script.as_slice()
+					|| output.value.to_sat() != *paid
+					|| requested.checked_sub(*paid) != Some(expected_share)
+				{
+					return Err(Rejection::WrongPayout(position));
+				}
+			}
+			let requested: u64 = payouts.iter().map(|p| p.2).sum();
+			let change = input_sats.checked_sub(requested).ok_or(Rejection::WrongChange)?;
+			match tx.output.get(payouts.len()) {
+				Some(output) => {
+					if output.script_pubkey != custody_script || output.value.to_sat() != change {
+						return Err(Rejection::WrongChange);
+					}
+				},
+				// Change below the dust limit goes to the miners; more must come back.
+				None if change >= P2TR_DUST_SATS => return Err(Rejection::WrongChange),
+				None => {},
+			}
+		},
+	}
+
+	let mut cache = SighashCache::new(&tx);
+	for (index, expected) in check.sighashes.iter().enumerate() {
+		let sighash = cache
+			.taproot_key_spend_signature_hash(
+				index,
+				&Prevouts::All(&prevouts),
+				TapSighashType::Default,
+			)
+			.map_err(|_| Rejection::WrongSighashes)?;
+		if sighash.to_byte_array() != *expected {
+			return Err(Rejection::WrongSighashes);
+		}
+	}
+	if check.sighashes.len() != tx.input.len() {
+		return Err(Rejection::WrongSighashes);
+	}
+	Ok(())
+}
