@@ -144,7 +144,7 @@ fn bip350_segwit_addresses_conform() {
 
 fn arbitrary_transaction() -> impl Strategy<Value = (Transaction, Vec<TxOut>)> {
 	let input = (any::<[u8; 32]>(), 0u32..8, any::<u32>());
-	let output = (0u64..21_000_000_00_000_000, proptest::collection::vec(any::<u8>(), 0..40));
+	let output = (0u64..2_100_000_000_000_000, proptest::collection::vec(any::<u8>(), 0..40));
 	(
 		any::<i32>(),
 		proptest::collection::vec(input, 1..6),
@@ -291,7 +291,7 @@ fn a_signature_over_our_sighash_verifies_against_the_p2tr_output_key() {
 		}],
 		lock_time: 0,
 	};
-	let sighash = key_spend_sighashes(&tx, &[prevout.clone()]).unwrap()[0];
+	let sighash = key_spend_sighashes(&tx, std::slice::from_ref(&prevout)).unwrap()[0];
 	let message = bitcoin::secp256k1::Message::from_digest(sighash);
 	let signature = secp.sign_schnorr_no_aux_rand(&message, &tweaked.to_keypair());
 	let x_only = bitcoin::XOnlyPublicKey::from_slice(&output_key).unwrap();

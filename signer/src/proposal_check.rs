@@ -151,14 +151,15 @@ pub fn check_proposal(check: &ProposalCheck) -> Result<(), Rejection> {
 			let requested: u64 = payouts.iter().map(|p| p.2).sum();
 			let change = input_sats.checked_sub(requested).ok_or(Rejection::WrongChange)?;
 			match tx.output.get(payouts.len()) {
-				Some(output) => {
-					if output.script_pubkey != custody_script || output.value.to_sat() != change {
-						return Err(Rejection::WrongChange);
-					}
+				Some(output)
+					if output.script_pubkey != custody_script
+						|| output.value.to_sat() != change =>
+				{
+					return Err(Rejection::WrongChange)
 				},
 				// Change below the dust limit goes to the miners; more must come back.
 				None if change >= P2TR_DUST_SATS => return Err(Rejection::WrongChange),
-				None => {},
+				_ => {},
 			}
 		},
 	}

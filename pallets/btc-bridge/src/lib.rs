@@ -956,7 +956,7 @@ pub mod pallet {
 			let network = pallet_btc_light_client::BitcoinNetwork::<T>::get();
 			let parsed =
 				BitcoinAddress::parse_bytes(&address, network).map_err(Error::<T>::from)?;
-			ensure!(amount % BASE_UNITS_PER_SAT == 0, Error::<T>::NotWholeSats);
+			ensure!(amount.is_multiple_of(BASE_UNITS_PER_SAT), Error::<T>::NotWholeSats);
 			let sats = u64::try_from(amount / BASE_UNITS_PER_SAT)
 				.map_err(|_| Error::<T>::InsufficientBalance)?;
 			ensure!(sats >= Self::minimum_withdrawal_sats(&parsed), Error::<T>::WithdrawalTooSmall);

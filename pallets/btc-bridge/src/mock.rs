@@ -68,7 +68,7 @@ parameter_types! {
 	pub static Epochs: Vec<(u32, [u8; 32])> = vec![(0, [0xe0; 32])];
 	pub static Retired: Vec<u32> = vec![];
 	/// Signing sessions: `(epoch, messages, allowed, status)`.
-	pub static Sessions: Vec<(u32, Vec<[u8; 32]>, Option<Vec<u64>>, SigningStatus)> = vec![];
+	pub static Sessions: Vec<MockSession> = vec![];
 	pub const MinDepositSats: u64 = 10_000;
 	pub const MaxWithdrawalsPerProposal: u32 = 50;
 	pub const MaxInputsPerProposal: u32 = 64;
@@ -77,6 +77,9 @@ parameter_types! {
 	pub const VotingBlocks: u64 = 10;
 	pub const UnsignedPriority: u64 = 1 << 20;
 }
+
+/// A signing session of the custody double: `(epoch, messages, allowed, status)`.
+pub type MockSession = (u32, Vec<[u8; 32]>, Option<Vec<u64>>, SigningStatus);
 
 /// A validator's custody identity secret.
 pub fn identity_secret(validator: u64) -> SigningKey {

@@ -112,7 +112,7 @@ fn vote_of(validator: u64, proposal_id: ProposalId, approve: bool) -> ProposalVo
 fn vote(validator: u64, proposal_id: ProposalId, approve: bool) -> sp_runtime::DispatchResult {
 	let vote = vote_of(validator, proposal_id, approve);
 	let signature = sign_vote(validator, &vote);
-	let call = Call::vote_on_proposal { vote: vote.clone(), signature: signature.clone() };
+	let call = Call::vote_on_proposal { vote: vote.clone(), signature };
 	BtcBridge::validate_unsigned(TransactionSource::External, &call)
 		.map_err(|_| sp_runtime::DispatchError::Other("refused by validate_unsigned"))?;
 	BtcBridge::vote_on_proposal(RuntimeOrigin::none(), vote, signature)
@@ -489,7 +489,7 @@ mod withdrawals {
 		);
 		assert_ok!(BtcBridge::validate_unsigned(
 			TransactionSource::External,
-			&Call::report_fee_rate { report: report.clone(), signature: signature.clone() }
+			&Call::report_fee_rate { report: report.clone(), signature }
 		));
 		assert_ok!(BtcBridge::report_fee_rate(RuntimeOrigin::none(), report, signature));
 	}
@@ -722,7 +722,7 @@ mod proposals {
 			assert_eq!(
 				BtcBridge::validate_unsigned(
 					TransactionSource::External,
-					&Call::vote_on_proposal { vote: replay.clone(), signature: signature.clone() }
+					&Call::vote_on_proposal { vote: replay.clone(), signature }
 				),
 				Err(InvalidTransaction::Stale.into())
 			);
