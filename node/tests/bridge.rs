@@ -1,14 +1,15 @@
 //! The bridge on four validator processes (`local_testnet`): regtest headers and deposit
 //! proofs go in as a relayer would send them, a deposit credits an EVM account and another a
-//! native one, a withdrawal is proposed, approved by the validators' own checks, signed by the
-//! custody key, passes Bitcoin Core's script interpreter, and is marked paid once its
-//! confirmation is proven.
+//! native one, a withdrawal requested through the EVM precompile is proposed, approved by
+//! the validators' own checks, signed by the custody key, passes Bitcoin Core's script
+//! interpreter, and is marked paid once its confirmation is proven.
 
 mod common;
 
 use base64::Engine as _;
 use codec::{Decode, Encode};
 use common::{start_local_testnet, submit_signed, Node};
+use pallet_revive::precompiles::alloy::{primitives::U256, sol_types::SolCall};
 use serde_json::{json, Value};
 use sp_keyring::Sr25519Keyring;
 use std::time::Duration;
@@ -20,7 +21,10 @@ use tapchain_primitives::{
 	bridge::DepositRecipient,
 	sats_to_base_units,
 };
-use tapchain_runtime::{AccountId, RuntimeCall};
+use tapchain_runtime::{
+	precompiles::{IBtcWithdrawal, BTC_WITHDRAWAL_ADDRESS},
+	AccountId, RuntimeCall,
+};
 
 fn hex_decode(value: &Value) -> Vec<u8> {
 	hex::decode(value.as_str().expect("hex string").trim_start_matches("0x")).expect("valid hex")
@@ -199,7 +203,7 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 		pallet_btc_bridge::DepositOutcome::Credited { account: ferdie.clone() }
 	);
 
-	// Ferdie withdraws 0.4 BTC to a regtest P2WPKH address.
+	// Ferdie withdraws 0.4 BTC to a regtest P2WPKH address through the EVM precompile.
 	let secp = bitcoin::secp256k1::Secp256k1::new();
 	let key = bitcoin::secp256k1::SecretKey::from_slice(&[5; 32]).unwrap();
 	let destination = bitcoin::Address::p2wpkh(
@@ -207,15 +211,31 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 		bitcoin::Network::Regtest,
 	);
 	let requested_at = node.best_number().unwrap();
+	let calldata = IBtcWithdrawal::requestWithdrawalCall {
+		btcAddress: destination.to_string(),
+		amount: U256::from(sats_to_base_units(40_000_000)),
+	}
+	.abi_encode();
 	submit_signed(
 		node,
 		Sr25519Keyring::Ferdie,
-		RuntimeCall::BtcBridge(pallet_btc_bridge::Call::request_withdrawal {
-			address: destination.to_string().into_bytes().try_into().unwrap(),
-			amount: sats_to_base_units(40_000_000),
+		RuntimeCall::Revive(pallet_revive::Call::call {
+			dest: sp_core::H160(BTC_WITHDRAWAL_ADDRESS),
+			value: 0,
+			weight_limit: sp_runtime::Weight::from_parts(100_000_000_000, 1_000_000),
+			storage_deposit_limit: tapchain_primitives::BASE_UNITS_PER_BTC,
+			data: calldata,
 		}),
 	)
 	.unwrap();
+	node.wait_until("the withdrawal requested", Duration::from_secs(60), |n| {
+		!withdrawal(n, 1).is_null()
+	});
+	assert_eq!(
+		withdrawal(node, 1)["owner"].as_str().unwrap(),
+		format!("0x{}", hex::encode(ferdie_bytes)),
+		"the precompile burned from its caller"
+	);
 	node.wait_until("the withdrawal signed", Duration::from_secs(240), |n| {
 		withdrawal(n, 1)["status"] == "signed"
 	});

@@ -48,7 +48,7 @@ mod benchmarks {
 	/// A deposit credited to a native account, proven in a block of 2^12 transactions.
 	#[benchmark]
 	fn submit_deposit() {
-		let output_key = T::BenchmarkHelper::set_up_custody_epoch();
+		let output_key = <T as Config>::BenchmarkHelper::set_up_custody_epoch();
 		let (genesis, checkpoint) = regtest_checkpoint(1_000, REGTEST_MIN_DIFFICULTY_BITS);
 		pallet_btc_light_client::Pallet::<T>::initialize(Network::Regtest, &checkpoint)
 			.expect("valid checkpoint");
@@ -103,7 +103,7 @@ mod benchmarks {
 		n: Linear<1, { T::MaxWithdrawalsPerProposal::get() }>,
 		u: Linear<1, 1_000>,
 	) {
-		T::BenchmarkHelper::set_up_custody_epoch();
+		<T as Config>::BenchmarkHelper::set_up_custody_epoch();
 		let epoch = T::Custody::current_epoch().expect("the helper made an epoch");
 		for i in 0..(n + u) {
 			let mut txid = [0u8; 32];

@@ -183,6 +183,7 @@ impl pallet_btc_bridge::Config for Test {
 	type MaxVoters = MaxVoters;
 	type VotingBlocks = VotingBlocks;
 	type UnsignedPriority = UnsignedPriority;
+	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = MockBenchmarkHelper;
 }

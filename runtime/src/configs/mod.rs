@@ -517,6 +517,7 @@ impl pallet_btc_bridge::Config for Runtime {
 	type MaxVoters = BridgeMaxVoters;
 	type VotingBlocks = BridgeVotingBlocks;
 	type UnsignedPriority = BridgeUnsignedPriority;
+	type WeightInfo = pallet_btc_bridge::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = CustodyEpochForBenchmarks;
 }
