@@ -10,6 +10,13 @@ pub struct Cli {
 
 	#[clap(flatten)]
 	pub run: RunCmd,
+
+	/// JSON-RPC URL of this validator's own Bitcoin node,
+	/// `http://user:password@127.0.0.1:8332`. A validator reports the node's fee estimate
+	/// (`estimatesmartfee 6`) to the bridge every 10 blocks; the bridge pays the median of the
+	/// validators' reports. Without it this validator reports nothing.
+	#[arg(long, value_name = "URL")]
+	pub bitcoind_rpc_url: Option<String>,
 }
 
 /// Subcommands of `tapchain-node`.

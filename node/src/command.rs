@@ -129,6 +129,12 @@ pub fn run() -> sc_cli::Result<()> {
 		},
 		Some(Subcommand::EthRpc(_)) => unreachable!("eth-rpc returned before the match"),
 		None => {
+			let bitcoind = cli
+				.bitcoind_rpc_url
+				.as_deref()
+				.map(crate::bitcoind::BitcoindClient::from_url)
+				.transpose()
+				.map_err(|e| sc_cli::Error::Input(format!("--bitcoind-rpc-url: {e}")))?;
 			let runner = cli.create_runner(&cli.run)?;
 			runner.run_node_until_exit(|config| async move {
 				match config.network.network_backend {
@@ -137,10 +143,10 @@ pub fn run() -> sc_cli::Result<()> {
 							Block,
 							<Block as sp_runtime::traits::Block>::Hash,
 						>,
-					>(config)
+					>(config, bitcoind)
 					.map_err(sc_cli::Error::Service),
 					sc_network::config::NetworkBackendType::Litep2p => {
-						service::new_full::<sc_network::Litep2pNetworkBackend>(config)
+						service::new_full::<sc_network::Litep2pNetworkBackend>(config, bitcoind)
 							.map_err(sc_cli::Error::Service)
 					},
 				}

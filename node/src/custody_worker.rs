@@ -9,7 +9,8 @@
 //!
 //! It also votes on the bridge's transaction proposals: the signer's independent check
 //! (`tapchain_signer::proposal_check`, the `bitcoin` crate) decides approve or reject, and
-//! the vote is signed with the custody identity.
+//! the vote is signed with the custody identity. With `--bitcoind-rpc-url` it reports its
+//! own Bitcoin node's fee estimate to the bridge every [`FEE_REPORT_INTERVAL_BLOCKS`].
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
@@ -32,9 +33,10 @@ use tapchain_primitives::custody::{CustodyMessage, CustodyTask};
 use tapchain_runtime::{opaque::Block, AccountId, RuntimeCall};
 use tapchain_signer::{SignedMessage, Signer, SignerError};
 
+use crate::bitcoind::BitcoindClient;
 use pallet_btc_bridge::{runtime_api::BtcBridgeApi, ProposalStatus};
 use pallet_btc_custody::runtime_api::BtcCustodyApi;
-use tapchain_primitives::bridge::{BridgeMessage, ProposalVote};
+use tapchain_primitives::bridge::{BridgeMessage, FeeRateReport, ProposalVote};
 use tapchain_signer::proposal_check::check_proposal;
 
 use crate::service::FullClient;
@@ -44,6 +46,12 @@ const LOG_TARGET: &str = "custody";
 /// A task that was answered is not answered again for this many blocks (the pool or the
 /// next block takes it in the meantime).
 const RESUBMIT_AFTER_BLOCKS: u32 = 5;
+
+/// A validator with a Bitcoin node reports its fee estimate this often.
+pub const FEE_REPORT_INTERVAL_BLOCKS: u32 = 10;
+
+/// Confirmation target of the fee estimate, in Bitcoin blocks (about an hour).
+const FEE_ESTIMATE_TARGET_BLOCKS: u16 = 6;
 
 struct Metrics {
 	messages_submitted: CounterVec<U64>,
@@ -149,6 +157,10 @@ pub struct CustodyWorker<P> {
 	registered_at: Option<u32>,
 	/// Bridge proposal -> block number this node last voted on it at.
 	voted: HashMap<u64, u32>,
+	/// This validator's own Bitcoin node, for fee estimates.
+	bitcoind: Option<BitcoindClient>,
+	/// Block number of the last fee report.
+	fee_reported_at: Option<u32>,
 }
 
 impl<P> CustodyWorker<P>
@@ -160,6 +172,7 @@ where
 		pool: Arc<P>,
 		keystore: KeystorePtr,
 		signer_dir: PathBuf,
+		bitcoind: Option<BitcoindClient>,
 		registry: Option<&Registry>,
 	) -> Self {
 		let metrics = registry.and_then(|r| {
@@ -176,6 +189,8 @@ where
 			answered: HashMap::new(),
 			registered_at: None,
 			voted: HashMap::new(),
+			bitcoind,
+			fee_reported_at: None,
 		}
 	}
 
@@ -247,6 +262,7 @@ where
 			},
 		};
 		self.vote_on_bridge_proposal(signer, &validator, at, number).await;
+		self.report_fee_rate(signer, at, number).await;
 		self.answered.retain(|_, n| number < *n + RESUBMIT_AFTER_BLOCKS);
 		for task in tasks {
 			let key = task_key(&task);
@@ -325,6 +341,42 @@ where
 		self.voted.insert(proposal_id, number);
 		let kind = if approve { "bridge_approve" } else { "bridge_reject" };
 		self.submit(call, kind, at).await;
+	}
+
+	/// Every [`FEE_REPORT_INTERVAL_BLOCKS`], asks the validator's Bitcoin node for its fee
+	/// estimate and reports it to the bridge.
+	async fn report_fee_rate(&mut self, signer: &Signer, at: <Block as BlockT>::Hash, number: u32) {
+		let Some(bitcoind) = self.bitcoind.clone() else { return };
+		if self.fee_reported_at.is_some_and(|n| number < n + FEE_REPORT_INTERVAL_BLOCKS) {
+			return;
+		}
+		self.fee_reported_at = Some(number);
+		// The call blocks (up to its 10 s timeout): off the async executor.
+		let estimate = tokio::task::spawn_blocking(move || {
+			bitcoind.estimate_fee_rate_sat_per_vb(FEE_ESTIMATE_TARGET_BLOCKS)
+		})
+		.await;
+		let sat_per_vbyte = match estimate {
+			Ok(Ok(rate)) => rate,
+			Ok(Err(e)) => {
+				log::warn!(target: LOG_TARGET, "Bridge: no fee estimate from bitcoind: {e}");
+				if let Some(m) = &self.metrics {
+					m.task_failures.with_label_values(&["fee_rate_report"]).inc();
+				}
+				return;
+			},
+			Err(e) => {
+				log::warn!(target: LOG_TARGET, "Bridge: fee estimate task failed: {e}");
+				return;
+			},
+		};
+		let report =
+			FeeRateReport { reporter: signer.identity().0, sat_per_vbyte, at_block: number };
+		let signature = signer.sign_bridge_message(&BridgeMessage::FeeRateReport(report.clone()));
+		log::info!(target: LOG_TARGET, "Bridge: reporting a fee rate of {sat_per_vbyte} sat/vB at #{number}");
+		let call =
+			RuntimeCall::BtcBridge(pallet_btc_bridge::Call::report_fee_rate { report, signature });
+		self.submit(call, "fee_rate_report", at).await;
 	}
 
 	async fn register(

@@ -132,6 +132,7 @@ pub fn new_full<
 	N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>,
 >(
 	config: Configuration,
+	bitcoind: Option<crate::bitcoind::BitcoindClient>,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
 		client,
@@ -248,6 +249,7 @@ pub fn new_full<
 			transaction_pool.clone(),
 			keystore_container.keystore(),
 			custody_dir,
+			bitcoind,
 			prometheus_registry.as_ref(),
 		);
 		task_manager.spawn_handle().spawn("custody-signer", Some("custody"), custody_worker.run());

@@ -1,4 +1,5 @@
-//! The bridge on four validator processes (`local_testnet`): regtest headers and deposit
+//! The bridge on four validator processes (`local_testnet`): each validator reports its
+//! Bitcoin node's fee estimate and the bridge uses their median; regtest headers and deposit
 //! proofs go in as a relayer would send them, a deposit credits an EVM account and another a
 //! native one, a withdrawal requested through the EVM precompile is proposed, approved by
 //! the validators' own checks, signed by the custody key, passes Bitcoin Core's script
@@ -8,7 +9,7 @@ mod common;
 
 use base64::Engine as _;
 use codec::{Decode, Encode};
-use common::{start_local_testnet, submit_signed, Node};
+use common::{start_local_testnet_with, submit_signed, FakeBitcoindFees, Node};
 use pallet_revive::precompiles::alloy::{primitives::U256, sol_types::SolCall};
 use serde_json::{json, Value};
 use sp_keyring::Sr25519Keyring;
@@ -141,9 +142,19 @@ impl Drop for LogsOnPanic<'_> {
 
 #[test]
 fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accepts() {
-	let nodes = start_local_testnet();
+	// Each validator's "own Bitcoin node" estimates a different fee rate.
+	let fees = [("alice", 9u64), ("bob", 14), ("charlie", 12), ("dave", 80)]
+		.map(|(name, rate)| (name, FakeBitcoindFees::start(rate)));
+	let nodes = start_local_testnet_with(|name| {
+		let (_, bitcoind) = fees.iter().find(|(n, _)| *n == name).unwrap();
+		vec!["--bitcoind-rpc-url".into(), bitcoind.url()]
+	});
 	let _logs = LogsOnPanic(&nodes);
 	let node = &nodes[0];
+	// The bridge pays the upper median of the four reports: 14 sat/vB.
+	node.wait_until("the validators' fee reports", Duration::from_secs(120), |n| {
+		state_call::<u64>(n, "BtcBridgeApi_fee_rate", &[]) == Ok(14)
+	});
 	node.wait_until("a deposit address", Duration::from_secs(300), |n| {
 		n.rpc("bridge_depositAddress", json!([])).is_ok_and(|a| !a.is_null())
 	});
@@ -243,6 +254,7 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 	let proposal_id = withdrawal(node, 1)["proposalId"].as_u64().unwrap();
 	let proposal = node.rpc("bridge_proposal", json!([proposal_id])).unwrap();
 	assert_eq!(proposal["approvals"].as_u64().unwrap(), 3, "floor(2*4/3)+1 approvals: {proposal}");
+	assert_eq!(proposal["feeRateSatPerVb"].as_u64().unwrap(), 14, "the validators' median rate");
 	let signed = node.rpc("bridge_signedTransaction", json!([proposal_id])).unwrap();
 	let raw = hex_decode(&signed["hex"]);
 

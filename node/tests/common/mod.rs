@@ -289,8 +289,19 @@ pub const KEYGEN: &str = "--unsafe-force-node-key-generation";
 /// Starts the 4 validators of `--chain local` (Alice, Bob, Charlie, Dave) as processes on
 /// loopback, the others bootstrapping from Alice.
 pub fn start_local_testnet() -> Vec<Node> {
+	start_local_testnet_with(|_| Vec::new())
+}
+
+/// Like [`start_local_testnet`], with extra command-line arguments per validator name.
+pub fn start_local_testnet_with(extra_args: impl Fn(&str) -> Vec<String>) -> Vec<Node> {
+	let with_extra = |name: &str, args: &[&str]| {
+		let extra = extra_args(name);
+		let mut all: Vec<&str> = args.to_vec();
+		all.extend(extra.iter().map(String::as_str));
+		Node::start(name, &all)
+	};
 	let alice =
-		Node::start("alice", &["--chain", "local", "--alice", "--validator", "--tmp", KEYGEN]);
+		with_extra("alice", &["--chain", "local", "--alice", "--validator", "--tmp", KEYGEN]);
 	alice.wait_until("RPC up", Duration::from_secs(60), |n| {
 		n.rpc("system_health", json!([])).is_ok()
 	});
@@ -300,12 +311,74 @@ pub fn start_local_testnet() -> Vec<Node> {
 	let mut nodes = vec![alice];
 	for name in ["bob", "charlie", "dave"] {
 		let flag = format!("--{name}");
-		nodes.push(Node::start(
+		nodes.push(with_extra(
 			name,
 			&["--chain", "local", &flag, "--validator", "--tmp", KEYGEN, "--bootnodes", &bootnode],
 		));
 	}
 	nodes
+}
+
+/// Stands in for a validator's bitcoind (which no registry here packages) for the one call a
+/// validator makes: `estimatesmartfee`, answered in bitcoind's format (BTC/kvB) with a
+/// fixed rate; other methods get bitcoind's "Method not found". Serves until the test ends.
+pub struct FakeBitcoindFees {
+	pub port: u16,
+}
+
+impl FakeBitcoindFees {
+	pub fn start(sat_per_vbyte: u64) -> FakeBitcoindFees {
+		let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+		let port = listener.local_addr().unwrap().port();
+		std::thread::spawn(move || {
+			for stream in listener.incoming() {
+				let Ok(mut stream) = stream else { continue };
+				let mut request = Vec::new();
+				let mut buffer = [0u8; 4096];
+				loop {
+					let Ok(n) = stream.read(&mut buffer) else { break };
+					request.extend_from_slice(&buffer[..n]);
+					let text = String::from_utf8_lossy(&request).into_owned();
+					let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
+						let length = head
+							.lines()
+							.find_map(|l| l.strip_prefix("Content-Length: "))
+							.and_then(|l| l.trim().parse::<usize>().ok())
+							.unwrap_or(0);
+						body.len() >= length
+					});
+					if complete || n == 0 {
+						break;
+					}
+				}
+				let text = String::from_utf8_lossy(&request);
+				let (status, body) = if text.contains("\"estimatesmartfee\"") {
+					let btc_per_kvb = sat_per_vbyte as f64 / 100_000.0;
+					(
+						"200 OK",
+						json!({"result": {"feerate": btc_per_kvb, "blocks": 6}, "error": null, "id": "tapchain"}),
+					)
+				} else {
+					(
+						"404 Not Found",
+						json!({"result": null, "error": {"code": -32601, "message": "Method not found"}, "id": "tapchain"}),
+					)
+				};
+				let body = body.to_string();
+				let reply = format!(
+					"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+					body.len()
+				);
+				let _ = stream.write_all(reply.as_bytes());
+			}
+		});
+		FakeBitcoindFees { port }
+	}
+
+	/// The `--bitcoind-rpc-url` of this stand-in.
+	pub fn url(&self) -> String {
+		format!("http://tapchain:secret@127.0.0.1:{}", self.port)
+	}
 }
 
 /// Signs `call` as `signer` (native extrinsic, next nonce from the pool) and submits it.
