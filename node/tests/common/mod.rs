@@ -335,8 +335,7 @@ impl FakeBitcoindFees {
 				let Ok(mut stream) = stream else { continue };
 				let mut request = Vec::new();
 				let mut buffer = [0u8; 4096];
-				loop {
-					let Ok(n) = stream.read(&mut buffer) else { break };
+				while let Ok(n) = stream.read(&mut buffer) {
 					request.extend_from_slice(&buffer[..n]);
 					let text = String::from_utf8_lossy(&request).into_owned();
 					let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
