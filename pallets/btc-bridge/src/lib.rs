@@ -79,6 +79,10 @@ pub type MaxTransactionBytes = ConstU32<16_384>;
 /// Largest deposit transaction accepted for proof (Bitcoin's standardness limit is 100 kvB).
 pub const MAX_DEPOSIT_TX_BYTES: usize = 400_000;
 
+/// Fee reports older than this many blocks (an hour of 6-second blocks) no longer count: a
+/// validator whose Bitcoin node went quiet stops steering the fee.
+pub const FEE_REPORT_MAX_AGE_BLOCKS: u32 = 600;
+
 /// Weight of re-checking one custody signature (BIP-340 with `k256` in wasm) before the
 /// witnesses are assembled: an estimate (1 ms), not yet benchmarked.
 pub const SIGNATURE_CHECK_WEIGHT: frame_support::weights::Weight =
@@ -928,14 +932,18 @@ pub mod pallet {
 			Ok(())
 		}
 
-		/// The fee rate proposals use: the median of current validators' reports (upper
-		/// median for an even count), clamped to the governed bounds; the minimum without
-		/// reports.
+		/// The fee rate proposals use: the median of current validators' reports no older
+		/// than [`FEE_REPORT_MAX_AGE_BLOCKS`] (upper median for an even count), clamped to the
+		/// governed bounds; the minimum without such reports.
 		pub fn fee_rate() -> u64 {
 			let (min, max) = FeeRateBounds::<T>::get();
+			let now: u32 = frame_system::Pallet::<T>::block_number().try_into().unwrap_or(u32::MAX);
+			let oldest = now.saturating_sub(FEE_REPORT_MAX_AGE_BLOCKS);
 			let mut rates: Vec<u64> = T::Custody::validators()
 				.iter()
-				.filter_map(|validator| FeeRateReports::<T>::get(validator).map(|(rate, _)| rate))
+				.filter_map(FeeRateReports::<T>::get)
+				.filter(|(_, at_block)| *at_block >= oldest)
+				.map(|(rate, _)| rate)
 				.collect();
 			if rates.is_empty() {
 				return min;

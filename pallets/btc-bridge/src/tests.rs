@@ -537,6 +537,15 @@ mod withdrawals {
 			// A validator that left no longer counts.
 			Validators::set(vec![1, 3, 4]);
 			assert_eq!(BtcBridge::fee_rate(), 12);
+			// Nor does a report older than an hour of blocks: validator 1's (block 2) expires
+			// first, then validator 3's (block 3).
+			System::set_block_number(2 + FEE_REPORT_MAX_AGE_BLOCKS as u64);
+			assert_eq!(BtcBridge::fee_rate(), 12);
+			System::set_block_number(3 + FEE_REPORT_MAX_AGE_BLOCKS as u64);
+			assert_eq!(BtcBridge::fee_rate(), 12, "only validator 3's report is left");
+			System::set_block_number(4 + FEE_REPORT_MAX_AGE_BLOCKS as u64);
+			assert_eq!(BtcBridge::fee_rate(), 1, "no fresh report: the governed minimum");
+			System::set_block_number(5);
 			assert_noop!(
 				BtcBridge::set_fee_rate_bounds(RuntimeOrigin::root(), 0, 5),
 				Error::<Test>::InvalidFeeRateBounds
