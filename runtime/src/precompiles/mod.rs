@@ -107,8 +107,9 @@ impl Precompile for BtcWithdrawal<Runtime> {
 				Ok(id.abi_encode())
 			},
 			IBtcWithdrawalCalls::minimumWithdrawal(call) => {
-				env.frame_meter_mut()
-					.charge_weight_token(RuntimeCosts::Precompile(reads.reads(4)))?;
+				env.frame_meter_mut().charge_weight_token(RuntimeCosts::Precompile(
+					reads.reads(2).saturating_add(BtcBridge::fee_rate_weight()),
+				))?;
 				let sats = BtcBridge::minimum_withdrawal_for(call.btcAddress.as_bytes())
 					.map_err(|e| revert(alloc::format!("{e:?}")))?;
 				Ok(U256::from(tapchain_primitives::sats_to_base_units(sats)).abi_encode())
