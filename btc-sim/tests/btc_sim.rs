@@ -1,0 +1,439 @@
+//! btc-sim checked against the `bitcoin` crate: what it serves decodes and links, what it
+//! refuses carries Bitcoin Core's codes, and a real Taproot key-path spend is accepted.
+
+use bitcoin::{
+	absolute::LockTime,
+	consensus::{deserialize, serialize},
+	hashes::Hash,
+	key::{Keypair, TapTweak},
+	secp256k1::{Message, Secp256k1, SecretKey},
+	sighash::{Prevouts, SighashCache, TapSighashType},
+	transaction, Address, Amount, Block, BlockHash, Network, OutPoint, ScriptBuf, Sequence,
+	Transaction, TxIn, TxOut, Txid, Witness,
+};
+use btc_sim::{RpcAuth, RpcServer, SimConfig, SimNode};
+use serde_json::{json, Value};
+use std::{
+	io::{Read, Write},
+	net::{TcpListener, TcpStream},
+	str::FromStr,
+	sync::Arc,
+};
+
+fn node() -> SimNode {
+	SimNode::new(SimConfig::default())
+}
+
+fn call(node: &SimNode, method: &str, params: Value) -> Value {
+	node.call(method, &params).unwrap_or_else(|e| panic!("{method} failed: {e:?}"))
+}
+
+fn error_of(node: &SimNode, method: &str, params: Value) -> (i64, String) {
+	let error = node.call(method, &params).expect_err(method);
+	(error.code, error.message)
+}
+
+fn block_at(node: &SimNode, height: u64) -> Block {
+	let hash = call(node, "getblockhash", json!([height]));
+	let raw = call(node, "getblock", json!([hash, 0]));
+	deserialize(&hex::decode(raw.as_str().unwrap()).unwrap()).unwrap()
+}
+
+/// A Taproot key the test holds, and its key-path output script.
+struct TaprootKey {
+	keypair: Keypair,
+	address: Address,
+}
+
+impl TaprootKey {
+	fn new(seed: u8) -> TaprootKey {
+		let secp = Secp256k1::new();
+		let keypair = Keypair::from_secret_key(&secp, &SecretKey::from_slice(&[seed; 32]).unwrap());
+		let (internal, _) = keypair.x_only_public_key();
+		let address = Address::p2tr(&secp, internal, None, Network::Regtest);
+		TaprootKey { keypair, address }
+	}
+
+	/// Spends `outpoint` (holding `value`) to `to`, paying `fee_sats`, signed on the key path.
+	fn spend(
+		&self,
+		outpoint: OutPoint,
+		value: Amount,
+		to: &ScriptBuf,
+		fee_sats: u64,
+	) -> Transaction {
+		let mut tx = Transaction {
+			version: transaction::Version::TWO,
+			lock_time: LockTime::ZERO,
+			input: vec![TxIn {
+				previous_output: outpoint,
+				script_sig: ScriptBuf::new(),
+				sequence: Sequence::MAX,
+				witness: Witness::new(),
+			}],
+			output: vec![TxOut {
+				value: value - Amount::from_sat(fee_sats),
+				script_pubkey: to.clone(),
+			}],
+		};
+		let spent = [TxOut { value, script_pubkey: self.address.script_pubkey() }];
+		let sighash = SighashCache::new(&tx)
+			.taproot_key_spend_signature_hash(0, &Prevouts::All(&spent), TapSighashType::Default)
+			.unwrap();
+		let secp = Secp256k1::new();
+		let tweaked = self.keypair.tap_tweak(&secp, None);
+		let signature =
+			secp.sign_schnorr_no_aux_rand(&Message::from(sighash), &tweaked.to_keypair());
+		tx.input[0].witness = Witness::from_slice(&[signature.as_ref().to_vec()]);
+		tx
+	}
+}
+
+#[test]
+fn every_block_served_decodes_links_and_carries_valid_pow_merkle_root_and_witness_commitment() {
+	let node = node();
+	let wallet = call(&node, "getnewaddress", json!([]));
+	call(&node, "generatetoaddress", json!([101, wallet]));
+	// Blocks with witness transactions (the wallet pays P2WPKH) need the BIP-141 commitment.
+	let taproot = TaprootKey::new(7);
+	for _ in 0..3 {
+		call(&node, "sendtoaddress", json!([taproot.address.to_string(), 1.5]));
+	}
+	call(&node, "generatetoaddress", json!([2, wallet]));
+
+	let genesis = block_at(&node, 0);
+	assert_eq!(genesis, bitcoin::blockdata::constants::genesis_block(Network::Regtest));
+	let mut previous = genesis.block_hash();
+	let tip = call(&node, "getblockcount", json!([])).as_u64().unwrap();
+	assert_eq!(tip, 103);
+	let mut witness_blocks = 0;
+	for height in 1..=tip {
+		let block = block_at(&node, height);
+		assert_eq!(block.header.prev_blockhash, previous, "block {height} links");
+		assert!(block.header.validate_pow(block.header.target()).is_ok(), "PoW at {height}");
+		assert_eq!(block.header.bits.to_consensus(), 0x207f_ffff);
+		assert!(block.check_merkle_root(), "Merkle root at {height}");
+		assert!(block.check_witness_commitment(), "witness commitment at {height}");
+		// BIP-34 as Bitcoin Core checks it: the script starts with `CScript() << height`.
+		let expected = bitcoin::script::Builder::new().push_int(height as i64).into_script();
+		assert!(block.txdata[0].input[0].script_sig.as_bytes().starts_with(expected.as_bytes()));
+		if block.txdata.len() > 1 {
+			witness_blocks += 1;
+		}
+		// The JSON view agrees with the bytes.
+		let header = call(&node, "getblockheader", json!([block.block_hash().to_string()]));
+		assert_eq!(header["height"], json!(height));
+		assert_eq!(header["confirmations"], json!(tip - height + 1));
+		assert_eq!(header["merkleroot"], json!(block.header.merkle_root.to_string()));
+		let raw_header =
+			call(&node, "getblockheader", json!([block.block_hash().to_string(), false]));
+		assert_eq!(raw_header, json!(hex::encode(serialize(&block.header))));
+		previous = block.block_hash();
+	}
+	assert_eq!(witness_blocks, 1, "the three payments were mined together");
+	assert_eq!(call(&node, "getbestblockhash", json!([])), json!(previous.to_string()));
+
+	// Every mined transaction is served, with its block, and decodes to its txid.
+	let block = block_at(&node, 102);
+	for tx in &block.txdata {
+		let txid = tx.compute_txid().to_string();
+		let verbose = call(&node, "getrawtransaction", json!([txid, true]));
+		assert_eq!(verbose["blockhash"], json!(block.block_hash().to_string()));
+		assert_eq!(verbose["confirmations"], json!(2));
+		let decoded: Transaction =
+			deserialize(&hex::decode(verbose["hex"].as_str().unwrap()).unwrap()).unwrap();
+		assert_eq!(decoded.compute_txid().to_string(), txid);
+	}
+}
+
+#[test]
+fn a_taproot_key_path_spend_is_accepted_and_a_tampered_one_refused_with_cores_codes() {
+	let node = node();
+	let key = TaprootKey::new(9);
+	let wallet = call(&node, "getnewaddress", json!([]));
+	// A coinbase paying the test's Taproot key, then 100 blocks for it to mature.
+	let first = call(&node, "generatetoaddress", json!([1, key.address.to_string()]));
+	let block: Block = {
+		let raw = call(&node, "getblock", json!([first[0], 0]));
+		deserialize(&hex::decode(raw.as_str().unwrap()).unwrap()).unwrap()
+	};
+	let coinbase = OutPoint { txid: block.txdata[0].compute_txid(), vout: 0 };
+	let value = block.txdata[0].output[0].value;
+	assert_eq!(value, Amount::from_btc(50.0).unwrap());
+	let destination =
+		Address::from_str(wallet.as_str().unwrap()).unwrap().assume_checked().script_pubkey();
+
+	// One block short of maturity.
+	call(&node, "generatetoaddress", json!([98, wallet]));
+	let spend = key.spend(coinbase, value, &destination, 1_000);
+	let (code, message) =
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&spend))]));
+	assert_eq!(
+		(code, message.as_str()),
+		(-26, "bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth 99")
+	);
+	call(&node, "generatetoaddress", json!([1, wallet]));
+
+	// Tampered after signing: Bitcoin Core's interpreter refuses the signature.
+	let mut tampered = spend.clone();
+	tampered.output[0].value -= Amount::from_sat(1);
+	let (code, message) =
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&tampered))]));
+	assert_eq!(code, -26);
+	assert!(message.starts_with("mandatory-script-verify-flag-failed"), "{message}");
+
+	// Garbage, extra bytes and no such input.
+	let (code, _) = error_of(&node, "sendrawtransaction", json!(["00ff"]));
+	assert_eq!(code, -22);
+	let mut trailing = serialize(&spend);
+	trailing.push(0);
+	assert_eq!(error_of(&node, "sendrawtransaction", json!([hex::encode(trailing)])).0, -22);
+	let orphan =
+		key.spend(OutPoint { txid: Txid::all_zeros(), vout: 5 }, value, &destination, 1_000);
+	assert_eq!(
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&orphan))])),
+		(-25, "bad-txns-inputs-missingorspent".to_string())
+	);
+	// Too high a fee for the default maxfeerate (0.10 BTC/kvB), then allowed with 0.
+	let greedy = key.spend(coinbase, value, &destination, 100_000_000);
+	assert_eq!(
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&greedy))])).0,
+		-25
+	);
+	assert_eq!(
+		call(&node, "getrawmempool", json!([])),
+		json!([]),
+		"nothing refused entered the mempool"
+	);
+
+	// testmempoolaccept agrees and adds nothing; then the real spend is accepted, twice harmlessly.
+	let verdict = call(&node, "testmempoolaccept", json!([[hex::encode(serialize(&spend))]]));
+	assert_eq!(verdict[0]["allowed"], json!(true));
+	assert_eq!(call(&node, "getrawmempool", json!([])), json!([]));
+	let txid = call(&node, "sendrawtransaction", json!([hex::encode(serialize(&spend))]));
+	assert_eq!(txid, json!(spend.compute_txid().to_string()));
+	assert_eq!(call(&node, "sendrawtransaction", json!([hex::encode(serialize(&spend))])), txid);
+	// A double spend of the same coin is a mempool conflict.
+	let double = key.spend(coinbase, value, &destination, 2_000);
+	assert_eq!(
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&double))])),
+		(-26, "txn-mempool-conflict".to_string())
+	);
+	let unconfirmed = call(&node, "gettxout", json!([txid, 0]));
+	assert_eq!(unconfirmed["confirmations"], json!(0));
+	assert_eq!(
+		call(&node, "gettxout", json!([coinbase.txid.to_string(), 0])),
+		Value::Null,
+		"spent in the mempool"
+	);
+
+	call(&node, "generatetoaddress", json!([1, wallet]));
+	let confirmed = call(&node, "gettxout", json!([txid, 0]));
+	assert_eq!(confirmed["confirmations"], json!(1));
+	assert_eq!(confirmed["value"], json!(49.99999));
+	assert_eq!(confirmed["scriptPubKey"]["type"], json!("witness_v0_keyhash"));
+	assert_eq!(
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&spend))])),
+		(-27, "Transaction outputs already in utxo set".to_string())
+	);
+	assert_eq!(
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&double))])),
+		(-25, "bad-txns-inputs-missingorspent".to_string())
+	);
+}
+
+#[test]
+fn the_wallet_pays_with_an_op_return_memo_and_refuses_what_it_cannot_pay() {
+	let node = node();
+	let wallet = call(&node, "getnewaddress", json!([]));
+	let key = TaprootKey::new(3);
+	assert_eq!(
+		error_of(&node, "sendtoaddress", json!([key.address.to_string(), 1])),
+		(-6, "Insufficient funds".to_string())
+	);
+	call(&node, "generatetoaddress", json!([101, wallet]));
+	assert_eq!(call(&node, "getbalance", json!([])), json!(50.0));
+
+	let memo = "5443".to_string() + &"ab".repeat(20);
+	let sent = call(&node, "send", json!([[{ key.address.to_string(): 0.25 }, { "data": memo }]]));
+	assert_eq!(sent["complete"], json!(true));
+	let tx = call(&node, "getrawtransaction", json!([sent["txid"], true]));
+	let outputs = tx["vout"].as_array().unwrap();
+	assert_eq!(outputs[0]["value"], json!(0.25));
+	assert_eq!(outputs[0]["scriptPubKey"]["address"], json!(key.address.to_string()));
+	assert_eq!(outputs[0]["scriptPubKey"]["type"], json!("witness_v1_taproot"));
+	assert_eq!(outputs[1]["scriptPubKey"]["type"], json!("nulldata"));
+	assert_eq!(outputs[1]["scriptPubKey"]["hex"], json!(format!("6a16{memo}")));
+	assert_eq!(outputs[2]["scriptPubKey"]["address"], wallet, "change");
+
+	// Named parameters as bitcoin-cli -named sends them; unconfirmed change is spendable.
+	let txid = call(
+		&node,
+		"sendtoaddress",
+		json!({ "address": key.address.to_string(), "amount": "0.1" }),
+	);
+	assert_eq!(call(&node, "getrawmempool", json!([])).as_array().unwrap().len(), 2);
+	assert!(call(&node, "getrawtransaction", json!([txid])).is_string());
+
+	assert_eq!(error_of(&node, "sendtoaddress", json!(["bc1qnotregtest", 1])).0, -5);
+	let mainnet = "bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297";
+	assert_eq!(error_of(&node, "sendtoaddress", json!([mainnet, 1])).0, -5, "wrong network");
+	assert_eq!(
+		error_of(&node, "sendtoaddress", json!([key.address.to_string(), 0.00000001])).0,
+		-3,
+		"dust"
+	);
+	assert_eq!(error_of(&node, "send", json!([[{ "data": "00".repeat(81) }]])).0, -8);
+	assert_eq!(
+		error_of(&node, "getblockhash", json!([1000])),
+		(-8, "Block height out of range".to_string())
+	);
+	assert_eq!(
+		error_of(&node, "getblockheader", json!(["00".repeat(32)])),
+		(-5, "Block not found".to_string())
+	);
+	assert_eq!(error_of(&node, "getblockheader", json!(["xyz"])).0, -8);
+	assert_eq!(
+		error_of(&node, "nosuchmethod", json!([])),
+		(-32601, "Method not found".to_string())
+	);
+	assert_eq!(error_of(&node, "getblockcount", json!([1])).0, -1, "too many parameters");
+
+	let estimate = call(&node, "estimatesmartfee", json!([6]));
+	assert_eq!(estimate, json!({ "feerate": 0.00002, "blocks": 6 }));
+	node.set_fee_rate(None);
+	assert_eq!(
+		call(&node, "estimatesmartfee", json!([6]))["errors"][0],
+		json!("Insufficient data or no feerate found")
+	);
+}
+
+#[test]
+fn invalidating_a_block_reorganises_to_a_heavier_branch_and_returns_its_transactions() {
+	let node = node();
+	let wallet = call(&node, "getnewaddress", json!([]));
+	call(&node, "generatetoaddress", json!([101, wallet]));
+	let key = TaprootKey::new(5);
+	let paid = call(&node, "sendtoaddress", json!([key.address.to_string(), 2]));
+	let old_branch = call(&node, "generatetoaddress", json!([3, wallet]));
+	let paid_in: BlockHash = old_branch[0].as_str().unwrap().parse().unwrap();
+	assert_eq!(
+		call(&node, "getrawtransaction", json!([paid, true]))["blockhash"],
+		json!(paid_in.to_string())
+	);
+
+	call(&node, "invalidateblock", json!([paid_in.to_string()]));
+	assert_eq!(call(&node, "getblockcount", json!([])), json!(101));
+	assert_eq!(call(&node, "getrawmempool", json!([])), json!([paid]), "back in the mempool");
+	assert_eq!(
+		call(&node, "getblockheader", json!([paid_in.to_string()]))["confirmations"],
+		json!(-1)
+	);
+
+	let new_branch = call(&node, "generatetoaddress", json!([4, wallet]));
+	assert_eq!(call(&node, "getblockcount", json!([])), json!(105));
+	let info = call(&node, "getblockchaininfo", json!([]));
+	assert_eq!(info["bestblockhash"], new_branch[3]);
+	assert_eq!(info["chain"], json!("regtest"));
+	let moved = call(&node, "getrawtransaction", json!([paid, true]));
+	assert_eq!(moved["blockhash"], new_branch[0], "confirmed again on the new branch");
+	for hash in old_branch.as_array().unwrap() {
+		assert_eq!(call(&node, "getblockheader", json!([hash]))["confirmations"], json!(-1));
+	}
+
+	// Reconsidering the old branch does not switch back: it has less work.
+	call(&node, "reconsiderblock", json!([paid_in.to_string()]));
+	assert_eq!(call(&node, "getbestblockhash", json!([])), new_branch[3]);
+	// Invalidating the new branch makes the old one (now valid again) the best.
+	call(&node, "invalidateblock", json!([new_branch[0]]));
+	assert_eq!(call(&node, "getbestblockhash", json!([])), old_branch[2]);
+	assert_eq!(
+		call(&node, "getrawtransaction", json!([paid, true]))["blockhash"],
+		json!(paid_in.to_string())
+	);
+	assert_eq!(call(&node, "getrawmempool", json!([])), json!([]));
+}
+
+/// Sends raw HTTP and returns the status code and body.
+fn http(port: u16, authorization: Option<&str>, body: &str) -> (u16, String) {
+	let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+	let mut request = format!(
+		"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+		body.len()
+	);
+	if let Some(authorization) = authorization {
+		request.push_str(&format!("Authorization: {authorization}\r\n"));
+	}
+	request.push_str("\r\n");
+	request.push_str(body);
+	stream.write_all(request.as_bytes()).unwrap();
+	let mut reply = String::new();
+	stream.read_to_string(&mut reply).unwrap();
+	let (head, body) = reply.split_once("\r\n\r\n").unwrap();
+	(head.split_whitespace().nth(1).unwrap().parse().unwrap(), body.to_string())
+}
+
+#[test]
+fn the_http_transport_authenticates_and_answers_like_bitcoind() {
+	let node = Arc::new(node());
+	let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+	let datadir = std::env::temp_dir().join(format!("btc-sim-test-{}", std::process::id()));
+	let cookie = RpcAuth::random_cookie();
+	let path = cookie.write_cookie(&datadir).unwrap();
+	let server = RpcServer::start(node, listener, Some(cookie));
+	let port = server.address.port();
+
+	let contents = std::fs::read_to_string(&path).unwrap();
+	assert!(contents.starts_with("__cookie__:"));
+	#[cfg(unix)]
+	{
+		use std::os::unix::fs::PermissionsExt;
+		assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+	}
+	use base64::Engine as _;
+	let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(&contents));
+	let bad =
+		format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("__cookie__:wrong"));
+
+	let request = r#"{"jsonrpc":"1.0","id":"t","method":"getblockcount","params":[]}"#;
+	assert_eq!(http(port, None, request).0, 401);
+	assert_eq!(http(port, Some(&bad), request).0, 401);
+	let (status, body) = http(port, Some(&good), request);
+	assert_eq!(
+		(status, serde_json::from_str::<Value>(&body).unwrap()),
+		(200, json!({ "result": 0, "error": null, "id": "t" }))
+	);
+
+	// Legacy errors come with HTTP 500 (404 for an unknown method); JSON-RPC 2.0 with 200.
+	let (status, body) =
+		http(port, Some(&good), r#"{"id":1,"method":"getblockhash","params":[9]}"#);
+	assert_eq!(status, 500);
+	assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], json!(-8));
+	assert_eq!(http(port, Some(&good), r#"{"id":1,"method":"nope","params":[]}"#).0, 404);
+	let (status, body) = http(port, Some(&good), r#"{"jsonrpc":"2.0","id":2,"method":"nope"}"#);
+	assert_eq!(status, 200);
+	assert_eq!(
+		serde_json::from_str::<Value>(&body).unwrap(),
+		json!({ "jsonrpc": "2.0", "error": { "code": -32601, "message": "Method not found" }, "id": 2 })
+	);
+	let (status, body) = http(port, Some(&good), "not json");
+	assert_eq!(
+		(status, serde_json::from_str::<Value>(&body).unwrap()["error"]["code"].clone()),
+		(500, json!(-32700))
+	);
+	// A batch.
+	let (status, body) = http(
+		port,
+		Some(&good),
+		r#"[{"id":1,"method":"getblockcount"},{"id":2,"method":"getbestblockhash"}]"#,
+	);
+	let replies: Value = serde_json::from_str(&body).unwrap();
+	assert_eq!(status, 200);
+	assert_eq!(replies[0]["result"], json!(0));
+	assert_eq!(
+		replies[1]["result"],
+		json!("0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"),
+		"regtest's genesis block"
+	);
+	let _ = std::fs::remove_dir_all(datadir);
+}
