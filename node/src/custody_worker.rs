@@ -33,10 +33,10 @@ use tapchain_primitives::custody::{CustodyMessage, CustodyTask};
 use tapchain_runtime::{opaque::Block, AccountId, RuntimeCall};
 use tapchain_signer::{SignedMessage, Signer, SignerError};
 
-use crate::bitcoind::BitcoindClient;
 use pallet_btc_bridge::{runtime_api::BtcBridgeApi, ProposalStatus};
 use pallet_btc_custody::runtime_api::BtcCustodyApi;
 use tapchain_primitives::bridge::{BridgeMessage, FeeRateReport, ProposalVote};
+use tapchain_relayer::bitcoind::BitcoindClient;
 use tapchain_signer::proposal_check::check_proposal;
 
 use crate::service::FullClient;

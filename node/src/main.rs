@@ -3,7 +3,6 @@
 // `sc_cli::Error` and `sc_service::Error` are large by design; every command returns them.
 #![allow(clippy::result_large_err)]
 
-mod bitcoind;
 mod bridge_rpc;
 mod btc_rpc;
 mod chain_spec;

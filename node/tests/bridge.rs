@@ -9,7 +9,9 @@ mod common;
 
 use base64::Engine as _;
 use codec::{Decode, Encode};
-use common::{start_local_testnet_with, submit_signed, FakeBitcoindFees, Node};
+use common::{
+	hex_decode, start_local_testnet_with, state_call, submit_signed, FakeBitcoindFees, Node,
+};
 use pallet_revive::precompiles::alloy::{primitives::U256, sol_types::SolCall};
 use serde_json::{json, Value};
 use sp_keyring::Sr25519Keyring;
@@ -26,15 +28,6 @@ use tapchain_runtime::{
 	precompiles::{IBtcWithdrawal, BTC_WITHDRAWAL_ADDRESS},
 	AccountId, RuntimeCall,
 };
-
-fn hex_decode(value: &Value) -> Vec<u8> {
-	hex::decode(value.as_str().expect("hex string").trim_start_matches("0x")).expect("valid hex")
-}
-
-fn state_call<T: Decode>(node: &Node, method: &str, args: &[u8]) -> Result<T, String> {
-	let result = node.rpc("state_call", json!([method, format!("0x{}", hex::encode(args))]))?;
-	T::decode(&mut &hex_decode(&result)[..]).map_err(|e| format!("{method}: {e}"))
-}
 
 /// Bitcoin regtest as a relayer sees it: headers mined on the light client's tip.
 struct Regtest {

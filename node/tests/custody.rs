@@ -5,21 +5,11 @@
 mod common;
 
 use codec::{Decode, Encode};
-use common::{start_local_testnet, submit_signed, Node};
+use common::{start_local_testnet, state_call, submit_signed, Node};
 use serde_json::{json, Value};
 use sp_keyring::Sr25519Keyring;
 use std::time::Duration;
 use tapchain_runtime::RuntimeCall;
-
-fn hex_decode(value: &Value) -> Vec<u8> {
-	let text = value.as_str().expect("hex string");
-	hex::decode(text.trim_start_matches("0x")).expect("valid hex")
-}
-
-fn state_call<T: Decode>(node: &Node, method: &str, args: &[u8]) -> Result<T, String> {
-	let result = node.rpc("state_call", json!([method, format!("0x{}", hex::encode(args))]))?;
-	T::decode(&mut &hex_decode(&result)[..]).map_err(|e| format!("{method}: {e}"))
-}
 
 fn custody_key(node: &Node) -> Option<(u32, u64, [u8; 32])> {
 	state_call(node, "BtcCustodyApi_current_custody_key", &[]).ok().flatten()

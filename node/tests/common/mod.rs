@@ -19,15 +19,36 @@ pub fn free_port() -> u16 {
 	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// The `tapchain-node` binary: Cargo's for the node's own tests; for other packages' tests
+/// (which include this module too) the one beside their test executable, which
+/// `cargo test --workspace` builds first.
+pub fn node_binary() -> PathBuf {
+	if let Some(path) = option_env!("CARGO_BIN_EXE_tapchain-node") {
+		return PathBuf::from(path);
+	}
+	let test_executable = std::env::current_exe().expect("the test knows its path");
+	let profile_dir = test_executable
+		.parent()
+		.and_then(|deps| deps.parent())
+		.expect("tests run from <target>/<profile>/deps");
+	let path = profile_dir.join("tapchain-node");
+	assert!(
+		path.exists(),
+		"{} is missing: run the tests with `cargo test --release --workspace`",
+		path.display()
+	);
+	path
+}
+
 /// A child process whose stdout and stderr are collected line by line (for failure messages),
 /// killed when dropped.
-struct LoggedProcess {
+pub struct LoggedProcess {
 	child: Mutex<Child>,
 	log: Arc<Mutex<Vec<String>>>,
 }
 
 impl LoggedProcess {
-	fn spawn(mut command: Command) -> LoggedProcess {
+	pub fn spawn(mut command: Command) -> LoggedProcess {
 		let mut child = command
 			.stdout(Stdio::piped())
 			.stderr(Stdio::piped())
@@ -48,13 +69,13 @@ impl LoggedProcess {
 	}
 
 	/// The last lines the process printed.
-	fn log_tail(&self, lines: usize) -> String {
+	pub fn log_tail(&self, lines: usize) -> String {
 		let log = self.log.lock().unwrap();
 		log[log.len().saturating_sub(lines)..].join("\n")
 	}
 
 	/// The exit status if the process has ended.
-	fn exited(&self) -> Option<std::process::ExitStatus> {
+	pub fn exited(&self) -> Option<std::process::ExitStatus> {
 		self.child.lock().unwrap().try_wait().ok().flatten()
 	}
 }
@@ -82,8 +103,7 @@ impl Node {
 		let rpc_port = free_port();
 		let p2p_port = free_port();
 		let prometheus_port = free_port();
-		let binary = PathBuf::from(env!("CARGO_BIN_EXE_tapchain-node"));
-		let mut command = Command::new(&binary);
+		let mut command = Command::new(node_binary());
 		command.args(args).args([
 			"--rpc-port",
 			&rpc_port.to_string(),
@@ -173,7 +193,7 @@ impl EthRpc {
 	/// Starts eth-rpc against `node`'s RPC, on a free port, keeping receipts in memory.
 	pub fn start(node: &Node) -> EthRpc {
 		let port = free_port();
-		let mut command = Command::new(env!("CARGO_BIN_EXE_tapchain-node"));
+		let mut command = Command::new(node_binary());
 		command.args([
 			"eth-rpc",
 			"--node-rpc-url",
@@ -378,6 +398,18 @@ impl FakeBitcoindFees {
 	pub fn url(&self) -> String {
 		format!("http://tapchain:secret@127.0.0.1:{}", self.port)
 	}
+}
+
+/// The bytes of a `0x`-prefixed hex string.
+pub fn hex_decode(value: &Value) -> Vec<u8> {
+	let text = value.as_str().expect("hex string");
+	hex::decode(text.trim_start_matches("0x")).expect("valid hex")
+}
+
+/// Calls a runtime API (`state_call`) with SCALE-encoded `args` and decodes the answer.
+pub fn state_call<T: codec::Decode>(node: &Node, method: &str, args: &[u8]) -> Result<T, String> {
+	let result = node.rpc("state_call", json!([method, format!("0x{}", hex::encode(args))]))?;
+	T::decode(&mut &hex_decode(&result)[..]).map_err(|e| format!("{method}: {e}"))
 }
 
 /// Signs `call` as `signer` (native extrinsic, next nonce from the pool) and submits it.

@@ -1,10 +1,13 @@
-//! A minimal client of bitcoind's JSON-RPC (HTTP/1.1 with basic auth, std only): what a
-//! validator needs from its own Bitcoin node, today its fee-rate estimate.
+//! A client of bitcoind's JSON-RPC (HTTP/1.1 with basic auth from a user and password or
+//! bitcoind's `.cookie` file; std only): what the relayer needs from the Bitcoin node and what
+//! a validator asks its own bitcoind (the fee-rate estimate).
 
 use serde_json::{json, Value};
 use std::{
 	io::{Read, Write},
 	net::{TcpStream, ToSocketAddrs},
+	path::PathBuf,
+	sync::Mutex,
 	time::Duration,
 };
 
@@ -13,6 +16,8 @@ use std::{
 pub enum BitcoindError {
 	/// The URL is not `http://[user:password@]host:port[/path]`.
 	BadUrl(String),
+	/// The cookie file cannot be read or is not `user:password`.
+	BadCookie(String),
 	/// No connection, or it broke.
 	Io(String),
 	/// bitcoind refused the credentials (HTTP 401/403).
@@ -27,26 +32,76 @@ pub enum BitcoindError {
 
 impl std::fmt::Display for BitcoindError {
 	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-		write!(f, "{self:?}")
+		match self {
+			BitcoindError::Rpc { code, message } => write!(f, "bitcoind error {code}: {message}"),
+			other => write!(f, "{other:?}"),
+		}
 	}
 }
 
-/// A bitcoind JSON-RPC endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BitcoindClient {
+impl std::error::Error for BitcoindError {}
+
+/// Bitcoin Core's RPC error codes the relayer acts on.
+pub mod error_code {
+	/// Unknown block or transaction.
+	pub const INVALID_ADDRESS_OR_KEY: i64 = -5;
+	/// Height out of range.
+	pub const INVALID_PARAMETER: i64 = -8;
+	/// Inputs missing or already spent.
+	pub const VERIFY_ERROR: i64 = -25;
+	/// Refused by mempool policy or consensus (reason in the message).
+	pub const VERIFY_REJECTED: i64 = -26;
+	/// Already confirmed.
+	pub const VERIFY_ALREADY_IN_CHAIN: i64 = -27;
+}
+
+/// A JSON-RPC endpoint over plain HTTP (bitcoind, or a Tapchain node's RPC port).
+#[derive(Debug)]
+pub struct JsonRpcHttp {
 	host: String,
 	port: u16,
 	path: String,
-	/// `Basic <base64(user:password)>`, if the URL carries credentials.
-	authorization: Option<String>,
+	/// `Basic <base64(user:password)>`, from the URL or the cookie file.
+	authorization: Mutex<Option<String>>,
+	/// Re-read when refused: bitcoind writes a new cookie at every start.
+	cookie_file: Option<PathBuf>,
+	/// `"1.0"` for bitcoind (any version answers it), `"2.0"` for Substrate nodes.
+	jsonrpc_version: &'static str,
 	timeout: Duration,
 }
 
-impl BitcoindClient {
+impl Clone for JsonRpcHttp {
+	fn clone(&self) -> Self {
+		JsonRpcHttp {
+			host: self.host.clone(),
+			port: self.port,
+			path: self.path.clone(),
+			authorization: Mutex::new(self.authorization()),
+			cookie_file: self.cookie_file.clone(),
+			jsonrpc_version: self.jsonrpc_version,
+			timeout: self.timeout,
+		}
+	}
+}
+
+impl PartialEq for JsonRpcHttp {
+	fn eq(&self, other: &Self) -> bool {
+		(&self.host, self.port, &self.path, self.authorization(), &self.cookie_file)
+			== (&other.host, other.port, &other.path, other.authorization(), &other.cookie_file)
+	}
+}
+
+impl Eq for JsonRpcHttp {}
+
+fn basic_authorization(credentials: &str) -> String {
+	use base64::Engine as _;
+	format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(credentials.as_bytes()))
+}
+
+impl JsonRpcHttp {
 	/// Parses `http://user:password@127.0.0.1:8332` (an optional path such as
 	/// `/wallet/name` is kept).
-	pub fn from_url(url: &str) -> Result<Self, BitcoindError> {
-		use base64::Engine as _;
+	pub fn from_url(url: &str, jsonrpc_version: &'static str) -> Result<Self, BitcoindError> {
 		let bad = || BitcoindError::BadUrl(url.to_string());
 		let rest = url.strip_prefix("http://").ok_or_else(bad)?;
 		let (authority, path) = match rest.find('/') {
@@ -62,23 +117,64 @@ impl BitcoindClient {
 		if host.is_empty() {
 			return Err(bad());
 		}
-		let authorization = credentials.map(|c| {
-			format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(c.as_bytes()))
-		});
 		Ok(Self {
 			host: host.to_string(),
 			port,
 			path,
-			authorization,
-			timeout: Duration::from_secs(10),
+			authorization: Mutex::new(credentials.map(basic_authorization)),
+			cookie_file: None,
+			jsonrpc_version,
+			timeout: Duration::from_secs(30),
 		})
+	}
+
+	/// Authenticates with bitcoind's cookie file (`<datadir>/<network>/.cookie`).
+	pub fn with_cookie_file(mut self, path: PathBuf) -> Result<Self, BitcoindError> {
+		self.cookie_file = Some(path);
+		self.reload_cookie()?;
+		Ok(self)
+	}
+
+	fn reload_cookie(&self) -> Result<(), BitcoindError> {
+		let Some(path) = &self.cookie_file else { return Ok(()) };
+		let contents = std::fs::read_to_string(path)
+			.map_err(|e| BitcoindError::BadCookie(format!("{}: {e}", path.display())))?;
+		let contents = contents.trim();
+		if !contents.contains(':') {
+			return Err(BitcoindError::BadCookie(format!(
+				"{} is not user:password",
+				path.display()
+			)));
+		}
+		*self.authorization.lock().unwrap_or_else(|p| p.into_inner()) =
+			Some(basic_authorization(contents));
+		Ok(())
+	}
+
+	fn authorization(&self) -> Option<String> {
+		self.authorization.lock().unwrap_or_else(|p| p.into_inner()).clone()
+	}
+
+	/// `host:port`, for logs.
+	pub fn endpoint(&self) -> String {
+		format!("{}:{}", self.host, self.port)
 	}
 
 	/// Calls `method` with `params`; returns the JSON-RPC `result`.
 	pub fn call(&self, method: &str, params: Value) -> Result<Value, BitcoindError> {
+		match self.call_once(method, &params) {
+			Err(BitcoindError::Unauthorized) if self.cookie_file.is_some() => {
+				self.reload_cookie()?;
+				self.call_once(method, &params)
+			},
+			result => result,
+		}
+	}
+
+	fn call_once(&self, method: &str, params: &Value) -> Result<Value, BitcoindError> {
 		let io = |e: std::io::Error| BitcoindError::Io(e.to_string());
 		let body =
-			json!({ "jsonrpc": "1.0", "id": "tapchain", "method": method, "params": params })
+			json!({ "jsonrpc": self.jsonrpc_version, "id": 1, "method": method, "params": params })
 				.to_string();
 		let address = (self.host.as_str(), self.port)
 			.to_socket_addrs()
@@ -95,7 +191,7 @@ impl BitcoindClient {
 			self.port,
 			body.len()
 		);
-		if let Some(authorization) = &self.authorization {
+		if let Some(authorization) = self.authorization() {
 			request.push_str(&format!("Authorization: {authorization}\r\n"));
 		}
 		request.push_str("\r\n");
@@ -115,6 +211,11 @@ impl BitcoindClient {
 		if status == 401 || status == 403 {
 			return Err(BitcoindError::Unauthorized);
 		}
+		let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+			dechunk(body)
+		} else {
+			body.to_string()
+		};
 		// bitcoind answers RPC errors with HTTP 500 (or 404 for unknown methods) and a
 		// JSON-RPC error body.
 		let reply: Value = serde_json::from_str(body.trim()).map_err(|e| {
@@ -128,7 +229,118 @@ impl BitcoindClient {
 		}
 		reply.get("result").cloned().ok_or_else(|| BitcoindError::BadReply("no result".into()))
 	}
+}
 
+/// The body of a chunked HTTP reply.
+fn dechunk(mut body: &str) -> String {
+	let mut out = String::new();
+	while let Some((size, rest)) = body.split_once("\r\n") {
+		let Ok(size) = usize::from_str_radix(size.trim(), 16) else { break };
+		if size == 0 || rest.len() < size {
+			break;
+		}
+		out.push_str(&rest[..size]);
+		body = rest[size..].trim_start_matches("\r\n");
+	}
+	out
+}
+
+/// A bitcoind JSON-RPC endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BitcoindClient {
+	rpc: JsonRpcHttp,
+}
+
+fn as_str(value: &Value, what: &str) -> Result<String, BitcoindError> {
+	value
+		.as_str()
+		.map(str::to_string)
+		.ok_or_else(|| BitcoindError::BadReply(format!("{what} is not a string: {value}")))
+}
+
+fn hex_bytes(value: &Value, what: &str) -> Result<Vec<u8>, BitcoindError> {
+	hex::decode(as_str(value, what)?).map_err(|e| BitcoindError::BadReply(format!("{what}: {e}")))
+}
+
+impl BitcoindClient {
+	/// Parses `http://user:password@127.0.0.1:8332` (an optional path such as
+	/// `/wallet/name` is kept).
+	pub fn from_url(url: &str) -> Result<Self, BitcoindError> {
+		Ok(Self { rpc: JsonRpcHttp::from_url(url, "1.0")? })
+	}
+
+	/// Authenticates with bitcoind's cookie file instead of the URL's credentials.
+	pub fn with_cookie_file(self, path: PathBuf) -> Result<Self, BitcoindError> {
+		Ok(Self { rpc: self.rpc.with_cookie_file(path)? })
+	}
+
+	/// `host:port`, for logs.
+	pub fn endpoint(&self) -> String {
+		self.rpc.endpoint()
+	}
+
+	/// Calls `method` with `params`; returns the JSON-RPC `result`.
+	pub fn call(&self, method: &str, params: Value) -> Result<Value, BitcoindError> {
+		self.rpc.call(method, params)
+	}
+
+	/// `getblockchaininfo`'s `chain`: `main`, `test`, `testnet4`, `signet` or `regtest`.
+	pub fn chain_name(&self) -> Result<String, BitcoindError> {
+		as_str(&self.call("getblockchaininfo", json!([]))?["chain"], "chain")
+	}
+
+	/// Height of the best block.
+	pub fn block_count(&self) -> Result<u32, BitcoindError> {
+		self.call("getblockcount", json!([]))?
+			.as_u64()
+			.map(|h| h as u32)
+			.ok_or_else(|| BitcoindError::BadReply("getblockcount is not a number".into()))
+	}
+
+	/// Hash (display hex) of the active block at `height`.
+	pub fn block_hash(&self, height: u32) -> Result<String, BitcoindError> {
+		as_str(&self.call("getblockhash", json!([height]))?, "block hash")
+	}
+
+	/// The 80-byte header of a block.
+	pub fn raw_header(&self, hash: &str) -> Result<Vec<u8>, BitcoindError> {
+		hex_bytes(&self.call("getblockheader", json!([hash, false]))?, "header")
+	}
+
+	/// Confirmations of a block: -1 when it is not on the active chain.
+	pub fn block_confirmations(&self, hash: &str) -> Result<i64, BitcoindError> {
+		self.call("getblockheader", json!([hash, true]))?["confirmations"]
+			.as_i64()
+			.ok_or_else(|| BitcoindError::BadReply("no confirmations in getblockheader".into()))
+	}
+
+	/// A whole block, serialized.
+	pub fn raw_block(&self, hash: &str) -> Result<Vec<u8>, BitcoindError> {
+		hex_bytes(&self.call("getblock", json!([hash, 0]))?, "block")
+	}
+
+	/// Txids (display hex) of a block.
+	pub fn block_txids(&self, hash: &str) -> Result<Vec<String>, BitcoindError> {
+		let block = self.call("getblock", json!([hash, 1]))?;
+		block["tx"]
+			.as_array()
+			.ok_or_else(|| BitcoindError::BadReply("getblock has no tx list".into()))?
+			.iter()
+			.map(|txid| as_str(txid, "txid"))
+			.collect()
+	}
+
+	/// `sendrawtransaction`; returns the txid.
+	pub fn send_raw_transaction(&self, raw_hex: &str) -> Result<String, BitcoindError> {
+		as_str(&self.call("sendrawtransaction", json!([raw_hex]))?, "txid")
+	}
+
+	/// The block (display hex) holding a transaction, if bitcoind can tell (mempool
+	/// transactions have none; confirmed ones need `-txindex` unless still unspent).
+	pub fn transaction_block(&self, txid: &str) -> Result<Option<String>, BitcoindError> {
+		let tx = self.call("getrawtransaction", json!([txid, true]))?;
+		Ok(tx["blockhash"].as_str().map(str::to_string))
+	}
 	/// `estimatesmartfee target_blocks`, in sat/vB rounded up (bitcoind gives BTC/kvB).
 	pub fn estimate_fee_rate_sat_per_vb(&self, target_blocks: u16) -> Result<u64, BitcoindError> {
 		let result = self.call("estimatesmartfee", json!([target_blocks]))?;
@@ -195,12 +407,12 @@ mod tests {
 		let client =
 			BitcoindClient::from_url("http://alice:secret@127.0.0.1:18443/wallet/w").unwrap();
 		assert_eq!(
-			(client.host.as_str(), client.port, client.path.as_str()),
+			(client.rpc.host.as_str(), client.rpc.port, client.rpc.path.as_str()),
 			("127.0.0.1", 18443, "/wallet/w")
 		);
-		assert_eq!(client.authorization.as_deref(), Some("Basic YWxpY2U6c2VjcmV0"));
+		assert_eq!(client.rpc.authorization().as_deref(), Some("Basic YWxpY2U6c2VjcmV0"));
 		let client = BitcoindClient::from_url("http://localhost:8332").unwrap();
-		assert_eq!((client.path.as_str(), client.authorization), ("/", None));
+		assert_eq!((client.rpc.path.as_str(), client.rpc.authorization()), ("/", None));
 		for bad in ["https://x:1", "http://nohost", "http://:1", "http://h:port", "ftp://h:1"] {
 			assert!(
 				matches!(BitcoindClient::from_url(bad), Err(BitcoindError::BadUrl(_))),

@@ -1,0 +1,617 @@
+//! One relaying round: headers in, deposit proofs in, signed withdrawals out and their proofs
+//! back in. Every decision is taken from what the chain says now (the light client's tip,
+//! the bridge's records, its required confirmations), so a restarted relayer, or several at
+//! once, only ever repeat work the chain refuses or ignores.
+
+use crate::{
+	bitcoind::{error_code, BitcoindClient, BitcoindError},
+	metrics::Metrics,
+	tapchain::{ChainError, TapchainClient},
+};
+use bitcoin::{consensus::deserialize, hashes::Hash, Block};
+use pallet_btc_light_client::MerkleProof;
+use std::{
+	collections::BTreeMap,
+	time::{Duration, Instant},
+};
+use tapchain_primitives::bitcoin::{merkle::merkle_branch, BlockHash, BlockHeader, Network, Txid};
+use tapchain_runtime::RuntimeCall;
+
+const LOG_TARGET: &str = "relayer";
+
+/// Why a round stopped.
+#[derive(Debug)]
+pub enum RelayError {
+	Bitcoind(BitcoindError),
+	Chain(ChainError),
+	/// Something the relayer cannot fix by retrying (named).
+	Fatal(String),
+}
+
+impl std::fmt::Display for RelayError {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		match self {
+			RelayError::Bitcoind(error) => write!(f, "bitcoind: {error}"),
+			RelayError::Chain(error) => write!(f, "{error}"),
+			RelayError::Fatal(message) => write!(f, "{message}"),
+		}
+	}
+}
+
+impl From<BitcoindError> for RelayError {
+	fn from(error: BitcoindError) -> Self {
+		RelayError::Bitcoind(error)
+	}
+}
+
+impl From<ChainError> for RelayError {
+	fn from(error: ChainError) -> Self {
+		RelayError::Chain(error)
+	}
+}
+
+/// How the relayer paces itself.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+	/// Headers per `submit_headers` (the runtime takes up to 2016).
+	pub batch_size: u32,
+	/// Blocks below bitcoind's tip searched for deposits and withdrawals at start.
+	pub scan_depth: u32,
+	/// Blocks read per round (keeps rounds short while catching up).
+	pub max_blocks_per_round: u32,
+	/// A submission that has not taken effect after this long is sent again.
+	pub resubmit_after: Duration,
+	/// A signed withdrawal not yet confirmed is sent to bitcoind again after this long.
+	pub rebroadcast_after: Duration,
+}
+
+impl Default for RelayConfig {
+	fn default() -> Self {
+		RelayConfig {
+			batch_size: 1000,
+			scan_depth: 1008,
+			max_blocks_per_round: 500,
+			resubmit_after: Duration::from_secs(120),
+			rebroadcast_after: Duration::from_secs(60),
+		}
+	}
+}
+
+/// A transaction found in a block, with what proves it there.
+#[derive(Debug, Clone)]
+struct FoundTx {
+	raw: Vec<u8>,
+	/// Display hex.
+	block_hash: String,
+	tx_index: u32,
+	branch: Vec<[u8; 32]>,
+	/// Outputs of interest (deposit outputs).
+	vouts: Vec<u32>,
+	/// The relayer's last submission of its proof.
+	submitted: Option<Submission>,
+	/// Proofs submitted so far without effect.
+	attempts: u32,
+}
+
+/// Submissions of one proof without effect before the relayer stops trying (the chain
+/// refuses it for a reason a retry will not change; the log says which transaction).
+const MAX_ATTEMPTS: u32 = 3;
+
+/// A submitted extrinsic, until the chain shows its effect.
+#[derive(Debug, Clone, Copy)]
+struct Submission {
+	nonce: u32,
+	at: Instant,
+}
+
+impl Submission {
+	/// Whether the same content may be sent again: once the earlier extrinsic was included
+	/// without the effect (the account's nonce moved past it: another relayer was first, or
+	/// the chain refused it), or after `resubmit_after` out of every block (dropped from the
+	/// pool). A slow chain never gets the same proof twice.
+	fn may_resubmit(&self, account_nonce: u32, resubmit_after: Duration) -> bool {
+		account_nonce > self.nonce || self.at.elapsed() >= resubmit_after
+	}
+}
+
+/// The signed withdrawal being carried out.
+#[derive(Debug, Clone)]
+struct Withdrawal {
+	proposal_id: u64,
+	/// Display hex.
+	txid: String,
+	raw_hex: String,
+	last_broadcast: Option<Instant>,
+	confirmed_in: Option<FoundTx>,
+	/// Whether the recent blocks were searched for it (once, when first seen).
+	searched: bool,
+}
+
+/// The relayer's working state; all of it can be rebuilt from bitcoind and the chain.
+pub struct Relayer {
+	pub bitcoind: BitcoindClient,
+	pub chain: TapchainClient,
+	config: RelayConfig,
+	metrics: Metrics,
+	/// Last header submitted, until the light client has it.
+	headers_in_flight: Option<(String, Submission)>,
+	/// The relayer account's nonce on chain at the start of the round.
+	account_nonce: u32,
+	/// Last block scanned: height and hash (display hex).
+	scanned_to: Option<(u32, String)>,
+	deposit_scripts: Vec<Vec<u8>>,
+	/// Deposits seen on bitcoind's best chain and not yet recorded by the bridge, by txid.
+	pending_deposits: BTreeMap<String, FoundTx>,
+	withdrawal: Option<Withdrawal>,
+}
+
+/// What a round did, for logs and tests.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct RoundReport {
+	pub headers_submitted: u32,
+	pub deposits_submitted: u32,
+	pub broadcasts: u32,
+	pub withdrawal_proofs_submitted: u32,
+}
+
+/// bitcoind's `chain` name for a network.
+pub fn bitcoind_chain_name(network: Network) -> &'static str {
+	match network {
+		Network::Mainnet => "main",
+		Network::Testnet3 => "test",
+		Network::Testnet4 => "testnet4",
+		Network::Regtest => "regtest",
+	}
+}
+
+fn display_hash(hash: &str) -> Result<BlockHash, RelayError> {
+	BlockHash::from_display_hex(hash)
+		.ok_or_else(|| RelayError::Fatal(format!("bitcoind gave a malformed block hash {hash}")))
+}
+
+impl Relayer {
+	pub fn new(
+		bitcoind: BitcoindClient,
+		chain: TapchainClient,
+		config: RelayConfig,
+		metrics: Metrics,
+	) -> Relayer {
+		Relayer {
+			bitcoind,
+			chain,
+			config,
+			metrics,
+			headers_in_flight: None,
+			account_nonce: 0,
+			scanned_to: None,
+			deposit_scripts: Vec::new(),
+			pending_deposits: BTreeMap::new(),
+			withdrawal: None,
+		}
+	}
+
+	/// Refuses to relay between different networks (a configuration error).
+	pub fn check_networks(&self) -> Result<(), RelayError> {
+		let network = self.chain.bitcoin_network()?;
+		let bitcoind_chain = self.bitcoind.chain_name()?;
+		let expected = bitcoind_chain_name(network);
+		if bitcoind_chain != expected {
+			return Err(RelayError::Fatal(format!(
+				"bitcoind at {} follows '{bitcoind_chain}' but the chain's light client follows '{expected}'",
+				self.bitcoind.endpoint()
+			)));
+		}
+		Ok(())
+	}
+
+	/// One round: headers, then blocks, then deposits and the withdrawal.
+	pub fn round(&mut self) -> Result<RoundReport, RelayError> {
+		let mut report = RoundReport::default();
+		self.account_nonce = self.chain.account_nonce()?;
+		report.headers_submitted = self.sync_headers()?;
+		self.scan_blocks()?;
+		report.deposits_submitted = self.process_deposits()?;
+		let (broadcasts, proofs) = self.process_withdrawal()?;
+		report.broadcasts = broadcasts;
+		report.withdrawal_proofs_submitted = proofs;
+		Ok(report)
+	}
+
+	/// Submits the headers the light client misses, from the last block it shares with
+	/// bitcoind's best chain (so a reorg on bitcoind's side is relayed as the heavier branch).
+	fn sync_headers(&mut self) -> Result<u32, RelayError> {
+		let tip = self.chain.light_client_tip()?.ok_or_else(|| {
+			RelayError::Fatal("the chain's light client has no checkpoint (not initialized)".into())
+		})?;
+		let bitcoind_height = self.bitcoind.block_count()?;
+		self.metrics.header_lag.set(bitcoind_height.saturating_sub(tip.height) as i64);
+
+		if let Some((hash, submission)) = &self.headers_in_flight {
+			let imported = self.chain.call("btc_heightOf", serde_json::json!([hash]))?;
+			if imported.is_null()
+				&& !submission.may_resubmit(self.account_nonce, self.config.resubmit_after)
+			{
+				return Ok(0);
+			}
+			self.headers_in_flight = None;
+		}
+
+		// The highest light-client block on bitcoind's best chain.
+		let on_best = match self.bitcoind.block_confirmations(&tip.hash) {
+			Ok(confirmations) => confirmations >= 1,
+			Err(BitcoindError::Rpc { code: error_code::INVALID_ADDRESS_OR_KEY, .. }) => false,
+			Err(error) => return Err(error.into()),
+		};
+		let mut ancestor = tip.height.min(bitcoind_height);
+		if !on_best {
+			loop {
+				let Some(header) = self.chain.light_client_header(ancestor)? else {
+					return Err(RelayError::Fatal(format!(
+						"no block shared with bitcoind's chain down to height {ancestor}: wrong network or a fork deeper than the light client keeps"
+					)));
+				};
+				let header = BlockHeader::from_bytes(&header)
+					.map_err(|e| RelayError::Fatal(format!("light client header: {e:?}")))?;
+				if header.block_hash().to_display_hex() == self.bitcoind.block_hash(ancestor)? {
+					break;
+				}
+				ancestor = ancestor.checked_sub(1).ok_or_else(|| {
+					RelayError::Fatal("bitcoind and the light client share no block".into())
+				})?;
+			}
+			log::info!(target: LOG_TARGET, "bitcoind reorganised: light client tip {} at {} left bitcoind's best chain; relaying the branch from {ancestor}", tip.hash, tip.height);
+		}
+		if ancestor >= bitcoind_height {
+			return Ok(0);
+		}
+
+		let last = bitcoind_height.min(ancestor + self.config.batch_size);
+		let mut headers = Vec::with_capacity((last - ancestor) as usize);
+		let mut last_hash = String::new();
+		for height in ancestor + 1..=last {
+			last_hash = self.bitcoind.block_hash(height)?;
+			let raw = self.bitcoind.raw_header(&last_hash)?;
+			headers.push(BlockHeader::from_bytes(&raw).map_err(|e| {
+				RelayError::Fatal(format!("bitcoind served a malformed header at {height}: {e:?}"))
+			})?);
+		}
+		let count = headers.len() as u32;
+		let headers = headers.try_into().map_err(|_| {
+			RelayError::Fatal(format!(
+				"--batch-size {} is above the runtime's limit",
+				self.config.batch_size
+			))
+		})?;
+		let call =
+			RuntimeCall::BtcLightClient(pallet_btc_light_client::Call::submit_headers { headers });
+		let nonce = self.chain.submit(call)?;
+		self.metrics.headers_submitted.inc_by(count as u64);
+		log::info!(target: LOG_TARGET, "submitted {count} headers {}..={last} (bitcoind at {bitcoind_height}, light client at {})", ancestor + 1, tip.height);
+		self.headers_in_flight = Some((last_hash, Submission { nonce, at: Instant::now() }));
+		Ok(count)
+	}
+
+	/// Reads the blocks bitcoind added since the last round (after a reorg: again from below
+	/// the fork), noting deposits to the custody address and the withdrawal transaction.
+	fn scan_blocks(&mut self) -> Result<(), RelayError> {
+		let scripts = self.chain.deposit_scripts()?;
+		if scripts != self.deposit_scripts {
+			if !scripts.is_empty() {
+				log::info!(target: LOG_TARGET, "deposit scripts now {:?}", scripts.iter().map(hex::encode).collect::<Vec<_>>());
+			}
+			self.deposit_scripts = scripts;
+			// A new custody address: look through the recent blocks again.
+			self.scanned_to = None;
+		}
+		let bitcoind_height = self.bitcoind.block_count()?;
+		let mut next = match &self.scanned_to {
+			Some((height, hash)) => {
+				let still_best =
+					*height <= bitcoind_height && self.bitcoind.block_hash(*height)? == *hash;
+				if still_best {
+					height + 1
+				} else {
+					log::info!(target: LOG_TARGET, "block {hash} at {height} left bitcoind's best chain; scanning again from below it");
+					height.saturating_sub(self.config.scan_depth.min(100))
+				}
+			},
+			None => bitcoind_height.saturating_sub(self.config.scan_depth),
+		};
+		let stop = bitcoind_height.min(next + self.config.max_blocks_per_round);
+		while next <= stop {
+			let hash = self.bitcoind.block_hash(next)?;
+			let raw = self.bitcoind.raw_block(&hash)?;
+			let block: Block = deserialize(&raw).map_err(|e| {
+				RelayError::Fatal(format!("bitcoind served block {hash} that does not decode: {e}"))
+			})?;
+			self.note_block(&block, &hash);
+			self.scanned_to = Some((next, hash));
+			next += 1;
+		}
+		Ok(())
+	}
+
+	fn note_block(&mut self, block: &Block, hash: &str) {
+		let txids: Vec<Txid> =
+			block.txdata.iter().map(|tx| Txid(tx.compute_txid().to_byte_array())).collect();
+		for (index, tx) in block.txdata.iter().enumerate() {
+			let txid = tx.compute_txid().to_string();
+			let vouts: Vec<u32> = tx
+				.output
+				.iter()
+				.enumerate()
+				.filter(|(_, output)| {
+					self.deposit_scripts
+						.iter()
+						.any(|script| script.as_slice() == output.script_pubkey.as_bytes())
+				})
+				.map(|(vout, _)| vout as u32)
+				.collect();
+			let is_withdrawal = self.withdrawal.as_ref().is_some_and(|w| w.txid == txid);
+			if vouts.is_empty() && !is_withdrawal {
+				continue;
+			}
+			let found = FoundTx {
+				raw: bitcoin::consensus::serialize(tx),
+				block_hash: hash.to_string(),
+				tx_index: index as u32,
+				branch: merkle_branch(&txids, index).expect("index is in the block"),
+				vouts,
+				submitted: None,
+				attempts: 0,
+			};
+			if is_withdrawal {
+				log::info!(target: LOG_TARGET, "withdrawal transaction {txid} is in block {hash}");
+				if let Some(withdrawal) = self.withdrawal.as_mut() {
+					withdrawal.confirmed_in = Some(found);
+				}
+			} else if !self.pending_deposits.contains_key(&txid)
+				|| self.pending_deposits[&txid].block_hash != hash
+			{
+				log::info!(target: LOG_TARGET, "deposit {txid} found in block {hash}");
+				self.pending_deposits.insert(txid, found);
+			}
+		}
+	}
+
+	/// Submits the proof of every deposit the light client sees with the confirmations the
+	/// bridge requires, unless the bridge has recorded it already.
+	fn process_deposits(&mut self) -> Result<u32, RelayError> {
+		let required = self.chain.required_confirmations()?;
+		let mut submitted = 0;
+		let txids: Vec<String> = self.pending_deposits.keys().cloned().collect();
+		for txid in txids {
+			let found = self.pending_deposits[&txid].clone();
+			if self.bitcoind.block_confirmations(&found.block_hash)? < 1 {
+				// Reorganised away; found again if mined on the new branch.
+				log::info!(target: LOG_TARGET, "deposit {txid} left bitcoind's best chain with block {}", found.block_hash);
+				self.pending_deposits.remove(&txid);
+				continue;
+			}
+			let txid_bytes = Txid::from_display_hex(&txid).expect("from the bitcoin crate").0;
+			if self.chain.is_bridge_transaction(txid_bytes)? {
+				log::debug!(target: LOG_TARGET, "{txid} is a bridge transaction, not a deposit");
+				self.pending_deposits.remove(&txid);
+				continue;
+			}
+			let mut recorded = true;
+			for vout in &found.vouts {
+				recorded &= self.chain.deposit_recorded(txid_bytes, *vout)?;
+			}
+			if recorded {
+				log::info!(target: LOG_TARGET, "deposit {txid} is recorded by the bridge");
+				if found.submitted.is_some() {
+					self.metrics.deposits_credited.inc();
+				}
+				self.pending_deposits.remove(&txid);
+				continue;
+			}
+			let confirmations = self.chain.confirmations(
+				&found.raw,
+				found.tx_index,
+				&found.branch,
+				&found.block_hash,
+			)?;
+			if confirmations.is_none_or(|c| c < required) {
+				continue;
+			}
+			if found
+				.submitted
+				.is_some_and(|s| !s.may_resubmit(self.account_nonce, self.config.resubmit_after))
+			{
+				continue;
+			}
+			if found.attempts >= MAX_ATTEMPTS {
+				log::error!(target: LOG_TARGET, "deposit {txid} in block {} is still not recorded after {MAX_ATTEMPTS} proofs; giving up on it (see the chain's events for the reason)", found.block_hash);
+				self.metrics.errors.with_label_values(&["deposit"]).inc();
+				self.pending_deposits.remove(&txid);
+				continue;
+			}
+			let call = RuntimeCall::BtcBridge(pallet_btc_bridge::Call::submit_deposit {
+				raw_tx: found.raw.clone(),
+				proof: self.proof(&found)?,
+				block_hash: display_hash(&found.block_hash)?,
+			});
+			let submitted = match self.chain.submit(call) {
+				Ok(nonce) => {
+					log::info!(target: LOG_TARGET, "submitted deposit {txid} ({} confirmations)", confirmations.unwrap_or_default());
+					self.metrics.deposits_submitted.inc();
+					submitted += 1;
+					Submission { nonce, at: Instant::now() }
+				},
+				Err(error) => {
+					log::warn!(target: LOG_TARGET, "deposit {txid} not submitted: {error}");
+					// Tried again after `resubmit_after`.
+					Submission { nonce: u32::MAX, at: Instant::now() }
+				},
+			};
+			let pending = self.pending_deposits.get_mut(&txid).expect("listed");
+			pending.submitted = Some(submitted);
+			pending.attempts += 1;
+		}
+		self.metrics.pending_deposits.set(self.pending_deposits.len() as i64);
+		Ok(submitted)
+	}
+
+	fn proof(&self, found: &FoundTx) -> Result<MerkleProof, RelayError> {
+		Ok(MerkleProof {
+			tx_index: found.tx_index,
+			branch: found
+				.branch
+				.clone()
+				.try_into()
+				.map_err(|_| RelayError::Fatal("a Merkle branch deeper than any block".into()))?,
+		})
+	}
+
+	/// Broadcasts the signed withdrawal until it confirms, then proves it to the bridge.
+	fn process_withdrawal(&mut self) -> Result<(u32, u32), RelayError> {
+		let active = self.chain.active_proposal()?.filter(|p| p.status == "signed");
+		match (&self.withdrawal, &active) {
+			(Some(current), Some(active)) if current.proposal_id == active.id => {},
+			(Some(current), _) => {
+				let status = self.chain.proposal_status(current.proposal_id)?;
+				log::info!(target: LOG_TARGET, "withdrawal proposal {} is {}", current.proposal_id, status.as_deref().unwrap_or("gone"));
+				self.withdrawal = None;
+			},
+			_ => {},
+		}
+		if self.withdrawal.is_none() {
+			if let Some(active) = active {
+				let raw_hex = self.chain.signed_transaction(active.id)?.ok_or_else(|| {
+					ChainError::BadReply(format!(
+						"proposal {} is signed but has no transaction",
+						active.id
+					))
+				})?;
+				log::info!(target: LOG_TARGET, "proposal {} is signed: transaction {}", active.id, active.txid);
+				self.withdrawal = Some(Withdrawal {
+					proposal_id: active.id,
+					txid: active.txid,
+					raw_hex,
+					last_broadcast: None,
+					confirmed_in: None,
+					searched: false,
+				});
+			}
+		}
+		self.metrics.pending_broadcasts.set(self.withdrawal.is_some() as i64);
+		let Some(mut withdrawal) = self.withdrawal.take() else { return Ok((0, 0)) };
+		let result = self.carry_withdrawal(&mut withdrawal);
+		self.withdrawal = Some(withdrawal);
+		result
+	}
+
+	fn carry_withdrawal(&mut self, withdrawal: &mut Withdrawal) -> Result<(u32, u32), RelayError> {
+		if !withdrawal.searched {
+			// Already mined before this relayer saw it (another relayer, or a restart)?
+			withdrawal.searched = true;
+			self.search_recent_blocks(withdrawal)?;
+		}
+		if let Some(found) = &withdrawal.confirmed_in {
+			if self.bitcoind.block_confirmations(&found.block_hash)? < 1 {
+				log::info!(target: LOG_TARGET, "withdrawal {} left bitcoind's best chain", withdrawal.txid);
+				withdrawal.confirmed_in = None;
+			}
+		}
+		let mut broadcasts = 0;
+		if withdrawal.confirmed_in.is_none() {
+			let due = withdrawal
+				.last_broadcast
+				.is_none_or(|at| at.elapsed() >= self.config.rebroadcast_after);
+			if due {
+				withdrawal.last_broadcast = Some(Instant::now());
+				match self.bitcoind.send_raw_transaction(&withdrawal.raw_hex) {
+					Ok(_) => {
+						log::info!(target: LOG_TARGET, "broadcast withdrawal {} (proposal {})", withdrawal.txid, withdrawal.proposal_id);
+						self.metrics.broadcasts.inc();
+						broadcasts += 1;
+					},
+					Err(BitcoindError::Rpc {
+						code: error_code::VERIFY_ALREADY_IN_CHAIN, ..
+					}) => {
+						self.search_recent_blocks(withdrawal)?;
+					},
+					Err(BitcoindError::Rpc { code, message }) => {
+						self.metrics.errors.with_label_values(&["broadcast"]).inc();
+						log::error!(target: LOG_TARGET, "bitcoind refused withdrawal {}: {code} {message}", withdrawal.txid);
+					},
+					Err(error) => return Err(error.into()),
+				}
+			}
+			return Ok((broadcasts, 0));
+		}
+		let found = withdrawal.confirmed_in.clone().expect("checked above");
+		let required = self.chain.required_confirmations()?;
+		let confirmations = self.chain.confirmations(
+			&found.raw,
+			found.tx_index,
+			&found.branch,
+			&found.block_hash,
+		)?;
+		if confirmations.is_none_or(|c| c < required)
+			|| found
+				.submitted
+				.is_some_and(|s| !s.may_resubmit(self.account_nonce, self.config.resubmit_after))
+		{
+			return Ok((broadcasts, 0));
+		}
+		let call = RuntimeCall::BtcBridge(pallet_btc_bridge::Call::submit_withdrawal_proof {
+			proposal_id: withdrawal.proposal_id,
+			raw_tx: found.raw.clone(),
+			proof: self.proof(&found)?,
+			block_hash: display_hash(&found.block_hash)?,
+		});
+		match self.chain.submit(call) {
+			Ok(nonce) => {
+				log::info!(target: LOG_TARGET, "submitted the proof of withdrawal {} (proposal {})", withdrawal.txid, withdrawal.proposal_id);
+				self.metrics.withdrawal_proofs_submitted.inc();
+				if let Some(found) = withdrawal.confirmed_in.as_mut() {
+					found.submitted = Some(Submission { nonce, at: Instant::now() });
+				}
+				Ok((broadcasts, 1))
+			},
+			Err(error) => {
+				log::warn!(target: LOG_TARGET, "withdrawal proof not submitted: {error}");
+				if let Some(found) = withdrawal.confirmed_in.as_mut() {
+					found.submitted = Some(Submission { nonce: u32::MAX, at: Instant::now() });
+				}
+				Ok((broadcasts, 0))
+			},
+		}
+	}
+
+	/// Looks for the withdrawal transaction in bitcoind's recent blocks: by `getrawtransaction`
+	/// first (works for mempool transactions and with `-txindex`), else block by block.
+	fn search_recent_blocks(&mut self, withdrawal: &mut Withdrawal) -> Result<(), RelayError> {
+		let block_hash = match self.bitcoind.transaction_block(&withdrawal.txid) {
+			Ok(Some(hash)) => Some(hash),
+			// In the mempool: not mined yet.
+			Ok(None) => return Ok(()),
+			Err(BitcoindError::Rpc { code: error_code::INVALID_ADDRESS_OR_KEY, .. }) => {
+				let tip = self.bitcoind.block_count()?;
+				let mut found = None;
+				for height in (tip.saturating_sub(self.config.scan_depth)..=tip).rev() {
+					let hash = self.bitcoind.block_hash(height)?;
+					if self.bitcoind.block_txids(&hash)?.contains(&withdrawal.txid) {
+						found = Some(hash);
+						break;
+					}
+				}
+				found
+			},
+			Err(error) => return Err(error.into()),
+		};
+		if let Some(hash) = block_hash {
+			let raw = self.bitcoind.raw_block(&hash)?;
+			let block: Block = deserialize(&raw)
+				.map_err(|e| RelayError::Fatal(format!("block {hash} does not decode: {e}")))?;
+			self.withdrawal = Some(withdrawal.clone());
+			self.note_block(&block, &hash);
+			if let Some(noted) = self.withdrawal.take() {
+				withdrawal.confirmed_in = noted.confirmed_in;
+			}
+		}
+		Ok(())
+	}
+}

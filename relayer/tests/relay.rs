@@ -1,0 +1,272 @@
+//! The relayer between btc-sim and four Tapchain validators (`local_testnet`, whose validators
+//! also take their fee estimate from btc-sim): 200 headers catch up, a reorg on Bitcoin is
+//! followed, a deposit with a memo is proven once it has the bridge's confirmations (by a
+//! relayer restarted mid-way, running beside a second one, without double credit), and a
+//! withdrawal leaves: broadcast to btc-sim, accepted by Bitcoin Core's interpreter there,
+//! mined, proven, paid.
+
+#[path = "../../node/tests/common/mod.rs"]
+mod common;
+
+use bitcoin::{consensus::deserialize, Address, Amount};
+use btc_sim::{RpcAuth, RpcServer, SimConfig, SimNode};
+use codec::Decode;
+use common::{
+	free_port, hex_decode, start_local_testnet_with, state_call, submit_signed, LoggedProcess, Node,
+};
+use serde_json::{json, Value};
+use sp_keyring::Sr25519Keyring;
+use std::{
+	net::TcpListener,
+	process::Command,
+	str::FromStr,
+	sync::Arc,
+	time::{Duration, Instant},
+};
+use tapchain_primitives::{bitcoin::OutPoint, BASE_UNITS_PER_BTC};
+use tapchain_runtime::{AccountId, RuntimeCall};
+
+/// A running `tapchain-relayer`, killed when dropped.
+struct RelayerProcess {
+	process: LoggedProcess,
+	metrics_port: u16,
+}
+
+impl RelayerProcess {
+	fn start(bitcoind_url: &str, node: &Node, signer: &str) -> RelayerProcess {
+		let metrics_port = free_port();
+		let mut command = Command::new(env!("CARGO_BIN_EXE_tapchain-relayer"));
+		command.args([
+			"--bitcoind-url",
+			bitcoind_url,
+			"--node-url",
+			&format!("http://127.0.0.1:{}", node.rpc_port),
+			"--signer",
+			signer,
+			"--poll-interval-ms",
+			"500",
+			"--rebroadcast-secs",
+			"10",
+			"--prometheus-port",
+			&metrics_port.to_string(),
+		]);
+		RelayerProcess { process: LoggedProcess::spawn(command), metrics_port }
+	}
+
+	/// A metric's value from the relayer's `/metrics` page.
+	fn metric(&self, name: &str) -> Option<f64> {
+		use std::io::{Read, Write};
+		let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).ok()?;
+		stream.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").ok()?;
+		let mut page = String::new();
+		stream.read_to_string(&mut page).ok()?;
+		page.lines().find_map(|line| line.strip_prefix(&format!("{name} "))?.trim().parse().ok())
+	}
+
+	fn assert_running(&self) {
+		assert!(
+			self.process.exited().is_none(),
+			"the relayer exited:\n{}",
+			self.process.log_tail(40)
+		);
+	}
+}
+
+impl Drop for RelayerProcess {
+	fn drop(&mut self) {
+		if std::thread::panicking() {
+			eprintln!("relayer log:\n{}", self.process.log_tail(60));
+		}
+	}
+}
+
+fn light_client_tip(node: &Node) -> (String, u64) {
+	let tip = node.rpc("btc_bestTip", json!([])).unwrap();
+	(tip["hash"].as_str().unwrap().to_string(), tip["height"].as_u64().unwrap())
+}
+
+fn free_balance(node: &Node, account: &AccountId) -> u128 {
+	let key = frame_system::Account::<tapchain_runtime::Runtime>::hashed_key_for(account);
+	let value = node.rpc("state_getStorage", json!([format!("0x{}", hex::encode(key))])).unwrap();
+	let info = frame_system::AccountInfo::<u32, pallet_balances::AccountData<u128>>::decode(
+		&mut hex_decode(&value).as_slice(),
+	)
+	.unwrap();
+	info.data.free
+}
+
+fn deposit_recorded(node: &Node, txid: &bitcoin::Txid, vout: u32) -> bool {
+	use bitcoin::hashes::Hash;
+	let outpoint =
+		OutPoint { txid: tapchain_primitives::bitcoin::Txid(txid.to_byte_array()), vout };
+	state_call::<Option<pallet_btc_bridge::DepositRecord<AccountId>>>(
+		node,
+		"BtcBridgeApi_deposit",
+		&codec::Encode::encode(&outpoint),
+	)
+	.ok()
+	.flatten()
+	.is_some()
+}
+
+fn sim_call(sim: &SimNode, method: &str, params: Value) -> Value {
+	sim.call(method, &params).unwrap_or_else(|e| panic!("btc-sim {method}: {e:?}"))
+}
+
+#[test]
+fn the_relayer_carries_headers_reorgs_deposits_and_withdrawals_between_btc_sim_and_the_chain() {
+	let sim =
+		Arc::new(SimNode::new(SimConfig { fee_rate_sat_per_vb: Some(3), ..SimConfig::default() }));
+	let auth = RpcAuth { user: "relayer".into(), password: "secret".into() };
+	let server =
+		RpcServer::start(sim.clone(), TcpListener::bind("127.0.0.1:0").unwrap(), Some(auth));
+	let bitcoind_url = format!("http://relayer:secret@{}", server.address);
+	let wallet = sim.wallet_address().script_pubkey();
+	sim.mine(200, &wallet);
+
+	// The validators report btc-sim's fee estimate (3 sat/vB) through the same client.
+	let nodes =
+		start_local_testnet_with(|_| vec!["--bitcoind-rpc-url".into(), bitcoind_url.clone()]);
+	let node = &nodes[0];
+	assert_eq!(light_client_tip(node).1, 0, "the light client starts at regtest's genesis");
+
+	// Headers: 0 -> 200.
+	eprintln!("relayer starts at chain block #{}", node.best_number().unwrap());
+	let started = Instant::now();
+	let relayer = RelayerProcess::start(&bitcoind_url, node, "//Bob");
+	let best = sim.chain().tip_hash().to_string();
+	node.wait_until("the light client at bitcoind's tip", Duration::from_secs(180), |n| {
+		light_client_tip(n) == (best.clone(), 200)
+	});
+	let catch_up = started.elapsed();
+	eprintln!("catch-up ended at chain block #{}", node.best_number().unwrap());
+	relayer.assert_running();
+	assert_eq!(relayer.metric("tapchain_relayer_headers_submitted_total"), Some(200.0));
+
+	// A reorg: the blocks from 198 up are replaced by a heavier branch.
+	let old_198 = sim.chain().hash_at(198).unwrap();
+	sim_call(&sim, "invalidateblock", json!([old_198.to_string()]));
+	sim.mine(4, &wallet);
+	let new_best = sim.chain().tip_hash().to_string();
+	assert_eq!(sim.chain().height(), 201);
+	node.wait_until("the light client on the new branch", Duration::from_secs(120), |n| {
+		light_client_tip(n) == (new_best.clone(), 201)
+	});
+	let header_198 = node.rpc("btc_headerAt", json!([198])).unwrap();
+	let header_198: bitcoin::block::Header = deserialize(&hex_decode(&header_198)).unwrap();
+	assert_ne!(
+		header_198.block_hash(),
+		old_198,
+		"the stale block left the light client's best chain"
+	);
+	assert_eq!(header_198.block_hash(), sim.chain().hash_at(198).unwrap());
+
+	// Throughput on a running chain: 1,000 more headers.
+	sim.mine(1000, &wallet);
+	let started = Instant::now();
+	let best = sim.chain().tip_hash().to_string();
+	node.wait_until("the light client 1,000 headers further", Duration::from_secs(180), |n| {
+		light_client_tip(n) == (best.clone(), 1201)
+	});
+	let thousand = started.elapsed();
+
+	// A deposit for Ferdie, once there is a custody key.
+	node.wait_until("a deposit address", Duration::from_secs(300), |n| {
+		n.rpc("bridge_depositAddress", json!([])).is_ok_and(|a| !a.is_null())
+	});
+	let address = node.rpc("bridge_depositAddress", json!([])).unwrap();
+	let ferdie: AccountId = Sr25519Keyring::Ferdie.to_account_id();
+	let memo_script = hex_decode(
+		&node
+			.rpc(
+				"bridge_depositMemo",
+				json!([format!("0x{}", hex::encode(<[u8; 32]>::from(ferdie.clone())))]),
+			)
+			.unwrap(),
+	);
+	let sent = sim_call(
+		&sim,
+		"send",
+		json!([[{ address["address"].as_str().unwrap(): 1.0 }, { "data": hex::encode(&memo_script[2..]) }]]),
+	);
+	let deposit_txid = bitcoin::Txid::from_str(sent["txid"].as_str().unwrap()).unwrap();
+	let balance_before = free_balance(node, &ferdie);
+	sim.mine(1, &wallet);
+	// The relayer sees it, and is stopped before it has the confirmations.
+	std::thread::sleep(Duration::from_secs(3));
+	relayer.assert_running();
+	assert_eq!(relayer.metric("tapchain_relayer_pending_deposits"), Some(1.0));
+	drop(relayer);
+
+	sim.mine(1, &wallet);
+	// Restarted, and a second relayer beside it.
+	let relayer = RelayerProcess::start(&bitcoind_url, node, "//Bob");
+	let second = RelayerProcess::start(&bitcoind_url, node, "//Charlie");
+	std::thread::sleep(Duration::from_secs(8));
+	assert!(!deposit_recorded(node, &deposit_txid, 0), "two confirmations are not enough");
+	assert_eq!(free_balance(node, &ferdie), balance_before);
+
+	sim.mine(1, &wallet);
+	let third_confirmation = Instant::now();
+	node.wait_until("the deposit credited", Duration::from_secs(120), |n| {
+		deposit_recorded(n, &deposit_txid, 0)
+	});
+	let credit_delay = third_confirmation.elapsed();
+	// Both relayers keep going; the deposit is credited once.
+	std::thread::sleep(Duration::from_secs(8));
+	relayer.assert_running();
+	second.assert_running();
+	assert_eq!(free_balance(node, &ferdie) - balance_before, BASE_UNITS_PER_BTC);
+	assert_eq!(relayer.metric("tapchain_relayer_pending_deposits"), Some(0.0));
+
+	// Ferdie withdraws 0.3 BTC to a btc-sim address; the relayers broadcast it.
+	let destination =
+		Address::from_str("bcrt1q6rhpng9evdsfnn833a4f4vej0asu6dk5srld6x").unwrap().assume_checked();
+	submit_signed(
+		node,
+		Sr25519Keyring::Ferdie,
+		RuntimeCall::BtcBridge(pallet_btc_bridge::Call::request_withdrawal {
+			address: destination.to_string().into_bytes().try_into().unwrap(),
+			amount: 30 * BASE_UNITS_PER_BTC / 100,
+		}),
+	)
+	.unwrap();
+	node.wait_until("the withdrawal signed", Duration::from_secs(300), |n| {
+		n.rpc("bridge_withdrawal", json!([1])).is_ok_and(|w| w["status"] == "signed")
+	});
+	let withdrawal = node.rpc("bridge_withdrawal", json!([1])).unwrap();
+	let txid = bitcoin::Txid::from_str(withdrawal["txid"].as_str().unwrap()).unwrap();
+	node.wait_until("the withdrawal in btc-sim's mempool", Duration::from_secs(60), |_| {
+		sim.chain().mempool_entry(&txid).is_some()
+	});
+	sim.mine(3, &wallet);
+	node.wait_until("the withdrawal paid", Duration::from_secs(120), |n| {
+		n.rpc("bridge_withdrawal", json!([1])).is_ok_and(|w| w["status"] == "paid")
+	});
+	let proposal = node.rpc("bridge_proposal", json!([withdrawal["proposalId"]])).unwrap();
+	let fee_sats = proposal["feeSats"].as_u64().unwrap();
+	assert_eq!(
+		proposal["feeRateSatPerVb"],
+		json!(3),
+		"btc-sim's estimate, as the validators reported it"
+	);
+	let paid = sim_call(&sim, "gettxout", json!([txid.to_string(), 0]));
+	assert_eq!(paid["scriptPubKey"]["address"], json!(destination.to_string()));
+	assert_eq!(
+		Amount::from_btc(paid["value"].as_f64().unwrap()).unwrap(),
+		Amount::from_sat(30_000_000 - fee_sats)
+	);
+	assert!(sim.chain().confirmed_tx(&txid).is_some());
+	relayer.assert_running();
+	second.assert_running();
+
+	eprintln!(
+		"relayer figures: 200 headers on a new chain in {:.1} s (from the relayer's start to the \
+		 light client's tip); 1,000 headers on a running chain in {:.1} s ({:.0} headers/s end to \
+		 end); deposit credited {:.1} s after its third confirmation",
+		catch_up.as_secs_f64(),
+		thousand.as_secs_f64(),
+		1000.0 / thousand.as_secs_f64(),
+		credit_delay.as_secs_f64()
+	);
+}
