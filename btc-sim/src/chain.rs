@@ -169,7 +169,7 @@ pub fn block_subsidy(height: u32) -> Amount {
 	if halvings >= 64 {
 		return Amount::ZERO;
 	}
-	Amount::from_sat(50 * 100_000_000 >> halvings)
+	Amount::from_sat((50 * 100_000_000) >> halvings)
 }
 
 impl Default for Chain {

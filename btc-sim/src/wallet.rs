@@ -80,7 +80,7 @@ impl Wallet {
 				+ 9 + change_script.len() as u64;
 
 		let mut coins = chain.spendable_coins(&change_script);
-		coins.sort_by(|a, b| b.1.output.value.cmp(&a.1.output.value));
+		coins.sort_by_key(|(_, coin)| std::cmp::Reverse(coin.output.value));
 		let available_sats: u64 = coins.iter().map(|(_, c)| c.output.value.to_sat()).sum();
 		let mut selected: Vec<(OutPoint, TxOut)> = Vec::new();
 		let mut selected_sats = 0u64;

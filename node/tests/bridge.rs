@@ -8,7 +8,7 @@
 mod common;
 
 use base64::Engine as _;
-use codec::{Decode, Encode};
+use codec::Encode;
 use common::{
 	hex_decode, start_local_testnet_with, state_call, submit_signed, FakeBitcoindFees, Node,
 };

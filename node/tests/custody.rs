@@ -4,9 +4,8 @@
 
 mod common;
 
-use codec::{Decode, Encode};
+use codec::Encode;
 use common::{start_local_testnet, state_call, submit_signed, Node};
-use serde_json::{json, Value};
 use sp_keyring::Sr25519Keyring;
 use std::time::Duration;
 use tapchain_runtime::RuntimeCall;
