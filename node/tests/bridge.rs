@@ -10,7 +10,7 @@ mod common;
 use base64::Engine as _;
 use codec::Encode;
 use common::{
-	hex_decode, start_local_testnet_with, state_call, submit_signed, FakeBitcoindFees, Node,
+	hex_decode, start_local_testnet_with, state_call, submit_signed, Node, ValidatorBitcoind,
 };
 use pallet_revive::precompiles::alloy::{primitives::U256, sol_types::SolCall};
 use serde_json::{json, Value};
@@ -137,7 +137,7 @@ impl Drop for LogsOnPanic<'_> {
 fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accepts() {
 	// Each validator's "own Bitcoin node" estimates a different fee rate.
 	let fees = [("alice", 9u64), ("bob", 14), ("charlie", 12), ("dave", 80)]
-		.map(|(name, rate)| (name, FakeBitcoindFees::start(rate)));
+		.map(|(name, rate)| (name, ValidatorBitcoind::start(rate)));
 	let nodes = start_local_testnet_with(|name| {
 		let (_, bitcoind) = fees.iter().find(|(n, _)| *n == name).unwrap();
 		vec!["--bitcoind-rpc-url".into(), bitcoind.url()]

@@ -346,8 +346,10 @@ impl BitcoindClient {
 		let result = self.call("estimatesmartfee", json!([target_blocks]))?;
 		match result.get("feerate").and_then(Value::as_f64) {
 			Some(btc_per_kvb) if btc_per_kvb > 0.0 => {
-				// 1 BTC/kvB = 10^8 sat / 1000 vB = 10^5 sat/vB.
-				Ok((btc_per_kvb * 100_000.0).ceil().max(1.0) as u64)
+				// Whole sat/kvB first (bitcoind prints 8 decimals), so float noise such as
+				// 0.00014 * 10^5 = 14.000000000000002 cannot round 14 sat/vB up to 15.
+				let sat_per_kvb = (btc_per_kvb * 100_000_000.0).round() as u64;
+				Ok(sat_per_kvb.div_ceil(1000).max(1))
 			},
 			_ => Err(BitcoindError::NoEstimate(
 				result["errors"].as_array().map(|e| format!("{e:?}")).unwrap_or_default(),
@@ -434,6 +436,18 @@ mod tests {
 		assert!(request.contains("Authorization: Basic dTpw\r\n"), "{request}");
 		assert!(request.contains(r#""method":"estimatesmartfee""#), "{request}");
 		assert!(request.contains(r#""params":[6]"#), "{request}");
+
+		// Rates whose BTC/kvB form is not exact in binary stay exact.
+		for (reply, expected) in [
+			(r#"{"result":{"feerate":0.00014,"blocks":6},"error":null,"id":1}"#, 14),
+			(r#"{"result":{"feerate":0.00001,"blocks":6},"error":null,"id":1}"#, 1),
+			(r#"{"result":{"feerate":0.00000999,"blocks":6},"error":null,"id":1}"#, 1),
+			(r#"{"result":{"feerate":0.00001001,"blocks":6},"error":null,"id":1}"#, 2),
+		] {
+			let (port, _) = serve_once("200 OK", reply);
+			let client = BitcoindClient::from_url(&format!("http://127.0.0.1:{port}")).unwrap();
+			assert_eq!(client.estimate_fee_rate_sat_per_vb(6), Ok(expected), "{reply}");
+		}
 	}
 
 	#[test]

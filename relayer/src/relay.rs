@@ -192,8 +192,9 @@ impl Relayer {
 
 	/// Refuses to relay between different networks (a configuration error).
 	pub fn check_networks(&self) -> Result<(), RelayError> {
-		let network = self.chain.bitcoin_network()?;
+		// bitcoind first: refused credentials are a configuration error worth stopping for.
 		let bitcoind_chain = self.bitcoind.chain_name()?;
+		let network = self.chain.bitcoin_network()?;
 		let expected = bitcoind_chain_name(network);
 		if bitcoind_chain != expected {
 			return Err(RelayError::Fatal(format!(

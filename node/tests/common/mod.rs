@@ -339,64 +339,26 @@ pub fn start_local_testnet_with(extra_args: impl Fn(&str) -> Vec<String>) -> Vec
 	nodes
 }
 
-/// Stands in for a validator's bitcoind (which no registry here packages) for the one call a
-/// validator makes: `estimatesmartfee`, answered in bitcoind's format (BTC/kvB) with a
-/// fixed rate; other methods get bitcoind's "Method not found". Serves until the test ends.
-pub struct FakeBitcoindFees {
-	pub port: u16,
+/// A validator's own Bitcoin node: btc-sim (bitcoind's RPC, which no registry here packages)
+/// whose `estimatesmartfee` answers `sat_per_vbyte`. Serves until dropped.
+pub struct ValidatorBitcoind {
+	server: btc_sim::RpcServer,
 }
 
-impl FakeBitcoindFees {
-	pub fn start(sat_per_vbyte: u64) -> FakeBitcoindFees {
+impl ValidatorBitcoind {
+	pub fn start(sat_per_vbyte: u64) -> ValidatorBitcoind {
+		let node = std::sync::Arc::new(btc_sim::SimNode::new(btc_sim::SimConfig {
+			fee_rate_sat_per_vb: Some(sat_per_vbyte),
+			..Default::default()
+		}));
+		let auth = btc_sim::RpcAuth { user: "tapchain".into(), password: "secret".into() };
 		let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-		let port = listener.local_addr().unwrap().port();
-		std::thread::spawn(move || {
-			for stream in listener.incoming() {
-				let Ok(mut stream) = stream else { continue };
-				let mut request = Vec::new();
-				let mut buffer = [0u8; 4096];
-				while let Ok(n) = stream.read(&mut buffer) {
-					request.extend_from_slice(&buffer[..n]);
-					let text = String::from_utf8_lossy(&request).into_owned();
-					let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
-						let length = head
-							.lines()
-							.find_map(|l| l.strip_prefix("Content-Length: "))
-							.and_then(|l| l.trim().parse::<usize>().ok())
-							.unwrap_or(0);
-						body.len() >= length
-					});
-					if complete || n == 0 {
-						break;
-					}
-				}
-				let text = String::from_utf8_lossy(&request);
-				let (status, body) = if text.contains("\"estimatesmartfee\"") {
-					let btc_per_kvb = sat_per_vbyte as f64 / 100_000.0;
-					(
-						"200 OK",
-						json!({"result": {"feerate": btc_per_kvb, "blocks": 6}, "error": null, "id": "tapchain"}),
-					)
-				} else {
-					(
-						"404 Not Found",
-						json!({"result": null, "error": {"code": -32601, "message": "Method not found"}, "id": "tapchain"}),
-					)
-				};
-				let body = body.to_string();
-				let reply = format!(
-					"HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-					body.len()
-				);
-				let _ = stream.write_all(reply.as_bytes());
-			}
-		});
-		FakeBitcoindFees { port }
+		ValidatorBitcoind { server: btc_sim::RpcServer::start(node, listener, Some(auth)) }
 	}
 
-	/// The `--bitcoind-rpc-url` of this stand-in.
+	/// The `--bitcoind-rpc-url` of this node.
 	pub fn url(&self) -> String {
-		format!("http://tapchain:secret@127.0.0.1:{}", self.port)
+		format!("http://tapchain:secret@{}", self.server.address)
 	}
 }
 

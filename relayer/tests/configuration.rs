@@ -1,0 +1,111 @@
+//! The relayer refuses bad configuration with exit code 2 and the reason, and rides out a
+//! Bitcoin node that is not there (yet) with growing backoff instead of exiting.
+
+use btc_sim::{RpcAuth, RpcServer, SimConfig, SimNode};
+use std::{
+	io::{BufRead, BufReader},
+	net::TcpListener,
+	process::{Command, Stdio},
+	sync::Arc,
+	time::{Duration, Instant},
+};
+
+/// Runs the relayer with `args` until it exits (or `limit` passes); returns its exit code
+/// (`None` if still running, then killed) and its log.
+fn run(args: &[&str], limit: Duration) -> (Option<i32>, String) {
+	let mut child = Command::new(env!("CARGO_BIN_EXE_tapchain-relayer"))
+		.args(args)
+		.args(["--prometheus-port", "0", "--poll-interval-ms", "200"])
+		.stdout(Stdio::null())
+		.stderr(Stdio::piped())
+		.spawn()
+		.unwrap();
+	let stderr = child.stderr.take().unwrap();
+	let reader = std::thread::spawn(move || {
+		BufReader::new(stderr).lines().map_while(Result::ok).collect::<Vec<_>>().join("\n")
+	});
+	let start = Instant::now();
+	let code = loop {
+		if let Some(status) = child.try_wait().unwrap() {
+			break status.code();
+		}
+		if start.elapsed() > limit {
+			child.kill().unwrap();
+			child.wait().unwrap();
+			break None;
+		}
+		std::thread::sleep(Duration::from_millis(50));
+	};
+	(code, reader.join().unwrap())
+}
+
+/// A port nothing listens on.
+fn closed_port() -> u16 {
+	TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn malformed_urls_and_secrets_exit_with_code_2_and_the_reason() {
+	let node = format!("http://127.0.0.1:{}", closed_port());
+	let (code, log) = run(
+		&["--bitcoind-url", "https://127.0.0.1:18443", "--node-url", &node, "--signer", "//Bob"],
+		Duration::from_secs(10),
+	);
+	assert_eq!(code, Some(2), "{log}");
+	assert!(log.contains("configuration error: --bitcoind-url"), "{log}");
+
+	let (code, log) = run(
+		&["--bitcoind-url", "http://127.0.0.1:18443", "--node-url", "ws://x", "--signer", "//Bob"],
+		Duration::from_secs(10),
+	);
+	assert_eq!(code, Some(2), "{log}");
+	assert!(log.contains("--node-url"), "{log}");
+
+	let (code, log) = run(
+		&["--bitcoind-url", "http://127.0.0.1:18443", "--signer", "not a secret uri"],
+		Duration::from_secs(10),
+	);
+	assert_eq!(code, Some(2), "{log}");
+	assert!(log.contains("the signer's secret does not parse"), "{log}");
+
+	let missing = std::env::temp_dir().join("tapchain-relayer-no-such-cookie");
+	let (code, log) = run(
+		&[
+			"--bitcoind-url",
+			"http://127.0.0.1:18443",
+			"--bitcoind-cookie",
+			missing.to_str().unwrap(),
+			"--signer",
+			"//Bob",
+		],
+		Duration::from_secs(10),
+	);
+	assert_eq!(code, Some(2), "{log}");
+	assert!(log.contains("--bitcoind-cookie"), "{log}");
+}
+
+#[test]
+fn refused_credentials_exit_and_an_absent_bitcoind_is_retried_with_backoff() {
+	let sim = Arc::new(SimNode::new(SimConfig::default()));
+	let auth = RpcAuth { user: "relayer".into(), password: "secret".into() };
+	let server = RpcServer::start(sim, TcpListener::bind("127.0.0.1:0").unwrap(), Some(auth));
+	let node = format!("http://127.0.0.1:{}", closed_port());
+	let wrong = format!("http://relayer:wrong@{}", server.address);
+	let (code, log) = run(
+		&["--bitcoind-url", &wrong, "--node-url", &node, "--signer", "//Bob"],
+		Duration::from_secs(10),
+	);
+	assert_eq!(code, Some(2), "{log}");
+	assert!(log.contains("bitcoind refused the credentials"), "{log}");
+
+	// Nothing listening: the relayer keeps trying, waiting longer each time.
+	let absent = format!("http://relayer:secret@127.0.0.1:{}", closed_port());
+	let (code, log) = run(
+		&["--bitcoind-url", &absent, "--node-url", &node, "--signer", "//Bob"],
+		Duration::from_secs(4),
+	);
+	assert_eq!(code, None, "still running after 4 s: {log}");
+	for backoff in ["retrying in 200ms", "retrying in 400ms", "retrying in 800ms"] {
+		assert!(log.contains(backoff), "{backoff} in:\n{log}");
+	}
+}
