@@ -431,9 +431,36 @@ impl Chain {
 	/// Mines one block on the active tip holding the whole mempool, its coinbase paying the
 	/// subsidy and fees to `payout`. Returns its hash.
 	pub fn mine_block(&mut self, payout: &ScriptBuf) -> BlockHash {
+		let all: Vec<Txid> = self.mempool.iter().map(|e| e.tx.compute_txid()).collect();
+		self.mine_block_with(payout, &all).expect("the whole mempool is a valid block")
+	}
+
+	/// Mines one block holding exactly the mempool transactions `txids` (Core's
+	/// `generateblock`); the rest stay in the mempool. A transaction whose unconfirmed parent
+	/// is left out is refused.
+	pub fn mine_block_with(
+		&mut self,
+		payout: &ScriptBuf,
+		txids: &[Txid],
+	) -> Result<BlockHash, String> {
 		let height = self.height() + 1;
-		let transactions: Vec<Transaction> = self.mempool.iter().map(|e| e.tx.clone()).collect();
-		let fees: u64 = self.mempool.iter().map(|e| e.fee_sats).sum();
+		let selected: Vec<&MempoolEntry> =
+			self.mempool.iter().filter(|e| txids.contains(&e.tx.compute_txid())).collect();
+		if let Some(missing) =
+			txids.iter().find(|txid| !selected.iter().any(|e| e.tx.compute_txid() == **txid))
+		{
+			return Err(format!("Transaction {missing} not in mempool."));
+		}
+		for entry in &selected {
+			for input in &entry.tx.input {
+				let parent = input.previous_output.txid;
+				if !self.utxos.contains_key(&input.previous_output) && !txids.contains(&parent) {
+					return Err(format!("Transaction {} spends {parent}, which is neither confirmed nor in the block", entry.tx.compute_txid()));
+				}
+			}
+		}
+		let transactions: Vec<Transaction> = selected.iter().map(|e| e.tx.clone()).collect();
+		let fees: u64 = selected.iter().map(|e| e.fee_sats).sum();
 		let has_witness =
 			transactions.iter().any(|tx| tx.input.iter().any(|i| !i.witness.is_empty()));
 
@@ -497,7 +524,7 @@ impl Chain {
 		}
 		let hash = block.block_hash();
 		self.add_block(block).expect("a block mined on the active tip connects");
-		hash
+		Ok(hash)
 	}
 
 	/// Stores a block whose parent is known and activates the most-work chain.

@@ -93,6 +93,7 @@ const METHODS: &[(&str, &[&str])] = &[
 	("getmempoolinfo", &[]),
 	("estimatesmartfee", &["conf_target", "estimate_mode"]),
 	("generatetoaddress", &["nblocks", "address", "maxtries"]),
+	("generateblock", &["output", "transactions", "submit"]),
 	("generate", &["nblocks"]),
 	("getnewaddress", &["label", "address_type"]),
 	("getbalance", &[]),
@@ -559,6 +560,26 @@ impl SimNode {
 				let address = parse_address(params.str(1, "address")?)?;
 				let hashes = self.mine(count.min(10_000) as u32, &address.script_pubkey());
 				Ok(json!(hashes.iter().map(ToString::to_string).collect::<Vec<_>>()))
+			},
+			"generateblock" => {
+				let address = parse_address(params.str(0, "output")?)?;
+				let listed = params.required(1, "transactions")?.as_array().ok_or_else(|| type_error("transactions", "array"))?;
+				let mut chain = self.chain();
+				let mut txids = Vec::with_capacity(listed.len());
+				for item in listed {
+					let text = item.as_str().ok_or_else(|| type_error("transactions", "string"))?;
+					// A txid of the mempool, or a raw transaction (checked as sendrawtransaction does).
+					let txid = if text.len() == 64 {
+						parse_hash(text, "txid")?
+					} else {
+						chain.accept_to_mempool(decode_tx(text)?, 0)?
+					};
+					txids.push(txid);
+				}
+				let hash = chain
+					.mine_block_with(&address.script_pubkey(), &txids)
+					.map_err(|message| RpcError::new(code::INVALID_ADDRESS_OR_KEY, message))?;
+				Ok(json!({ "hash": hash.to_string() }))
 			},
 			"generate" => Err(RpcError::new(
 				code::METHOD_NOT_FOUND,

@@ -341,9 +341,29 @@ fn invalidating_a_block_reorganises_to_a_heavier_branch_and_returns_its_transact
 		assert_eq!(call(&node, "getblockheader", json!([hash]))["confirmations"], json!(-1));
 	}
 
+	// generateblock mines exactly what it is given: an empty block leaves the mempool alone.
+	let key_payment = call(&node, "sendtoaddress", json!([key.address.to_string(), 1]));
+	let empty = call(&node, "generateblock", json!([wallet, []]));
+	assert_eq!(
+		call(&node, "getblock", json!([empty["hash"], 1]))["tx"].as_array().unwrap().len(),
+		1
+	);
+	assert_eq!(call(&node, "getrawmempool", json!([])), json!([key_payment]));
+	let with_it = call(&node, "generateblock", json!([wallet, [key_payment]]));
+	assert_eq!(call(&node, "getblock", json!([with_it["hash"], 1]))["tx"][1], key_payment);
+	assert_eq!(error_of(&node, "generateblock", json!([wallet, ["00".repeat(32)]])).0, -5);
+	call(&node, "invalidateblock", json!([empty["hash"]]));
+	assert_eq!(call(&node, "getbestblockhash", json!([])), new_branch[3]);
+	assert_eq!(
+		call(&node, "getrawmempool", json!([])),
+		json!([key_payment]),
+		"back from the block"
+	);
+	let tip = call(&node, "generatetoaddress", json!([1, wallet]))[0].clone();
+
 	// Reconsidering the old branch does not switch back: it has less work.
 	call(&node, "reconsiderblock", json!([paid_in.to_string()]));
-	assert_eq!(call(&node, "getbestblockhash", json!([])), new_branch[3]);
+	assert_eq!(call(&node, "getbestblockhash", json!([])), tip);
 	// Invalidating the new branch makes the old one (now valid again) the best.
 	call(&node, "invalidateblock", json!([new_branch[0]]));
 	assert_eq!(call(&node, "getbestblockhash", json!([])), old_branch[2]);
@@ -351,7 +371,8 @@ fn invalidating_a_block_reorganises_to_a_heavier_branch_and_returns_its_transact
 		call(&node, "getrawtransaction", json!([paid, true]))["blockhash"],
 		json!(paid_in.to_string())
 	);
-	assert_eq!(call(&node, "getrawmempool", json!([])), json!([]));
+	// The payment mined only on the new branch is pending again; `paid` is confirmed.
+	assert_eq!(call(&node, "getrawmempool", json!([])), json!([key_payment]));
 }
 
 /// Sends raw HTTP and returns the status code and body.

@@ -304,7 +304,13 @@ where
 	) {
 		let api = self.client.runtime_api();
 		let Ok(Some((proposal_id, proposal))) = api.active_proposal(at) else { return };
-		if !matches!(proposal.status, ProposalStatus::Voting { .. })
+		// Votes count until the window closes, even after the decision: a validator that
+		// never votes within it is reported silent.
+		let voting_blocks = <<tapchain_runtime::Runtime as pallet_btc_bridge::Config>::VotingBlocks as sp_core::Get<u32>>::get();
+		let window_end = proposal.created_at.saturating_add(voting_blocks);
+		let window_open =
+			matches!(proposal.status, ProposalStatus::Voting { .. }) || number <= window_end;
+		if !window_open
 			|| proposal.approvals.contains(validator)
 			|| proposal.rejections.contains(validator)
 		{

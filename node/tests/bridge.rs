@@ -260,26 +260,11 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 	assert_eq!(decoded.compute_txid().to_string(), signed["txid"].as_str().unwrap());
 	let spent: Vec<bitcoin::TxOut> =
 		psbt.inputs.iter().map(|i| i.witness_utxo.clone().unwrap()).collect();
-	let utxos: Vec<bitcoinconsensus::Utxo> = spent
-		.iter()
-		.map(|o| bitcoinconsensus::Utxo {
-			script_pubkey: o.script_pubkey.as_bytes().as_ptr(),
-			script_pubkey_len: o.script_pubkey.len() as u32,
-			value: o.value.to_sat() as i64,
-		})
-		.collect();
-	for (index, output) in spent.iter().enumerate() {
+	for output in &spent {
 		assert_eq!(output.script_pubkey.as_bytes(), custody_script.as_slice());
-		bitcoinconsensus::verify_with_flags(
-			output.script_pubkey.as_bytes(),
-			output.value.to_sat(),
-			&raw,
-			Some(&utxos),
-			index,
-			bitcoinconsensus::VERIFY_ALL_PRE_TAPROOT | bitcoinconsensus::VERIFY_TAPROOT,
-		)
-		.unwrap_or_else(|e| panic!("input {index} refused by Bitcoin Core: {e:?}"));
 	}
+	btc_sim::chain::verify_scripts(&decoded, &spent)
+		.unwrap_or_else(|e| panic!("refused by Bitcoin Core's interpreter: {}", e.message()));
 	assert_eq!(decoded.output[0].script_pubkey, destination.script_pubkey());
 	let fee_sats = proposal["feeSats"].as_u64().unwrap();
 	assert_eq!(decoded.output[0].value.to_sat(), 40_000_000 - fee_sats, "one request pays the fee");

@@ -20,7 +20,7 @@ struct Cli {
 	/// bitcoind's cookie file (`<datadir>/<network>/.cookie`), instead of credentials in the URL.
 	#[arg(long)]
 	bitcoind_cookie: Option<PathBuf>,
-	/// The Tapchain node's RPC URL.
+	/// The Tapchain node's RPC URL (`http://` or `ws://`, same port).
 	#[arg(long, default_value = "http://127.0.0.1:9944")]
 	node_url: String,
 	/// The account submitting (and paying for) proofs, as a secret URI (`//Alice` for dev).

@@ -407,12 +407,7 @@ impl Relayer {
 				self.pending_deposits.remove(&txid);
 				continue;
 			}
-			let confirmations = self.chain.confirmations(
-				&found.raw,
-				found.tx_index,
-				&found.branch,
-				&found.block_hash,
-			)?;
+			let confirmations = self.light_client_confirmations(&found)?;
 			if confirmations.is_none_or(|c| c < required) {
 				continue;
 			}
@@ -452,6 +447,17 @@ impl Relayer {
 		}
 		self.metrics.pending_deposits.set(self.pending_deposits.len() as i64);
 		Ok(submitted)
+	}
+
+	/// Confirmations the light client counts for `found`; `None` while its block is not on
+	/// the light client's best chain.
+	fn light_client_confirmations(&self, found: &FoundTx) -> Result<Option<u32>, RelayError> {
+		Ok(self.chain.confirmations(
+			&found.raw,
+			found.tx_index,
+			&found.branch,
+			&found.block_hash,
+		)?)
 	}
 
 	fn proof(&self, found: &FoundTx) -> Result<MerkleProof, RelayError> {
@@ -544,12 +550,7 @@ impl Relayer {
 		}
 		let found = withdrawal.confirmed_in.clone().expect("checked above");
 		let required = self.chain.required_confirmations()?;
-		let confirmations = self.chain.confirmations(
-			&found.raw,
-			found.tx_index,
-			&found.branch,
-			&found.block_hash,
-		)?;
+		let confirmations = self.light_client_confirmations(&found)?;
 		if confirmations.is_none_or(|c| c < required)
 			|| found
 				.submitted

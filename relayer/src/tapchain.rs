@@ -69,9 +69,14 @@ fn hex_of(value: &Value, what: &str) -> Result<Vec<u8>, ChainError> {
 }
 
 impl TapchainClient {
-	/// `url` is the node's RPC address, `http://127.0.0.1:9944`.
+	/// `url` is the node's RPC address, `http://127.0.0.1:9944` (`ws://` is taken for
+	/// `http://`: the node serves both on one port).
 	pub fn new(url: &str, signer: sr25519::Pair) -> Result<Self, BitcoindError> {
-		Ok(TapchainClient { rpc: JsonRpcHttp::from_url(url, "2.0")?, signer, genesis_hash: None })
+		let url = match url.strip_prefix("ws://") {
+			Some(rest) => format!("http://{rest}"),
+			None => url.to_string(),
+		};
+		Ok(TapchainClient { rpc: JsonRpcHttp::from_url(&url, "2.0")?, signer, genesis_hash: None })
 	}
 
 	/// The relayer's account.

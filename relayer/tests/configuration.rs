@@ -55,7 +55,7 @@ fn malformed_urls_and_secrets_exit_with_code_2_and_the_reason() {
 	assert!(log.contains("configuration error: --bitcoind-url"), "{log}");
 
 	let (code, log) = run(
-		&["--bitcoind-url", "http://127.0.0.1:18443", "--node-url", "ws://x", "--signer", "//Bob"],
+		&["--bitcoind-url", "http://127.0.0.1:18443", "--node-url", "wss://x", "--signer", "//Bob"],
 		Duration::from_secs(10),
 	);
 	assert_eq!(code, Some(2), "{log}");

@@ -172,6 +172,36 @@ fn a_newly_bonded_validator_is_elected_at_the_next_era() {
 }
 
 #[test]
+fn the_session_length_follows_its_governed_setting_but_never_drops_below_five_blocks() {
+	use crate::configs::{SessionPeriod, SessionPeriodSetting};
+	use frame_support::traits::Get;
+	preset_ext("local_testnet").execute_with(|| {
+		let should_end = |n| {
+			<pallet_session::PeriodicSessions<SessionPeriod, crate::configs::SessionOffset> as pallet_session::ShouldEndSession<crate::BlockNumber>>::should_end_session(n)
+		};
+		assert_eq!(SessionPeriod::get(), crate::SESSION_PERIOD_IN_BLOCKS);
+		assert!(!should_end(20) && should_end(crate::SESSION_PERIOD_IN_BLOCKS));
+
+		// Root stores 20 blocks under the well-known key; sessions end every 20 blocks.
+		let key = SessionPeriodSetting::key().to_vec();
+		assert_eq!(key, sp_io::hashing::twox_128(b":SessionPeriodSetting:").to_vec());
+		assert_ok!(System::set_storage(RuntimeOrigin::root(), vec![(key.clone(), 20u32.encode())]));
+		assert_eq!(SessionPeriod::get(), 20);
+		assert!(should_end(20) && should_end(40) && !should_end(30));
+		// Nobody else can.
+		assert!(System::set_storage(
+			RuntimeOrigin::signed(stash(Sr25519Keyring::EveStash)),
+			vec![(key.clone(), 7u32.encode())]
+		)
+		.is_err());
+		// 0 (or 1) would halt or thrash the chain: the floor holds.
+		assert_ok!(System::set_storage(RuntimeOrigin::root(), vec![(key, 0u32.encode())]));
+		assert_eq!(SessionPeriod::get(), 5);
+		assert!(should_end(10) && !should_end(12));
+	});
+}
+
+#[test]
 fn session_keys_with_a_forged_ownership_proof_are_refused() {
 	preset_ext("local_testnet").execute_with(|| {
 		let eve = stash(Sr25519Keyring::EveStash);

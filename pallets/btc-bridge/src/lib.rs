@@ -24,7 +24,10 @@
 //!   two thirds approving (`floor(2n/3) + 1`, the custody threshold) the bridge asks custody
 //!   to sign the sighashes, by the approvers; with more than one third rejecting (or no
 //!   decision before [`Config::VotingBlocks`]) the proposal is dropped and its requests go
-//!   back to the front of the queue.
+//!   back to the front of the queue. Votes are taken for the whole window, even after the
+//!   decision (recorded only); validators that cast none are reported to custody's offence
+//!   path as silent ([`Event::VoteSilenceReported`], no slash), so a validator that is down
+//!   is named even though the others carry on without it.
 //! - **Signed transaction.** Once custody's signatures arrive, each is verified against
 //!   the epoch's output key, the witnesses are assembled and the signed transaction is
 //!   stored and emitted ([`Event::TransactionSigned`]) for relayers to broadcast.
@@ -109,6 +112,9 @@ pub trait CustodyKeys<AccountId> {
 	fn signing_status(session_id: u64) -> SigningStatus;
 	/// Marks an epoch's funds as moved: it signs nothing more.
 	fn retire_epoch(epoch: u32) -> DispatchResult;
+	/// Reports validators that did not vote on a proposal within its voting window (an
+	/// offence of silence).
+	fn report_vote_silence(validators: &[AccountId]);
 }
 
 /// A signing session's state, as custody reports it.
@@ -416,6 +422,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ProposalByTxid<T> = StorageMap<_, Identity, Txid, ProposalId>;
 
+	/// Voting windows still open, `(proposal, last block of its window)`: votes are taken
+	/// until the window closes even after a decision, and who never voted is then reported.
+	#[pallet::storage]
+	pub type VoteWindows<T: Config> =
+		StorageValue<_, BoundedVec<(ProposalId, BlockNumberFor<T>), ConstU32<16>>, ValueQuery>;
+
 	/// The proposal in flight (voting, signing, or signed and not yet confirmed).
 	#[pallet::storage]
 	pub type ActiveProposal<T> = StorageValue<_, ProposalId>;
@@ -500,6 +512,8 @@ pub mod pallet {
 		ProposalRejected { proposal_id: ProposalId },
 		/// No decision in time: its requests are queued again.
 		ProposalExpired { proposal_id: ProposalId },
+		/// These validators did not vote on the proposal within its window: reported.
+		VoteSilenceReported { proposal_id: ProposalId, validators: Vec<T::AccountId> },
 		/// The transaction is signed: relayers broadcast `transaction`.
 		TransactionSigned { proposal_id: ProposalId, txid: Txid, transaction: Vec<u8> },
 		/// The transaction confirmed on Bitcoin.
@@ -747,6 +761,7 @@ pub mod pallet {
 			let db = T::DbWeight::get();
 			Self::track_epochs();
 			let mut weight = db.reads_writes(3, 2);
+			weight.saturating_accrue(Self::close_vote_windows(now));
 			weight.saturating_accrue(Self::advance_active_proposal(now));
 			if ActiveProposal::<T>::get().is_none() && now >= NextProposalAt::<T>::get() {
 				// Benchmarked: building a payout of the offered requests from every UTXO; each
@@ -1057,8 +1072,11 @@ pub mod pallet {
 			let validator = Self::current_validator_of(&vote.voter)?;
 			let proposal =
 				Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
+			// After a decision a vote is still taken (and only recorded) until the window
+			// closes: a validator one block late is not silent.
+			let window_open = VoteWindows::<T>::get().iter().any(|(id, _)| *id == vote.proposal_id);
 			ensure!(
-				matches!(proposal.status, ProposalStatus::Voting { .. }),
+				matches!(proposal.status, ProposalStatus::Voting { .. }) || window_open,
 				Error::<T>::NotVoting
 			);
 			ensure!(proposal.txid.0 == vote.txid, Error::<T>::TxidMismatch);
@@ -1101,6 +1119,11 @@ pub mod pallet {
 				validator,
 				approve: vote.approve,
 			});
+			if !matches!(proposal.status, ProposalStatus::Voting { .. }) {
+				// Decided already: the late vote only counts against silence.
+				Proposals::<T>::insert(vote.proposal_id, proposal);
+				return Ok(());
+			}
 			let validator_count = T::Custody::validators().len() as u32;
 			let approvals_needed = validator_count * 2 / 3 + 1;
 			if proposal.approvals.len() as u32 >= approvals_needed {
@@ -1163,6 +1186,36 @@ pub mod pallet {
 			NextProposalAt::<T>::put(
 				frame_system::Pallet::<T>::block_number().saturating_add(T::VotingBlocks::get()),
 			);
+		}
+
+		/// Closes the voting windows that ended before `now`, reporting the current
+		/// validators who cast no vote on their proposal.
+		fn close_vote_windows(now: BlockNumberFor<T>) -> Weight {
+			let db = T::DbWeight::get();
+			let windows = VoteWindows::<T>::get();
+			if windows.iter().all(|(_, end)| now <= *end) {
+				return db.reads(1);
+			}
+			let (closed, open): (Vec<_>, Vec<_>) =
+				windows.into_iter().partition(|(_, end)| now > *end);
+			VoteWindows::<T>::put(BoundedVec::truncate_from(open));
+			let validators = T::Custody::validators();
+			for (proposal_id, _) in &closed {
+				let Some(proposal) = Proposals::<T>::get(proposal_id) else { continue };
+				let silent: Vec<T::AccountId> = validators
+					.iter()
+					.filter(|v| !proposal.approvals.contains(v) && !proposal.rejections.contains(v))
+					.cloned()
+					.collect();
+				if !silent.is_empty() {
+					T::Custody::report_vote_silence(&silent);
+					Self::deposit_event(Event::VoteSilenceReported {
+						proposal_id: *proposal_id,
+						validators: silent,
+					});
+				}
+			}
+			db.reads_writes(2 + 2 * closed.len() as u64, 1 + closed.len() as u64)
 		}
 
 		fn track_epochs() {
@@ -1463,6 +1516,14 @@ pub mod pallet {
 				},
 				created_at: now,
 			};
+			VoteWindows::<T>::mutate(|windows| {
+				// Sixteen windows are open only if proposals follow each other within one
+				// voting period sixteen times; the oldest goes unchecked then.
+				if windows.is_full() {
+					windows.remove(0);
+				}
+				let _ = windows.try_push((proposal_id, now.saturating_add(T::VotingBlocks::get())));
+			});
 			WithdrawalQueue::<T>::mutate(|queue| queue.retain(|id| !withdrawals.contains(id)));
 			for id in &withdrawals {
 				Withdrawals::<T>::mutate(id, |w| {

@@ -69,6 +69,8 @@ parameter_types! {
 	pub static Retired: Vec<u32> = vec![];
 	/// Signing sessions: `(epoch, messages, allowed, status)`.
 	pub static Sessions: Vec<MockSession> = vec![];
+	/// Validators reported silent on a vote, in report order.
+	pub static SilenceReports: Vec<Vec<u64>> = vec![];
 	pub const MinDepositSats: u64 = 10_000;
 	pub const MaxWithdrawalsPerProposal: u32 = 50;
 	pub const MaxInputsPerProposal: u32 = 64;
@@ -136,6 +138,9 @@ impl CustodyKeys<u64> for MockCustody {
 			.get(session_id as usize - 1)
 			.map(|s| s.3.clone())
 			.unwrap_or(SigningStatus::Failed)
+	}
+	fn report_vote_silence(validators: &[u64]) {
+		SilenceReports::mutate(|reports| reports.push(validators.to_vec()));
 	}
 	fn retire_epoch(epoch: u32) -> sp_runtime::DispatchResult {
 		Retired::mutate(|r| r.push(epoch));

@@ -613,8 +613,9 @@ mod proposals {
 			assert_eq!(sessions.len(), 1);
 			assert_eq!(sessions[0].1, proposal.sighashes.to_vec(), "custody signs the sighashes");
 			assert_eq!(sessions[0].2, Some(vec![1, 2, 3]), "by the approvers");
-			// Votes after approval are refused.
-			assert!(vote(4, id, true).is_err());
+			// A vote after approval is only recorded (it counts against silence).
+			assert_ok!(vote(4, id, true));
+			assert_eq!(Sessions::get().len(), 1, "no second signing session");
 
 			sign_pending_sessions();
 			next_block();
@@ -817,6 +818,48 @@ mod proposals {
 			assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Expired);
 			assert!(bridge_events().contains(&Event::ProposalExpired { proposal_id: id }));
 			assert_eq!(WithdrawalQueue::<Test>::get().to_vec(), vec![1, 2, 3]);
+		});
+	}
+
+	#[test]
+	fn validators_that_never_vote_within_the_window_are_reported_and_late_votes_still_count() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			let window_end = System::block_number() + VotingBlocks::get();
+			approve_by(&[1, 2, 3], id);
+			assert_eq!(Sessions::get().len(), 1);
+			assert_eq!(Sessions::get()[0].2, Some(vec![1, 2, 3]), "the approvers sign");
+			// Validator 4 votes after the decision: recorded, nothing else happens.
+			next_block();
+			assert_ok!(vote(4, id, true));
+			assert_eq!(Sessions::get().len(), 1, "no second signing session");
+			assert!(Proposals::<Test>::get(id).unwrap().approvals.contains(&4));
+			run_to_block(window_end + 1);
+			assert!(SilenceReports::get().is_empty(), "everyone voted in time");
+			assert!(VoteWindows::<Test>::get().is_empty());
+			// The window is closed: a vote now is refused by the pool.
+			let late = vote_of(4, id, true);
+			assert!(BtcBridge::validate_unsigned(
+				TransactionSource::External,
+				&Call::vote_on_proposal { vote: late.clone(), signature: sign_vote(4, &late) }
+			)
+			.is_err());
+		});
+
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			let window_end = System::block_number() + VotingBlocks::get();
+			approve_by(&[1, 2, 3], id);
+			run_to_block(window_end);
+			assert!(SilenceReports::get().is_empty(), "not before the window closes");
+			next_block();
+			assert_eq!(SilenceReports::get(), vec![vec![4]], "4 never voted");
+			assert!(bridge_events()
+				.contains(&Event::VoteSilenceReported { proposal_id: id, validators: vec![4] }));
+			run_to_block(window_end + 5);
+			assert_eq!(SilenceReports::get().len(), 1, "reported once");
 		});
 	}
 

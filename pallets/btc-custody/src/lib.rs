@@ -95,6 +95,9 @@ pub enum CustodyOffence {
 	SigningSilence,
 	/// Sent a signature share that does not verify.
 	BadSignatureShare,
+	/// Cast no vote on a bridge proposal within its voting window (reported by the bridge
+	/// through this pallet's offence path).
+	ProposalVoteSilence,
 }
 
 /// Where offences go (the runtime turns them into staking offences).

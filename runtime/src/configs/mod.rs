@@ -11,7 +11,8 @@ use frame_support::{
 	parameter_types,
 	traits::{
 		fungible::{Balanced, Credit},
-		ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Imbalance, OnUnbalanced, VariantCountOf,
+		ConstBool, ConstU128, ConstU32, ConstU64, ConstU8, Get, Imbalance, OnUnbalanced,
+		VariantCountOf,
 	},
 	weights::{
 		constants::{ParityDbWeight, WEIGHT_REF_TIME_PER_SECOND},
@@ -194,8 +195,24 @@ impl pallet_authorship::Config for Runtime {
 }
 
 parameter_types! {
-	pub const SessionPeriod: BlockNumber = SESSION_PERIOD_IN_BLOCKS;
+	/// The governed session length in blocks, stored under `SessionPeriodSetting::key()`
+	/// (`twox128(":SessionPeriodSetting:")`, set with `system.setStorage`); 10 minutes unless
+	/// set. Test networks shorten it to see validator-set changes in minutes. On a public
+	/// network a shorter session also shortens eras, hence unbonding, in wall-clock time.
+	pub storage SessionPeriodSetting: BlockNumber = SESSION_PERIOD_IN_BLOCKS;
 	pub const SessionOffset: BlockNumber = 0;
+}
+
+/// Shortest session accepted from the setting: a period of 0 would divide by zero in
+/// `PeriodicSessions` and halt the chain, and Aura/GRANDPA hand-overs need a few blocks.
+pub const MIN_SESSION_PERIOD_IN_BLOCKS: BlockNumber = 5;
+
+/// The session length: the governed setting, never below [`MIN_SESSION_PERIOD_IN_BLOCKS`].
+pub struct SessionPeriod;
+impl Get<BlockNumber> for SessionPeriod {
+	fn get() -> BlockNumber {
+		SessionPeriodSetting::get().max(MIN_SESSION_PERIOD_IN_BLOCKS)
+	}
 }
 
 impl pallet_session::Config for Runtime {
@@ -394,7 +411,7 @@ impl sp_staking::offence::Offence<pallet_session::historical::IdentificationTupl
 	fn slash_fraction(&self, _offenders_count: u32) -> Perbill {
 		use pallet_btc_custody::CustodyOffence::*;
 		match self.offence {
-			DkgSilence | SigningSilence => Perbill::zero(),
+			DkgSilence | SigningSilence | ProposalVoteSilence => Perbill::zero(),
 			DkgBadShare | DkgFalseComplaint | BadSignatureShare => Perbill::from_percent(1),
 		}
 	}
@@ -486,6 +503,14 @@ impl pallet_btc_bridge::CustodyKeys<AccountId> for CustodyForBridge {
 			pallet_btc_bridge::SigningStatus::Failed
 		}
 	}
+	fn report_vote_silence(validators: &[AccountId]) {
+		use pallet_btc_custody::ReportCustodyOffence;
+		CustodyOffencesToStaking::report(
+			pallet_btc_custody::CustodyOffence::ProposalVoteSilence,
+			validators,
+		);
+	}
+
 	fn retire_epoch(epoch: u32) -> sp_runtime::DispatchResult {
 		BtcCustody::retire_epoch(epoch)
 	}

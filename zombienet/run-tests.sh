@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs the zombienet tests (all, or the ones named: `zombienet/run-tests.sh chain bridge`)
+# against the release binaries of the shared target directory, one network at a time.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+target_dir="${CARGO_TARGET_DIR:-$(cd .. && pwd)/target}"
+export TAPCHAIN_BIN="$target_dir/release"
+for binary in tapchain-node tapchain-relayer btc-sim; do
+	if [[ ! -x "$TAPCHAIN_BIN/$binary" ]]; then
+		echo "zombienet: $TAPCHAIN_BIN/$binary is missing; build it: cargo build --release --workspace" >&2
+		exit 1
+	fi
+done
+[[ -x node_modules/.bin/zombienet ]] || npm ci --no-audit --no-fund --loglevel=error
+
+tests=("$@")
+((${#tests[@]})) || tests=(chain bridge reorg validator-down rotation)
+failed=()
+for test in "${tests[@]}"; do
+	echo "zombienet: $test"
+	start=$(date +%s)
+	if node_modules/.bin/zombienet -p native -l text test "$test.zndsl"; then
+		echo "zombienet: $test passed in $(( $(date +%s) - start )) s"
+	else
+		echo "zombienet: $test FAILED after $(( $(date +%s) - start )) s" >&2
+		failed+=("$test")
+	fi
+done
+if ((${#failed[@]})); then
+	echo "zombienet: failed: ${failed[*]}" >&2
+	exit 1
+fi
