@@ -14,16 +14,21 @@ for binary in tapchain-node tapchain-relayer btc-sim; do
 done
 [[ -x node_modules/.bin/zombienet ]] || npm ci --no-audit --no-fund --loglevel=error
 
+logs="${ZOMBIENET_DIR:-${TMPDIR:-/tmp}/tapchain-zombienet}"
+mkdir -p "$logs"
 tests=("$@")
 ((${#tests[@]})) || tests=(chain bridge reorg validator-down rotation)
 failed=()
 for test in "${tests[@]}"; do
 	echo "zombienet: $test"
 	start=$(date +%s)
-	if node_modules/.bin/zombienet -p native -l text test "$test.zndsl"; then
+	# Each test's network directory (node databases, logs under logs/) replaces the last run's.
+	dir="$logs/$test"
+	rm -rf "$dir"
+	if node_modules/.bin/zombienet -p native -l text -d "$dir" -f test "$test.zndsl"; then
 		echo "zombienet: $test passed in $(( $(date +%s) - start )) s"
 	else
-		echo "zombienet: $test FAILED after $(( $(date +%s) - start )) s" >&2
+		echo "zombienet: $test FAILED after $(( $(date +%s) - start )) s; logs in $dir/logs" >&2
 		failed+=("$test")
 	fi
 done

@@ -5,6 +5,8 @@
 // relayer, mined by btc-sim, proven), and a deposit to the new address is credited.
 const { nodeRpc, btcSim, waitFor, log } = require("./lib.js");
 const { SAT, depositTo, signAndWait } = require("./bridge-lib.js");
+const { u8aToHex } = require("@polkadot/util");
+const { xxhashAsU8a } = require("@polkadot/util-crypto");
 
 const FERDIE = "0x1cbd2d43530a44705ad088af313e18f80b53ef16b36177cd4b77b846f2a5f07c";
 
@@ -35,8 +37,9 @@ async function run(nodeName, networkInfo) {
     log(`Eve (${eveStash.address}) bonded 100 BTC, set her keys and validates`);
 
     // Governance: 10-block sessions (twox128(":SessionPeriodSetting:")), five validators, a new era now.
-    const key = zombie.util.u8aToHex(require("@polkadot/util-crypto").xxhashAsU8a(":SessionPeriodSetting:", 128));
-    const period = api.createType("u32", 10).toHex();
+    const key = u8aToHex(xxhashAsU8a(":SessionPeriodSetting:", 128));
+    // SCALE (little-endian) bytes; `toHex()` of a number type would print it big-endian.
+    const period = u8aToHex(api.createType("u32", 10).toU8a());
     await signAndWait(api, sudo, [
       api.tx.sudo.sudo(api.tx.system.setStorage([[key, period]])),
       api.tx.sudo.sudo(api.tx.staking.setValidatorCount(5)),
