@@ -246,7 +246,10 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 	let signed_at = node.best_number().unwrap();
 	let proposal_id = withdrawal(node, 1)["proposalId"].as_u64().unwrap();
 	let proposal = node.rpc("bridge_proposal", json!([proposal_id])).unwrap();
-	assert_eq!(proposal["approvals"].as_u64().unwrap(), 3, "floor(2*4/3)+1 approvals: {proposal}");
+	// floor(2*4/3)+1 = 3 approvals decide; the fourth vote may still be recorded (votes count
+	// for the whole window, against silence).
+	assert!(proposal["approvals"].as_u64().unwrap() >= 3, "floor(2*4/3)+1 approvals: {proposal}");
+	assert_eq!(proposal["rejections"].as_u64().unwrap(), 0, "{proposal}");
 	assert_eq!(proposal["feeRateSatPerVb"].as_u64().unwrap(), 14, "the validators' median rate");
 	let signed = node.rpc("bridge_signedTransaction", json!([proposal_id])).unwrap();
 	let raw = hex_decode(&signed["hex"]);
