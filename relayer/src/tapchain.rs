@@ -94,6 +94,12 @@ impl TapchainClient {
 		Ok(self.rpc.call(method, params)?)
 	}
 
+	/// Whether a storage value exists at the best block.
+	pub fn storage_exists(&self, key: &[u8]) -> Result<bool, ChainError> {
+		let value = self.call("state_getStorage", json!([format!("0x{}", hex::encode(key))]))?;
+		Ok(!value.is_null())
+	}
+
 	/// A storage value at the best block, SCALE-decoded; `None` if absent.
 	pub fn storage<T: Decode>(&self, key: &[u8]) -> Result<Option<T>, ChainError> {
 		let value = self.call("state_getStorage", json!([format!("0x{}", hex::encode(key))]))?;
@@ -124,19 +130,15 @@ impl TapchainClient {
 			txid: tapchain_primitives::bitcoin::Txid(txid),
 			vout,
 		};
-		let key = pallet_btc_bridge::Deposits::<Runtime>::hashed_key_for(outpoint);
-		let value = self.call("state_getStorage", json!([format!("0x{}", hex::encode(key))]))?;
-		Ok(!value.is_null())
+		self.storage_exists(&pallet_btc_bridge::Deposits::<Runtime>::hashed_key_for(outpoint))
 	}
 
 	/// Whether `txid` is one of the bridge's own transactions (a payout or sweep: its change
 	/// to the custody address is not a deposit).
 	pub fn is_bridge_transaction(&self, txid: [u8; 32]) -> Result<bool, ChainError> {
-		let key = pallet_btc_bridge::ProposalByTxid::<Runtime>::hashed_key_for(
+		self.storage_exists(&pallet_btc_bridge::ProposalByTxid::<Runtime>::hashed_key_for(
 			tapchain_primitives::bitcoin::Txid(txid),
-		);
-		let value = self.call("state_getStorage", json!([format!("0x{}", hex::encode(key))]))?;
-		Ok(!value.is_null())
+		))
 	}
 
 	/// The light client's best tip; `None` before it is initialized.
