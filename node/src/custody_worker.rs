@@ -12,7 +12,7 @@
 //! the vote is signed with the custody identity. With `--bitcoind-rpc-url` it reports its
 //! own Bitcoin node's fee estimate to the bridge every [`FEE_REPORT_INTERVAL_BLOCKS`].
 
-use std::{collections::HashMap, path::PathBuf, sync::Arc};
+use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
 use codec::{Decode, Encode};
 use futures::StreamExt;
@@ -25,7 +25,10 @@ use sp_api::ProvideRuntimeApi;
 use sp_consensus_aura::sr25519::{AuthorityId as AuraId, AuthoritySignature as AuraSignature};
 use sp_core::crypto::key_types::AURA;
 use sp_keystore::KeystorePtr;
-use sp_runtime::traits::{Block as BlockT, Header as _};
+use sp_runtime::{
+	traits::{Block as BlockT, Header as _},
+	transaction_validity::InvalidTransaction,
+};
 use substrate_prometheus_endpoint::{
 	register, Counter, CounterVec, Gauge, Opts, PrometheusError, Registry, U64,
 };
@@ -46,6 +49,28 @@ const LOG_TARGET: &str = "custody";
 /// A task that was answered is not answered again for this many blocks (the pool or the
 /// next block takes it in the meantime).
 const RESUBMIT_AFTER_BLOCKS: u32 = 5;
+
+/// Longest wait for the transaction pool to take in a new best block before submitting.
+const POOL_SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Wait after a new best block before submitting what it asks for, so that the other
+/// validators have imported the block too. A message gossiped to a node that has not yet
+/// seen the block refers to a session it does not know: its pool refuses it as stale and
+/// bans it, and if that node authors next, the message misses the block.
+const SUBMIT_DELAY: Duration = Duration::from_millis(1_000);
+
+/// What the pool did with a submitted message.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Submission {
+	Accepted,
+	/// The same message is in the pool already.
+	AlreadyInPool,
+	/// Refused; `retry` when the refusal may be the pool's view lagging behind the chain
+	/// (stale or future), so the next block should try again.
+	Refused {
+		retry: bool,
+	},
+}
 
 /// A validator with a Bitcoin node reports its fee estimate this often.
 pub const FEE_REPORT_INTERVAL_BLOCKS: u32 = 10;
@@ -213,7 +238,11 @@ where
 		);
 		let mut imports = self.client.import_notification_stream();
 		while let Some(notification) = imports.next().await {
-			if !notification.is_new_best {
+			// Only the newest best block matters (during a sync, or while this loop waited
+			// for an earlier one, several arrive at once).
+			if !notification.is_new_best
+				|| sc_client_api::HeaderBackend::info(&*self.client).best_hash != notification.hash
+			{
 				continue;
 			}
 			let number = *notification.header.number();
@@ -254,6 +283,11 @@ where
 			return;
 		}
 
+		// The pool validates against the blocks it has processed: wait until it has this one
+		// and the other validators have imported it (see `SUBMIT_DELAY`).
+		let _ = self.pool.ready_at_with_timeout(at, POOL_SYNC_TIMEOUT).await;
+		tokio::time::sleep(SUBMIT_DELAY).await;
+
 		let tasks = match api.pending_tasks(at, validator.clone()) {
 			Ok(tasks) => tasks,
 			Err(e) => {
@@ -269,13 +303,16 @@ where
 			if self.answered.contains_key(&key) {
 				continue;
 			}
-			self.answered.insert(key, number);
+			self.answered.insert(key.clone(), number);
 			let kind = task_kind(&task);
 			match signer.handle_task(&task) {
 				Ok(signed) => {
 					let message_kind = message_kind(&signed.message);
 					log::info!(target: LOG_TARGET, "Custody: {kind} at #{number} -> submitting {message_kind}");
-					self.submit(custody_call(signed), message_kind, at).await;
+					let submission = self.submit(custody_call(signed), message_kind, at).await;
+					if submission == (Submission::Refused { retry: true }) {
+						self.answered.remove(&key);
+					}
 				},
 				Err(
 					e @ (SignerError::NoncesAlreadyCommitted { .. } | SignerError::NoNonces { .. }),
@@ -344,9 +381,10 @@ where
 		let signature = signer.sign_bridge_message(&BridgeMessage::ProposalVote(vote.clone()));
 		let call =
 			RuntimeCall::BtcBridge(pallet_btc_bridge::Call::vote_on_proposal { vote, signature });
-		self.voted.insert(proposal_id, number);
 		let kind = if approve { "bridge_approve" } else { "bridge_reject" };
-		self.submit(call, kind, at).await;
+		if self.submit(call, kind, at).await != (Submission::Refused { retry: true }) {
+			self.voted.insert(proposal_id, number);
+		}
 	}
 
 	/// Every [`FEE_REPORT_INTERVAL_BLOCKS`], asks the validator's Bitcoin node for its fee
@@ -411,21 +449,26 @@ where
 			identity_signature,
 		});
 		log::info!(target: LOG_TARGET, "Custody: registering identity {}", hex_bytes(&signer.identity().0));
-		if self.submit(call, "registration", at).await {
+		if self.submit(call, "registration", at).await == Submission::Accepted {
 			if let Some(m) = &self.metrics {
 				m.registrations.inc();
 			}
 		}
 	}
 
-	async fn submit(&self, call: RuntimeCall, kind: &str, at: <Block as BlockT>::Hash) -> bool {
+	async fn submit(
+		&self,
+		call: RuntimeCall,
+		kind: &str,
+		at: <Block as BlockT>::Hash,
+	) -> Submission {
 		let xt: tapchain_runtime::UncheckedExtrinsic =
 			sp_runtime::generic::UncheckedExtrinsic::new_bare(call).into();
 		let opaque = match <Block as BlockT>::Extrinsic::decode(&mut &xt.encode()[..]) {
 			Ok(opaque) => opaque,
 			Err(e) => {
 				log::error!(target: LOG_TARGET, "Custody {kind} does not encode as an extrinsic: {e}");
-				return false;
+				return Submission::Refused { retry: false };
 			},
 		};
 		match self.pool.submit_one(at, TransactionSource::Local, opaque).await {
@@ -433,21 +476,27 @@ where
 				if let Some(m) = &self.metrics {
 					m.messages_submitted.with_label_values(&[kind]).inc();
 				}
-				true
+				Submission::Accepted
 			},
 			Err(e) => match e.into_pool_error() {
 				// Submitted before and not in a block yet: nothing lost.
 				Ok(PoolError::AlreadyImported(_) | PoolError::TemporarilyBanned) => {
 					log::debug!(target: LOG_TARGET, "Custody {kind} is already in the pool");
-					false
+					Submission::AlreadyInPool
 				},
 				error => {
+					let retry = matches!(
+						error,
+						Ok(PoolError::InvalidTransaction(
+							InvalidTransaction::Stale | InvalidTransaction::Future
+						))
+					);
 					let error = error.map_or_else(|e| e.to_string(), |e| format!("{e:?}"));
 					log::warn!(target: LOG_TARGET, "Custody {kind} refused by the pool: {error}");
 					if let Some(m) = &self.metrics {
 						m.task_failures.with_label_values(&[kind]).inc();
 					}
-					false
+					Submission::Refused { retry }
 				},
 			},
 		}

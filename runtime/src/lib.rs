@@ -275,6 +275,7 @@ mod benches {
 	frame_benchmarking::define_benchmarks!(
 		[pallet_btc_light_client, BtcLightClient]
 		[pallet_btc_bridge, BtcBridge]
+		[pallet_btc_custody, BtcCustody]
 	);
 }
 

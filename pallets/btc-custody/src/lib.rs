@@ -54,12 +54,19 @@ extern crate alloc;
 
 pub use pallet::*;
 
+#[cfg(feature = "runtime-benchmarks")]
+mod benchmarking;
 pub mod frost_checks;
 #[cfg(test)]
 mod mock;
 pub mod runtime_api;
 #[cfg(test)]
 mod tests;
+pub mod weights;
+
+#[cfg(feature = "runtime-benchmarks")]
+pub use benchmarking::BenchmarkHelper;
+pub use weights::WeightInfo;
 
 pub use tapchain_primitives::custody::{
 	CustodyIdentity, CustodyTask, DkgCommitment, DkgComplaint, DkgId, DkgKeyAttestation,
@@ -234,6 +241,13 @@ pub mod pallet {
 		/// Priority of custody messages in the transaction pool.
 		#[pallet::constant]
 		type UnsignedPriority: Get<TransactionPriority>;
+
+		/// Weights of the calls and the block hook, from the benchmarks.
+		type WeightInfo: WeightInfo;
+
+		/// Validator set and session keys for the benchmarks.
+		#[cfg(feature = "runtime-benchmarks")]
+		type BenchmarkHelper: crate::BenchmarkHelper<Self::AccountId, Self::AuthorityId>;
 	}
 
 	/// Bytes of a serialized round-1 package with at most `MaxParticipants` coefficients.
@@ -579,14 +593,51 @@ pub mod pallet {
 	#[pallet::hooks]
 	impl<T: Config> Hooks<BlockNumberFor<T>> for Pallet<T> {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
-			Self::refresh_exclusions();
+			let validators = Self::refresh_exclusions();
 			Self::enforce_dkg_deadline(now);
 			if !ActiveDkg::<T>::exists() {
-				Self::maybe_start_dkg(now);
+				Self::maybe_start_dkg(now, &validators);
 			}
+			let open_sessions = OpenSessions::<T>::decode_len().unwrap_or(0) as u32;
 			Self::enforce_signing_deadlines(now);
-			// Bounded by MaxParticipants and MaxOpenSessions; measured by the benchmark.
-			T::DbWeight::get().reads_writes(8, 4)
+			// The benchmark's worst case: a DKG starting among the validators and every open
+			// session's signing set timing out.
+			T::WeightInfo::on_initialize(validators.len() as u32, open_sessions)
+		}
+
+		fn integrity_test() {
+			// The bounds must leave every call includable: the largest declared weights
+			// (100 participants, a full session) against one normal extrinsic's limit, and
+			// the block hook's worst case against a tenth of the block.
+			let limits = T::BlockWeights::get();
+			let max_extrinsic = limits
+				.get(frame_support::dispatch::DispatchClass::Normal)
+				.max_extrinsic
+				.unwrap_or(Weight::MAX);
+			let n = T::MaxParticipants::get();
+			let m = T::MaxMessagesPerSession::get();
+			for (call, weight) in [
+				("submit_dkg_commitment", T::WeightInfo::submit_dkg_commitment(n)),
+				("submit_dkg_shares", T::WeightInfo::submit_dkg_shares(n)),
+				("attest_dkg_key", T::WeightInfo::attest_dkg_key(n)),
+				("report_dkg_complaint", T::WeightInfo::report_dkg_complaint(n)),
+				("submit_signing_commitment", T::WeightInfo::submit_signing_commitment(n, m)),
+				(
+					"submit_signature_shares",
+					T::WeightInfo::submit_signature_shares(n).saturating_mul(m as u64),
+				),
+			] {
+				assert!(
+					weight.all_lte(max_extrinsic),
+					"{call} at MaxParticipants/MaxMessagesPerSession weighs {weight:?}, more \
+					 than a normal extrinsic may ({max_extrinsic:?})"
+				);
+			}
+			let hook = T::WeightInfo::on_initialize(n, T::MaxOpenSessions::get());
+			assert!(
+				hook.all_lte(limits.max_block / 10),
+				"on_initialize's worst case {hook:?} exceeds a tenth of the block"
+			);
 		}
 	}
 
@@ -595,7 +646,7 @@ pub mod pallet {
 		/// Registers (or re-registers) a validator's custody identity and encryption key.
 		/// Unsigned: authenticated by the validator's session key and the identity key.
 		#[pallet::call_index(0)]
-		#[pallet::weight(Weight::from_parts(200_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(3, 3)))]
+		#[pallet::weight(T::WeightInfo::register_custody_keys())]
 		pub fn register_custody_keys(
 			origin: OriginFor<T>,
 			payload: RegistrationPayload<T::AccountId>,
@@ -631,12 +682,12 @@ pub mod pallet {
 
 		/// DKG round 1: a participant's commitment with proof of knowledge.
 		#[pallet::call_index(1)]
-		#[pallet::weight(Weight::from_parts(300_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(3, 2)))]
+		#[pallet::weight(T::WeightInfo::submit_dkg_commitment(T::MaxParticipants::get()))]
 		pub fn submit_dkg_commitment(
 			origin: OriginFor<T>,
 			message: DkgCommitment,
 			signature: AuthSignature,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			ensure_none(origin)?;
 			let run = Self::check_dkg_message(
 				message.dkg_id,
@@ -645,6 +696,7 @@ pub mod pallet {
 				&CustodyMessage::DkgCommitment(message.clone()),
 				&signature,
 			)?;
+			let n = run.participants.len() as u32;
 			ensure!(
 				!DkgCommitments::<T>::contains_key(run.dkg_id, message.sender),
 				Error::<T>::Duplicate
@@ -663,17 +715,17 @@ pub mod pallet {
 			if count == run.participants.len() {
 				Self::advance_dkg(run, DkgPhase::Share);
 			}
-			Ok(())
+			Ok(Some(T::WeightInfo::submit_dkg_commitment(n)).into())
 		}
 
 		/// DKG round 2: a participant's shares, encrypted to each other participant.
 		#[pallet::call_index(2)]
-		#[pallet::weight(Weight::from_parts(100_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(3, 2)))]
+		#[pallet::weight(T::WeightInfo::submit_dkg_shares(T::MaxParticipants::get()))]
 		pub fn submit_dkg_shares(
 			origin: OriginFor<T>,
 			message: DkgShares,
 			signature: AuthSignature,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			ensure_none(origin)?;
 			let run = Self::check_dkg_message(
 				message.dkg_id,
@@ -682,6 +734,7 @@ pub mod pallet {
 				&CustodyMessage::DkgShares(message.clone()),
 				&signature,
 			)?;
+			let n = run.participants.len() as u32;
 			ensure!(
 				!DkgShareSets::<T>::contains_key(run.dkg_id, message.sender),
 				Error::<T>::Duplicate
@@ -700,18 +753,18 @@ pub mod pallet {
 			if DkgShareSets::<T>::iter_prefix(run.dkg_id).count() == run.participants.len() {
 				Self::advance_dkg(run, DkgPhase::Finish);
 			}
-			Ok(())
+			Ok(Some(T::WeightInfo::submit_dkg_shares(n)).into())
 		}
 
 		/// DKG result: the public key package a participant derived. Two thirds attesting
 		/// the same package start a new key epoch.
 		#[pallet::call_index(3)]
-		#[pallet::weight(Weight::from_parts(400_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(4, 8)))]
+		#[pallet::weight(T::WeightInfo::attest_dkg_key(T::MaxParticipants::get()))]
 		pub fn attest_dkg_key(
 			origin: OriginFor<T>,
 			message: DkgKeyAttestation,
 			signature: AuthSignature,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			ensure_none(origin)?;
 			let run = Self::check_dkg_message(
 				message.dkg_id,
@@ -720,12 +773,15 @@ pub mod pallet {
 				&CustodyMessage::DkgKeyAttestation(message.clone()),
 				&signature,
 			)?;
+			let n = run.participants.len() as u32;
 			ensure!(
 				!DkgAttestations::<T>::contains_key(run.dkg_id, message.sender),
 				Error::<T>::Duplicate
 			);
 			let hash = T::Hashing::hash(&message.public_key_package);
-			if !DkgCandidateKeys::<T>::contains_key(run.dkg_id, hash) {
+			let known = DkgCandidateKeys::<T>::contains_key(run.dkg_id, hash);
+			let mut cheap = known;
+			if !known {
 				let expected = Self::dkg_output_key(&run).ok_or(Error::<T>::BadPublicKeyPackage)?;
 				frost_checks::check_public_key_package(
 					&message.public_key_package,
@@ -747,23 +803,32 @@ pub mod pallet {
 				let agreeing = attestations.iter().filter(|h| **h == hash).count();
 				if agreeing * 3 >= run.participants.len() * 2 {
 					Self::start_epoch(run.clone(), hash);
+					cheap = false;
 				}
 			}
 			if attestations.len() == run.participants.len() {
 				Self::clear_dkg(run.dkg_id);
+				cheap = false;
 			}
-			Ok(())
+			// Only the first attestation of a package checks it against the commitments
+			// (O(n * t) point decodings); the others, unless they start the epoch or end the
+			// DKG, only count.
+			if cheap {
+				Ok(Some(T::WeightInfo::attest_dkg_key_known(n)).into())
+			} else {
+				Ok(Some(T::WeightInfo::attest_dkg_key(n)).into())
+			}
 		}
 
 		/// DKG complaint: the sender proves the share `accused` sent it is bad. The runtime
 		/// decides who lied; the liar is excluded and the DKG restarts.
 		#[pallet::call_index(4)]
-		#[pallet::weight(Weight::from_parts(300_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(4, 4)))]
+		#[pallet::weight(T::WeightInfo::report_dkg_complaint(T::MaxParticipants::get()))]
 		pub fn report_dkg_complaint(
 			origin: OriginFor<T>,
 			message: DkgComplaint,
 			signature: AuthSignature,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			ensure_none(origin)?;
 			let run = Self::check_dkg_message(
 				message.dkg_id,
@@ -772,6 +837,7 @@ pub mod pallet {
 				&CustodyMessage::DkgComplaint(message.clone()),
 				&signature,
 			)?;
+			let participants = run.participants.len() as u32;
 			let n = run.participants.len() as ParticipantIndex;
 			ensure!(
 				message.accused != message.sender && (1..=n).contains(&message.accused),
@@ -811,18 +877,21 @@ pub mod pallet {
 			};
 			let offender = run.participants[guilty as usize - 1].0.clone();
 			Self::restart_dkg(run, alloc::vec![offender], offence);
-			Ok(())
+			Ok(Some(T::WeightInfo::report_dkg_complaint(participants)).into())
 		}
 
 		/// Signing round 1: a member's nonce commitments, one per message. The first
 		/// `threshold` allowed members to commit form the attempt's signing set.
 		#[pallet::call_index(5)]
-		#[pallet::weight(Weight::from_parts(100_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(4, 3)))]
+		#[pallet::weight(T::WeightInfo::submit_signing_commitment(
+			T::MaxParticipants::get(),
+			message.commitments.len() as u32,
+		))]
 		pub fn submit_signing_commitment(
 			origin: OriginFor<T>,
 			message: SigningCommitment,
 			signature: AuthSignature,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			ensure_none(origin)?;
 			let (mut session, epoch) = Self::check_signing_message(
 				message.session_id,
@@ -831,6 +900,10 @@ pub mod pallet {
 				&CustodyMessage::SigningCommitment(message.clone()),
 				&signature,
 			)?;
+			let actual = T::WeightInfo::submit_signing_commitment(
+				epoch.members.len() as u32,
+				session.messages.len() as u32,
+			);
 			ensure!(session.allowed.contains(&message.sender), Error::<T>::NotAllowedSigner);
 			ensure!(session.signing_set.is_empty(), Error::<T>::SigningSetFull);
 			let key = (message.session_id, message.attempt);
@@ -868,18 +941,19 @@ pub mod pallet {
 				});
 			}
 			SigningSessions::<T>::insert(message.session_id, session);
-			Ok(())
+			Ok(Some(actual).into())
 		}
 
 		/// Signing round 2: a signing-set member's signature shares, one per message. The
 		/// last share of the set triggers aggregation.
 		#[pallet::call_index(6)]
-		#[pallet::weight(Weight::from_parts(600_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(6, 4)))]
+		#[pallet::weight(T::WeightInfo::submit_signature_shares(T::MaxParticipants::get())
+			.saturating_mul(message.shares.len().max(1) as u64))]
 		pub fn submit_signature_shares(
 			origin: OriginFor<T>,
 			message: SignatureShares,
 			signature: AuthSignature,
-		) -> DispatchResult {
+		) -> DispatchResultWithPostInfo {
 			ensure_none(origin)?;
 			let (session, epoch) = Self::check_signing_message(
 				message.session_id,
@@ -902,15 +976,21 @@ pub mod pallet {
 			let shares: BoundedVec<_, _> =
 				message.shares.try_into().map_err(|_| Error::<T>::MalformedSigningMessage)?;
 			SignatureShareSets::<T>::insert(key, message.sender, shares);
+			let (members, messages) = (epoch.members.len() as u32, session.messages.len() as u64);
 			if SignatureShareSets::<T>::iter_key_prefix(key).count() == session.signing_set.len() {
 				Self::finish_attempt(message.session_id, session, &epoch);
+				// Aggregation and verification, per message.
+				Ok(Some(T::WeightInfo::submit_signature_shares(members).saturating_mul(messages))
+					.into())
+			} else {
+				// Only stored: checked and counted like a nonce commitment.
+				Ok(Some(T::WeightInfo::submit_signing_commitment(members, messages as u32)).into())
 			}
-			Ok(())
 		}
 
 		/// Asks the current key epoch to sign `messages` (root: tests and operations).
 		#[pallet::call_index(7)]
-		#[pallet::weight(Weight::from_parts(50_000_000, 0).saturating_add(T::DbWeight::get().reads_writes(3, 3)))]
+		#[pallet::weight(T::WeightInfo::request_test_signatures(messages.len() as u32))]
 		pub fn request_test_signatures(
 			origin: OriginFor<T>,
 			messages: Vec<[u8; 32]>,
@@ -924,7 +1004,7 @@ pub mod pallet {
 		/// Sets (or removes) the recovery leaf that key epochs started from now on commit to.
 		/// Existing epochs keep theirs: their outputs already commit to it.
 		#[pallet::call_index(8)]
-		#[pallet::weight(Weight::from_parts(30_000_000, 0).saturating_add(T::DbWeight::get().writes(1)))]
+		#[pallet::weight(T::WeightInfo::set_recovery_leaf())]
 		pub fn set_recovery_leaf(
 			origin: OriginFor<T>,
 			leaf: Option<RecoveryLeaf>,
@@ -1073,7 +1153,7 @@ pub mod pallet {
 			}
 		}
 
-		fn genesis_hash() -> [u8; 32] {
+		pub(crate) fn genesis_hash() -> [u8; 32] {
 			let hash = frame_system::Pallet::<T>::block_hash(BlockNumberFor::<T>::zero());
 			let mut out = [0u8; 32];
 			let bytes = hash.as_ref();
@@ -1216,17 +1296,19 @@ pub mod pallet {
 			Ok(())
 		}
 
-		fn refresh_exclusions() {
-			let set_hash = T::Hashing::hash_of(&T::Validators::validators());
+		/// Forgets exclusions made for an earlier validator set; returns the current one.
+		fn refresh_exclusions() -> Vec<T::AccountId> {
+			let validators = T::Validators::validators();
+			let set_hash = T::Hashing::hash_of(&validators);
 			if ExclusionValidatorSet::<T>::get() != Some(set_hash) {
 				ExclusionValidatorSet::<T>::put(set_hash);
 				ValidatorSetSince::<T>::put(frame_system::Pallet::<T>::block_number());
 				DkgExcluded::<T>::kill();
 			}
+			validators
 		}
 
-		fn maybe_start_dkg(now: BlockNumberFor<T>) {
-			let validators = T::Validators::validators();
+		fn maybe_start_dkg(now: BlockNumberFor<T>, validators: &[T::AccountId]) {
 			let excluded = DkgExcluded::<T>::get();
 			let mut participants: Vec<(T::AccountId, CustodyIdentity, EncryptionKey)> = validators
 				.iter()

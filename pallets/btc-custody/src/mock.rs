@@ -18,9 +18,19 @@ frame_support::construct_runtime!(
 #[derive_impl(frame_system::config_preludes::TestDefaultConfig)]
 impl frame_system::Config for Test {
 	type Block = Block;
+	type BlockWeights = BlockWeights;
 }
 
 parameter_types! {
+	/// The runtime's limits: 2 s of compute per block, 75% for normal transactions.
+	pub BlockWeights: frame_system::limits::BlockWeights =
+		frame_system::limits::BlockWeights::with_sensible_defaults(
+			frame_support::weights::Weight::from_parts(
+				2 * frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND,
+				u64::MAX,
+			),
+			sp_runtime::Perbill::from_percent(75),
+		);
 	/// The current validators.
 	pub static Validators: Vec<u64> = vec![];
 	/// Offences reported so far.
@@ -63,6 +73,27 @@ impl pallet_btc_custody::Config for Test {
 	type SigningAttemptBlocks = SigningAttemptBlocks;
 	type MinRecoveryDelayBlocks = MinRecoveryDelayBlocks;
 	type UnsignedPriority = UnsignedPriority;
+	type WeightInfo = ();
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = MockBenchmarkHelper;
+}
+
+/// Benchmarks' validators: an account's session key is `UintAuthorityId(account)`.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct MockBenchmarkHelper;
+#[cfg(feature = "runtime-benchmarks")]
+impl crate::BenchmarkHelper<u64, UintAuthorityId> for MockBenchmarkHelper {
+	fn set_validators(validators: &[u64]) {
+		Validators::set(validators.to_vec());
+	}
+	fn session_key(validator: &u64) -> UintAuthorityId {
+		Validators::mutate(|v| {
+			if !v.contains(validator) {
+				v.push(*validator)
+			}
+		});
+		UintAuthorityId(*validator)
+	}
 }
 
 /// A chain whose validators are accounts `1..=validators`.

@@ -4,6 +4,7 @@ use crate::{mock::*, *};
 use codec::Encode;
 use frame_support::{
 	assert_noop, assert_ok,
+	dispatch::GetDispatchInfo,
 	traits::{Hooks, UnfilteredDispatchable},
 };
 use sp_runtime::{
@@ -54,8 +55,20 @@ fn submit(call: Call<Test>) -> Result<(), Refused> {
 		TransactionSource::External,
 		&call,
 	);
-	let dispatched =
-		call.clone().dispatch_bypass_filter(RuntimeOrigin::none()).map(|_| ()).map_err(|e| e.error);
+	let declared = call.get_dispatch_info().call_weight;
+	let refunded = !matches!(call, Call::register_custody_keys { .. });
+	let dispatched = call
+		.clone()
+		.dispatch_bypass_filter(RuntimeOrigin::none())
+		.map(|post| {
+			// DKG and signing messages pay for the actual participants (the declared weight
+			// is for `MaxParticipants`), never more than declared.
+			if refunded {
+				let actual = post.actual_weight.expect("a DKG or signing message refunds");
+				assert!(actual.all_lte(declared), "{actual:?} > {declared:?} for {call:?}");
+			}
+		})
+		.map_err(|e| e.error);
 	match (validity, dispatched) {
 		(Ok(_), Ok(())) => Ok(()),
 		(Err(invalid), Err(failed)) => {

@@ -451,6 +451,29 @@ impl pallet_btc_custody::Config for Runtime {
 	type SigningAttemptBlocks = CustodySigningAttemptBlocks;
 	type MinRecoveryDelayBlocks = CustodyMinRecoveryDelayBlocks;
 	type UnsignedPriority = CustodyUnsignedPriority;
+	type WeightInfo = pallet_btc_custody::weights::SubstrateWeight<Runtime>;
+	#[cfg(feature = "runtime-benchmarks")]
+	type BenchmarkHelper = CustodyValidatorsForBenchmarks;
+}
+
+/// Benchmarks of the custody pallet write the validator set and session-key owners
+/// directly; the session keys are made in the benchmark's keystore.
+#[cfg(feature = "runtime-benchmarks")]
+pub struct CustodyValidatorsForBenchmarks;
+#[cfg(feature = "runtime-benchmarks")]
+impl pallet_btc_custody::BenchmarkHelper<AccountId, AuraId> for CustodyValidatorsForBenchmarks {
+	fn set_validators(validators: &[AccountId]) {
+		pallet_session::Validators::<Runtime>::put(validators.to_vec());
+	}
+	fn session_key(validator: &AccountId) -> AuraId {
+		use sp_runtime::RuntimeAppPublic;
+		let key = AuraId::generate_pair(None);
+		pallet_session::KeyOwner::<Runtime>::insert(
+			(<AuraId as RuntimeAppPublic>::ID, key.to_raw_vec()),
+			validator,
+		);
+		key
+	}
 }
 
 parameter_types! {
