@@ -3,12 +3,13 @@
 
 use alloc::{collections::BTreeMap, vec::Vec};
 use frost_core::keys::{dkg::verify_proof_of_knowledge, sum_commitments};
+use frost_core::Group;
 use frost_secp256k1_tr::{
 	self as frost,
 	keys::{dkg::round1, PublicKeyPackage, SecretShare, SigningShare, Tweak},
 	round1::SigningCommitments,
 	round2::SignatureShare,
-	Identifier, Secp256K1Sha256TR, SigningPackage, VerifyingKey,
+	Identifier, Secp256K1Group, Secp256K1Sha256TR, SigningPackage, VerifyingKey,
 };
 use tapchain_primitives::custody::{
 	decrypt_share, verify_shared_point, DleqProof, EncryptedShare, EncryptionKey, ParticipantIndex,
@@ -62,6 +63,25 @@ pub fn group_output_key(commitments: &[round1::Package], threshold: u16) -> Opti
 	let refs: Vec<_> = commitments.iter().map(|p| p.commitment()).collect();
 	let sum = sum_commitments(&refs).ok()?;
 	let key = VerifyingKey::from_commitment(&sum).ok()?;
+	let tweaked = PublicKeyPackage::new(BTreeMap::new(), key, Some(threshold)).tweak::<&[u8]>(None);
+	x_only(tweaked.verifying_key())
+}
+
+/// Adds a checked round-1 package's constant term (its part of the group key) to a DKG's
+/// running sum (`None`: no package yet). `None` if the sum is the point at infinity.
+pub fn add_constant_term(sum: Option<&[u8; 33]>, package: &round1::Package) -> Option<[u8; 33]> {
+	let term = package.commitment().coefficients().first()?.value();
+	let total = match sum {
+		None => term,
+		Some(bytes) => <Secp256K1Group as Group>::deserialize(bytes).ok()? + term,
+	};
+	<Secp256K1Group as Group>::serialize(&total).ok()
+}
+
+/// The Taproot output key (x-only) of a group whose constant terms sum to `sum`: the same
+/// key as [`group_output_key`] over the commitments that were summed.
+pub fn output_key_of_group_commitment(sum: &[u8; 33], threshold: u16) -> Option<[u8; 32]> {
+	let key = VerifyingKey::deserialize(sum).ok()?;
 	let tweaked = PublicKeyPackage::new(BTreeMap::new(), key, Some(threshold)).tweak::<&[u8]>(None);
 	x_only(tweaked.verifying_key())
 }

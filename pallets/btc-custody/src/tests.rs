@@ -186,6 +186,7 @@ fn full_dkg_then_signing_through_extrinsics() {
 		// DKG data is cleaned up.
 		assert!(ActiveDkg::<Test>::get().is_none());
 		assert_eq!(DkgCommitments::<Test>::iter_prefix(1).count(), 0);
+		assert!(!DkgGroupCommitment::<Test>::contains_key(1));
 
 		let messages = vec![[1u8; 32], [2u8; 32]];
 		assert_noop!(

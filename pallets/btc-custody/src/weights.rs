@@ -69,8 +69,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `632`
 		//  Estimated: `4097`
-		// Minimum execution time: 356_959_000 picoseconds.
-		Weight::from_parts(375_297_000, 0)
+		// Minimum execution time: 355_908_000 picoseconds.
+		Weight::from_parts(458_810_000, 0)
 			.saturating_add(Weight::from_parts(0, 4097))
 			.saturating_add(T::DbWeight::get().reads(4))
 			.saturating_add(T::DbWeight::get().writes(3))
@@ -81,19 +81,21 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::DkgCommitments` (r:101 w:1)
 	/// Proof: `BtcCustody::DkgCommitments` (`max_values`: None, `max_size`: Some(3409), added: 5884, mode: `MaxEncodedLen`)
+	/// Storage: `BtcCustody::DkgGroupCommitment` (r:1 w:1)
+	/// Proof: `BtcCustody::DkgGroupCommitment` (`max_values`: None, `max_size`: Some(49), added: 2524, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[2, 100]`.
 	fn submit_dkg_commitment(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `215 + n * (164 ±0)`
+		//  Measured:  `287 + n * (164 ±0)`
 		//  Estimated: `11207 + n * (5884 ±0)`
-		// Minimum execution time: 689_273_000 picoseconds.
-		Weight::from_parts(670_133_481, 0)
+		// Minimum execution time: 722_442_000 picoseconds.
+		Weight::from_parts(863_673_828, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 183_581
-			.saturating_add(Weight::from_parts(20_939_762, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(3))
+			// Standard Error: 1_011_565
+			.saturating_add(Weight::from_parts(24_466_132, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(4))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(2))
+			.saturating_add(T::DbWeight::get().writes(3))
 			.saturating_add(Weight::from_parts(0, 5884).saturating_mul(n.into()))
 	}
 	/// Storage: `BtcCustody::ActiveDkg` (r:1 w:1)
@@ -107,11 +109,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `217 + n * (190 ±0)`
 		//  Estimated: `11207 + n * (7336 ±0)`
-		// Minimum execution time: 327_626_000 picoseconds.
-		Weight::from_parts(322_118_452, 0)
+		// Minimum execution time: 353_364_000 picoseconds.
+		Weight::from_parts(432_687_178, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 46_440
-			.saturating_add(Weight::from_parts(7_270_331, 0).saturating_mul(n.into()))
+			// Standard Error: 310_875
+			.saturating_add(Weight::from_parts(10_660_646, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(3))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(2))
@@ -125,12 +127,14 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `BtcCustody::DkgAttestations` (`max_values`: None, `max_size`: Some(58), added: 2533, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::DkgCandidateKeys` (r:1 w:1)
 	/// Proof: `BtcCustody::DkgCandidateKeys` (`max_values`: None, `max_size`: Some(6603), added: 9078, mode: `MaxEncodedLen`)
-	/// Storage: `BtcCustody::DkgCommitments` (r:100 w:100)
-	/// Proof: `BtcCustody::DkgCommitments` (`max_values`: None, `max_size`: Some(3409), added: 5884, mode: `MaxEncodedLen`)
+	/// Storage: `BtcCustody::DkgGroupCommitment` (r:1 w:1)
+	/// Proof: `BtcCustody::DkgGroupCommitment` (`max_values`: None, `max_size`: Some(49), added: 2524, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::RecoveryLeafConfig` (r:1 w:0)
 	/// Proof: `BtcCustody::RecoveryLeafConfig` (`max_values`: Some(1), `max_size`: Some(34), added: 529, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::CurrentEpoch` (r:1 w:1)
 	/// Proof: `BtcCustody::CurrentEpoch` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `BtcCustody::DkgCommitments` (r:100 w:100)
+	/// Proof: `BtcCustody::DkgCommitments` (`max_values`: None, `max_size`: Some(3409), added: 5884, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::DkgShareSets` (r:100 w:100)
 	/// Proof: `BtcCustody::DkgShareSets` (`max_values`: None, `max_size`: Some(4861), added: 7336, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::Epochs` (r:0 w:1)
@@ -138,16 +142,16 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `n` is `[2, 100]`.
 	fn attest_dkg_key(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `0 + n * (2540 ±0)`
+		//  Measured:  `288 + n * (234 ±0)`
 		//  Estimated: `11207 + n * (7336 ±0)`
-		// Minimum execution time: 818_615_000 picoseconds.
-		Weight::from_parts(818_615_000, 0)
+		// Minimum execution time: 1_079_471_000 picoseconds.
+		Weight::from_parts(1_133_493_052, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 75_648_470
-			.saturating_add(Weight::from_parts(1_255_869_160, 0).saturating_mul(n.into()))
-			.saturating_add(T::DbWeight::get().reads(6))
+			// Standard Error: 3_534_559
+			.saturating_add(Weight::from_parts(61_623_376, 0).saturating_mul(n.into()))
+			.saturating_add(T::DbWeight::get().reads(7))
 			.saturating_add(T::DbWeight::get().reads((3_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(4))
+			.saturating_add(T::DbWeight::get().writes(5))
 			.saturating_add(T::DbWeight::get().writes((3_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7336).saturating_mul(n.into()))
 	}
@@ -164,11 +168,11 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `313 + n * (143 ±0)`
 		//  Estimated: `11207 + n * (2533 ±0)`
-		// Minimum execution time: 308_017_000 picoseconds.
-		Weight::from_parts(319_407_705, 0)
+		// Minimum execution time: 308_818_000 picoseconds.
+		Weight::from_parts(362_528_543, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 64_205
-			.saturating_add(Weight::from_parts(4_567_943, 0).saturating_mul(n.into()))
+			// Standard Error: 185_246
+			.saturating_add(Weight::from_parts(4_728_195, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(3))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(1))
@@ -208,19 +212,21 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Proof: `Session::DisabledValidators` (`max_values`: Some(1), `max_size`: None, mode: `Measured`)
 	/// Storage: `Staking::SlashingSpans` (r:1 w:1)
 	/// Proof: `Staking::SlashingSpans` (`max_values`: None, `max_size`: None, mode: `Measured`)
+	/// Storage: `BtcCustody::DkgGroupCommitment` (r:0 w:1)
+	/// Proof: `BtcCustody::DkgGroupCommitment` (`max_values`: None, `max_size`: Some(49), added: 2524, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[2, 100]`.
 	fn report_dkg_complaint(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `1202 + n * (258 ±0)`
 		//  Estimated: `11207 + n * (7336 ±0)`
-		// Minimum execution time: 1_589_058_000 picoseconds.
-		Weight::from_parts(1_457_971_207, 0)
+		// Minimum execution time: 1_663_268_000 picoseconds.
+		Weight::from_parts(2_191_387_808, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 467_538
-			.saturating_add(Weight::from_parts(119_716_535, 0).saturating_mul(n.into()))
+			// Standard Error: 6_003_477
+			.saturating_add(Weight::from_parts(133_455_064, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(15))
 			.saturating_add(T::DbWeight::get().reads((2_u64).saturating_mul(n.into())))
-			.saturating_add(T::DbWeight::get().writes(5))
+			.saturating_add(T::DbWeight::get().writes(6))
 			.saturating_add(T::DbWeight::get().writes((2_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7336).saturating_mul(n.into()))
 	}
@@ -238,13 +244,13 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `359 + m * (32 ±0) + n * (96 ±0)`
 		//  Estimated: `16547 + m * (27 ±13) + n * (5142 ±8)`
-		// Minimum execution time: 503_327_000 picoseconds.
-		Weight::from_parts(277_310_678, 0)
+		// Minimum execution time: 503_698_000 picoseconds.
+		Weight::from_parts(376_545_103, 0)
 			.saturating_add(Weight::from_parts(0, 16547))
-			// Standard Error: 180_145
-			.saturating_add(Weight::from_parts(1_992_999, 0).saturating_mul(n.into()))
-			// Standard Error: 279_018
-			.saturating_add(Weight::from_parts(43_496_082, 0).saturating_mul(m.into()))
+			// Standard Error: 199_998
+			.saturating_add(Weight::from_parts(1_478_314, 0).saturating_mul(n.into()))
+			// Standard Error: 309_767
+			.saturating_add(Weight::from_parts(43_353_754, 0).saturating_mul(m.into()))
 			.saturating_add(T::DbWeight::get().reads(5))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(2))
@@ -269,12 +275,12 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	fn submit_signature_shares(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `526 + n * (226 ±0)`
-		//  Estimated: `16547 + n * (5159 ±15)`
-		// Minimum execution time: 1_399_957_000 picoseconds.
-		Weight::from_parts(1_365_652_168, 0)
+		//  Estimated: `16547 + n * (5159 ±11)`
+		// Minimum execution time: 1_469_491_000 picoseconds.
+		Weight::from_parts(1_465_343_315, 0)
 			.saturating_add(Weight::from_parts(0, 16547))
-			// Standard Error: 1_733_130
-			.saturating_add(Weight::from_parts(113_121_777, 0).saturating_mul(n.into()))
+			// Standard Error: 5_349_010
+			.saturating_add(Weight::from_parts(118_717_832, 0).saturating_mul(n.into()))
 			.saturating_add(T::DbWeight::get().reads(8))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().writes(5))
@@ -294,13 +300,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// Storage: `BtcCustody::SigningSessions` (r:0 w:1)
 	/// Proof: `BtcCustody::SigningSessions` (`max_values`: None, `max_size`: Some(2482), added: 4957, mode: `MaxEncodedLen`)
 	/// The range of component `m` is `[1, 64]`.
-	fn request_test_signatures(_m: u32, ) -> Weight {
+	fn request_test_signatures(m: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `6758`
 		//  Estimated: `16547`
-		// Minimum execution time: 58_687_000 picoseconds.
-		Weight::from_parts(67_688_371, 0)
+		// Minimum execution time: 60_861_000 picoseconds.
+		Weight::from_parts(72_547_926, 0)
 			.saturating_add(Weight::from_parts(0, 16547))
+			// Standard Error: 38_164
+			.saturating_add(Weight::from_parts(47_288, 0).saturating_mul(m.into()))
 			.saturating_add(T::DbWeight::get().reads(5))
 			.saturating_add(T::DbWeight::get().writes(3))
 	}
@@ -310,8 +318,8 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 16_585_000 picoseconds.
-		Weight::from_parts(21_672_000, 0)
+		// Minimum execution time: 16_504_000 picoseconds.
+		Weight::from_parts(21_682_000, 0)
 			.saturating_add(Weight::from_parts(0, 0))
 			.saturating_add(T::DbWeight::get().writes(1))
 	}
@@ -367,15 +375,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 	/// The range of component `s` is `[0, 16]`.
 	fn on_initialize(n: u32, s: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `10815 + n * (187 ±0) + s * (615 ±0)`
-		//  Estimated: `177431 + n * (2620 ±0) + s * (519585 ±67)`
-		// Minimum execution time: 576_045_000 picoseconds.
-		Weight::from_parts(576_045_000, 0)
-			.saturating_add(Weight::from_parts(0, 177431))
-			// Standard Error: 9_498_921
-			.saturating_add(Weight::from_parts(21_353_501, 0).saturating_mul(n.into()))
-			// Standard Error: 59_442_804
-			.saturating_add(Weight::from_parts(590_409_123, 0).saturating_mul(s.into()))
+		//  Measured:  `10764 + n * (187 ±0) + s * (615 ±0)`
+		//  Estimated: `177417 + n * (2620 ±0) + s * (519585 ±7)`
+		// Minimum execution time: 567_231_000 picoseconds.
+		Weight::from_parts(861_294_379, 0)
+			.saturating_add(Weight::from_parts(0, 177417))
+			// Standard Error: 7_031_061
+			.saturating_add(Weight::from_parts(8_201_909, 0).saturating_mul(n.into()))
+			// Standard Error: 43_150_532
+			.saturating_add(Weight::from_parts(517_269_994, 0).saturating_mul(s.into()))
 			.saturating_add(T::DbWeight::get().reads(89))
 			.saturating_add(T::DbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(T::DbWeight::get().reads((146_u64).saturating_mul(s.into())))
@@ -400,8 +408,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `632`
 		//  Estimated: `4097`
-		// Minimum execution time: 356_959_000 picoseconds.
-		Weight::from_parts(375_297_000, 0)
+		// Minimum execution time: 355_908_000 picoseconds.
+		Weight::from_parts(458_810_000, 0)
 			.saturating_add(Weight::from_parts(0, 4097))
 			.saturating_add(RocksDbWeight::get().reads(4))
 			.saturating_add(RocksDbWeight::get().writes(3))
@@ -412,19 +420,21 @@ impl WeightInfo for () {
 	/// Proof: `System::BlockHash` (`max_values`: None, `max_size`: Some(44), added: 2519, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::DkgCommitments` (r:101 w:1)
 	/// Proof: `BtcCustody::DkgCommitments` (`max_values`: None, `max_size`: Some(3409), added: 5884, mode: `MaxEncodedLen`)
+	/// Storage: `BtcCustody::DkgGroupCommitment` (r:1 w:1)
+	/// Proof: `BtcCustody::DkgGroupCommitment` (`max_values`: None, `max_size`: Some(49), added: 2524, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[2, 100]`.
 	fn submit_dkg_commitment(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `215 + n * (164 ±0)`
+		//  Measured:  `287 + n * (164 ±0)`
 		//  Estimated: `11207 + n * (5884 ±0)`
-		// Minimum execution time: 689_273_000 picoseconds.
-		Weight::from_parts(670_133_481, 0)
+		// Minimum execution time: 722_442_000 picoseconds.
+		Weight::from_parts(863_673_828, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 183_581
-			.saturating_add(Weight::from_parts(20_939_762, 0).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads(3))
+			// Standard Error: 1_011_565
+			.saturating_add(Weight::from_parts(24_466_132, 0).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(4))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(n.into())))
-			.saturating_add(RocksDbWeight::get().writes(2))
+			.saturating_add(RocksDbWeight::get().writes(3))
 			.saturating_add(Weight::from_parts(0, 5884).saturating_mul(n.into()))
 	}
 	/// Storage: `BtcCustody::ActiveDkg` (r:1 w:1)
@@ -438,11 +448,11 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `217 + n * (190 ±0)`
 		//  Estimated: `11207 + n * (7336 ±0)`
-		// Minimum execution time: 327_626_000 picoseconds.
-		Weight::from_parts(322_118_452, 0)
+		// Minimum execution time: 353_364_000 picoseconds.
+		Weight::from_parts(432_687_178, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 46_440
-			.saturating_add(Weight::from_parts(7_270_331, 0).saturating_mul(n.into()))
+			// Standard Error: 310_875
+			.saturating_add(Weight::from_parts(10_660_646, 0).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(3))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(2))
@@ -456,12 +466,14 @@ impl WeightInfo for () {
 	/// Proof: `BtcCustody::DkgAttestations` (`max_values`: None, `max_size`: Some(58), added: 2533, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::DkgCandidateKeys` (r:1 w:1)
 	/// Proof: `BtcCustody::DkgCandidateKeys` (`max_values`: None, `max_size`: Some(6603), added: 9078, mode: `MaxEncodedLen`)
-	/// Storage: `BtcCustody::DkgCommitments` (r:100 w:100)
-	/// Proof: `BtcCustody::DkgCommitments` (`max_values`: None, `max_size`: Some(3409), added: 5884, mode: `MaxEncodedLen`)
+	/// Storage: `BtcCustody::DkgGroupCommitment` (r:1 w:1)
+	/// Proof: `BtcCustody::DkgGroupCommitment` (`max_values`: None, `max_size`: Some(49), added: 2524, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::RecoveryLeafConfig` (r:1 w:0)
 	/// Proof: `BtcCustody::RecoveryLeafConfig` (`max_values`: Some(1), `max_size`: Some(34), added: 529, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::CurrentEpoch` (r:1 w:1)
 	/// Proof: `BtcCustody::CurrentEpoch` (`max_values`: Some(1), `max_size`: Some(4), added: 499, mode: `MaxEncodedLen`)
+	/// Storage: `BtcCustody::DkgCommitments` (r:100 w:100)
+	/// Proof: `BtcCustody::DkgCommitments` (`max_values`: None, `max_size`: Some(3409), added: 5884, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::DkgShareSets` (r:100 w:100)
 	/// Proof: `BtcCustody::DkgShareSets` (`max_values`: None, `max_size`: Some(4861), added: 7336, mode: `MaxEncodedLen`)
 	/// Storage: `BtcCustody::Epochs` (r:0 w:1)
@@ -469,16 +481,16 @@ impl WeightInfo for () {
 	/// The range of component `n` is `[2, 100]`.
 	fn attest_dkg_key(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `0 + n * (2540 ±0)`
+		//  Measured:  `288 + n * (234 ±0)`
 		//  Estimated: `11207 + n * (7336 ±0)`
-		// Minimum execution time: 818_615_000 picoseconds.
-		Weight::from_parts(818_615_000, 0)
+		// Minimum execution time: 1_079_471_000 picoseconds.
+		Weight::from_parts(1_133_493_052, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 75_648_470
-			.saturating_add(Weight::from_parts(1_255_869_160, 0).saturating_mul(n.into()))
-			.saturating_add(RocksDbWeight::get().reads(6))
+			// Standard Error: 3_534_559
+			.saturating_add(Weight::from_parts(61_623_376, 0).saturating_mul(n.into()))
+			.saturating_add(RocksDbWeight::get().reads(7))
 			.saturating_add(RocksDbWeight::get().reads((3_u64).saturating_mul(n.into())))
-			.saturating_add(RocksDbWeight::get().writes(4))
+			.saturating_add(RocksDbWeight::get().writes(5))
 			.saturating_add(RocksDbWeight::get().writes((3_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7336).saturating_mul(n.into()))
 	}
@@ -495,11 +507,11 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `313 + n * (143 ±0)`
 		//  Estimated: `11207 + n * (2533 ±0)`
-		// Minimum execution time: 308_017_000 picoseconds.
-		Weight::from_parts(319_407_705, 0)
+		// Minimum execution time: 308_818_000 picoseconds.
+		Weight::from_parts(362_528_543, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 64_205
-			.saturating_add(Weight::from_parts(4_567_943, 0).saturating_mul(n.into()))
+			// Standard Error: 185_246
+			.saturating_add(Weight::from_parts(4_728_195, 0).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(3))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(1))
@@ -539,19 +551,21 @@ impl WeightInfo for () {
 	/// Proof: `Session::DisabledValidators` (`max_values`: Some(1), `max_size`: None, mode: `Measured`)
 	/// Storage: `Staking::SlashingSpans` (r:1 w:1)
 	/// Proof: `Staking::SlashingSpans` (`max_values`: None, `max_size`: None, mode: `Measured`)
+	/// Storage: `BtcCustody::DkgGroupCommitment` (r:0 w:1)
+	/// Proof: `BtcCustody::DkgGroupCommitment` (`max_values`: None, `max_size`: Some(49), added: 2524, mode: `MaxEncodedLen`)
 	/// The range of component `n` is `[2, 100]`.
 	fn report_dkg_complaint(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `1202 + n * (258 ±0)`
 		//  Estimated: `11207 + n * (7336 ±0)`
-		// Minimum execution time: 1_589_058_000 picoseconds.
-		Weight::from_parts(1_457_971_207, 0)
+		// Minimum execution time: 1_663_268_000 picoseconds.
+		Weight::from_parts(2_191_387_808, 0)
 			.saturating_add(Weight::from_parts(0, 11207))
-			// Standard Error: 467_538
-			.saturating_add(Weight::from_parts(119_716_535, 0).saturating_mul(n.into()))
+			// Standard Error: 6_003_477
+			.saturating_add(Weight::from_parts(133_455_064, 0).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(15))
 			.saturating_add(RocksDbWeight::get().reads((2_u64).saturating_mul(n.into())))
-			.saturating_add(RocksDbWeight::get().writes(5))
+			.saturating_add(RocksDbWeight::get().writes(6))
 			.saturating_add(RocksDbWeight::get().writes((2_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 7336).saturating_mul(n.into()))
 	}
@@ -569,13 +583,13 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `359 + m * (32 ±0) + n * (96 ±0)`
 		//  Estimated: `16547 + m * (27 ±13) + n * (5142 ±8)`
-		// Minimum execution time: 503_327_000 picoseconds.
-		Weight::from_parts(277_310_678, 0)
+		// Minimum execution time: 503_698_000 picoseconds.
+		Weight::from_parts(376_545_103, 0)
 			.saturating_add(Weight::from_parts(0, 16547))
-			// Standard Error: 180_145
-			.saturating_add(Weight::from_parts(1_992_999, 0).saturating_mul(n.into()))
-			// Standard Error: 279_018
-			.saturating_add(Weight::from_parts(43_496_082, 0).saturating_mul(m.into()))
+			// Standard Error: 199_998
+			.saturating_add(Weight::from_parts(1_478_314, 0).saturating_mul(n.into()))
+			// Standard Error: 309_767
+			.saturating_add(Weight::from_parts(43_353_754, 0).saturating_mul(m.into()))
 			.saturating_add(RocksDbWeight::get().reads(5))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(2))
@@ -600,12 +614,12 @@ impl WeightInfo for () {
 	fn submit_signature_shares(n: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `526 + n * (226 ±0)`
-		//  Estimated: `16547 + n * (5159 ±15)`
-		// Minimum execution time: 1_399_957_000 picoseconds.
-		Weight::from_parts(1_365_652_168, 0)
+		//  Estimated: `16547 + n * (5159 ±11)`
+		// Minimum execution time: 1_469_491_000 picoseconds.
+		Weight::from_parts(1_465_343_315, 0)
 			.saturating_add(Weight::from_parts(0, 16547))
-			// Standard Error: 1_733_130
-			.saturating_add(Weight::from_parts(113_121_777, 0).saturating_mul(n.into()))
+			// Standard Error: 5_349_010
+			.saturating_add(Weight::from_parts(118_717_832, 0).saturating_mul(n.into()))
 			.saturating_add(RocksDbWeight::get().reads(8))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().writes(5))
@@ -625,13 +639,15 @@ impl WeightInfo for () {
 	/// Storage: `BtcCustody::SigningSessions` (r:0 w:1)
 	/// Proof: `BtcCustody::SigningSessions` (`max_values`: None, `max_size`: Some(2482), added: 4957, mode: `MaxEncodedLen`)
 	/// The range of component `m` is `[1, 64]`.
-	fn request_test_signatures(_m: u32, ) -> Weight {
+	fn request_test_signatures(m: u32, ) -> Weight {
 		// Proof Size summary in bytes:
 		//  Measured:  `6758`
 		//  Estimated: `16547`
-		// Minimum execution time: 58_687_000 picoseconds.
-		Weight::from_parts(67_688_371, 0)
+		// Minimum execution time: 60_861_000 picoseconds.
+		Weight::from_parts(72_547_926, 0)
 			.saturating_add(Weight::from_parts(0, 16547))
+			// Standard Error: 38_164
+			.saturating_add(Weight::from_parts(47_288, 0).saturating_mul(m.into()))
 			.saturating_add(RocksDbWeight::get().reads(5))
 			.saturating_add(RocksDbWeight::get().writes(3))
 	}
@@ -641,8 +657,8 @@ impl WeightInfo for () {
 		// Proof Size summary in bytes:
 		//  Measured:  `0`
 		//  Estimated: `0`
-		// Minimum execution time: 16_585_000 picoseconds.
-		Weight::from_parts(21_672_000, 0)
+		// Minimum execution time: 16_504_000 picoseconds.
+		Weight::from_parts(21_682_000, 0)
 			.saturating_add(Weight::from_parts(0, 0))
 			.saturating_add(RocksDbWeight::get().writes(1))
 	}
@@ -698,15 +714,15 @@ impl WeightInfo for () {
 	/// The range of component `s` is `[0, 16]`.
 	fn on_initialize(n: u32, s: u32, ) -> Weight {
 		// Proof Size summary in bytes:
-		//  Measured:  `10815 + n * (187 ±0) + s * (615 ±0)`
-		//  Estimated: `177431 + n * (2620 ±0) + s * (519585 ±67)`
-		// Minimum execution time: 576_045_000 picoseconds.
-		Weight::from_parts(576_045_000, 0)
-			.saturating_add(Weight::from_parts(0, 177431))
-			// Standard Error: 9_498_921
-			.saturating_add(Weight::from_parts(21_353_501, 0).saturating_mul(n.into()))
-			// Standard Error: 59_442_804
-			.saturating_add(Weight::from_parts(590_409_123, 0).saturating_mul(s.into()))
+		//  Measured:  `10764 + n * (187 ±0) + s * (615 ±0)`
+		//  Estimated: `177417 + n * (2620 ±0) + s * (519585 ±7)`
+		// Minimum execution time: 567_231_000 picoseconds.
+		Weight::from_parts(861_294_379, 0)
+			.saturating_add(Weight::from_parts(0, 177417))
+			// Standard Error: 7_031_061
+			.saturating_add(Weight::from_parts(8_201_909, 0).saturating_mul(n.into()))
+			// Standard Error: 43_150_532
+			.saturating_add(Weight::from_parts(517_269_994, 0).saturating_mul(s.into()))
 			.saturating_add(RocksDbWeight::get().reads(89))
 			.saturating_add(RocksDbWeight::get().reads((1_u64).saturating_mul(n.into())))
 			.saturating_add(RocksDbWeight::get().reads((146_u64).saturating_mul(s.into())))
