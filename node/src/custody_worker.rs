@@ -4,7 +4,9 @@
 //! validator owning one of the keystore's Aura keys), registers the custody signer's keys if
 //! the chain does not hold them (or holds them under an older session key), asks the runtime
 //! for the validator's custody tasks (DKG rounds, signing rounds), lets the signer
-//! (`tapchain-signer`) do them and submits the resulting unsigned extrinsics to the pool.
+//! (`tapchain-signer`) do them and submits the resulting unsigned extrinsics to the pool,
+//! once the pool and (after `SUBMIT_DELAY`) the other validators have the block: a signing
+//! round then takes one block per FROST round, a signature 2 blocks after its request.
 //! Logs (target `custody`) and Prometheus metrics cover every step.
 //!
 //! It also votes on the bridge's transaction proposals: the signer's independent check
