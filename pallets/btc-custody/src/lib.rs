@@ -719,14 +719,15 @@ pub mod pallet {
 			let package: BoundedVec<_, _> =
 				message.package.try_into().map_err(|_| Error::<T>::MalformedCommitment)?;
 			DkgCommitments::<T>::insert(run.dkg_id, message.sender, package);
-			let sum = frost_checks::add_constant_term(
-				DkgGroupCommitment::<T>::get(run.dkg_id).as_ref(),
-				&checked,
-			);
-			// `None` only if the terms cancel out: attestations then fall back to the sum of
-			// every commitment (and fail, as that group key is invalid too).
-			DkgGroupCommitment::<T>::set(run.dkg_id, sum);
 			let count = DkgCommitments::<T>::iter_prefix(run.dkg_id).count();
+			let sum = match (count, DkgGroupCommitment::<T>::get(run.dkg_id)) {
+				(1, _) => frost_checks::add_constant_term(None, &checked),
+				(_, Some(previous)) => frost_checks::add_constant_term(Some(&previous), &checked),
+				// An earlier partial sum was the point at infinity: it stays unknown, and
+				// attestations are checked against the sum of every commitment instead.
+				(_, None) => None,
+			};
+			DkgGroupCommitment::<T>::set(run.dkg_id, sum);
 			if count == run.participants.len() {
 				Self::advance_dkg(run, DkgPhase::Share);
 			}
@@ -825,9 +826,8 @@ pub mod pallet {
 				Self::clear_dkg(run.dkg_id);
 				cheap = false;
 			}
-			// Only the first attestation of a package checks it against the commitments
-			// (O(n * t) point decodings); the others, unless they start the epoch or end the
-			// DKG, only count.
+			// Only the first attestation of a package decodes and checks it against the group
+			// key; the others, unless they start the epoch or end the DKG, only count.
 			if cheap {
 				Ok(Some(T::WeightInfo::attest_dkg_key_known(n)).into())
 			} else {
@@ -852,7 +852,6 @@ pub mod pallet {
 				&CustodyMessage::DkgComplaint(message.clone()),
 				&signature,
 			)?;
-			let participants = run.participants.len() as u32;
 			let n = run.participants.len() as ParticipantIndex;
 			ensure!(
 				message.accused != message.sender && (1..=n).contains(&message.accused),
@@ -892,7 +891,7 @@ pub mod pallet {
 			};
 			let offender = run.participants[guilty as usize - 1].0.clone();
 			Self::restart_dkg(run, alloc::vec![offender], offence);
-			Ok(Some(T::WeightInfo::report_dkg_complaint(participants)).into())
+			Ok(Some(T::WeightInfo::report_dkg_complaint(n as u32)).into())
 		}
 
 		/// Signing round 1: a member's nonce commitments, one per message. The first
