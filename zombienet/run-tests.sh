@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the zombienet tests (all, or the ones named: `zombienet/run-tests.sh chain bridge`)
+# Runs the zombienet tests (all, or the ones named: `zombienet/run-tests.sh bridge reorg`)
 # against the release binaries of the shared target directory, one network at a time.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,7 +17,7 @@ done
 logs="${ZOMBIENET_DIR:-${TMPDIR:-/tmp}/tapchain-zombienet}"
 mkdir -p "$logs"
 tests=("$@")
-((${#tests[@]})) || tests=(chain bridge reorg validator-down rotation)
+((${#tests[@]})) || tests=(bridge reorg validator-down rotation)
 failed=()
 for test in "${tests[@]}"; do
 	echo "zombienet: $test"

@@ -152,6 +152,9 @@ pub struct Chain {
 	mempool_spends: HashMap<OutPoint, Txid>,
 	/// Seconds added to the wall clock for block times (tests can move time forward).
 	pub time_offset_secs: u64,
+	/// The clock block times follow instead of the wall clock, if set (Core's `setmocktime`):
+	/// a deterministic simulation mines the same blocks on every run.
+	pub mock_time_secs: Option<u64>,
 	/// Counts mined blocks, so a block mined again on the same parent is a new block.
 	extra_nonce: u64,
 }
@@ -199,6 +202,7 @@ impl Chain {
 			mempool: Vec::new(),
 			mempool_spends: HashMap::new(),
 			time_offset_secs: 0,
+			mock_time_secs: None,
 			extra_nonce: 0,
 		}
 	}
@@ -495,8 +499,8 @@ impl Chain {
 		txdata.extend(transactions);
 
 		let tip = self.tip_hash();
-		let time =
-			(now_secs() + self.time_offset_secs).max(self.median_time_past(&tip) as u64 + 1) as u32;
+		let clock = self.mock_time_secs.unwrap_or_else(now_secs) + self.time_offset_secs;
+		let time = clock.max(self.median_time_past(&tip) as u64 + 1) as u32;
 		let mut block = Block {
 			header: Header {
 				version: Version::from_consensus(0x2000_0000),

@@ -169,11 +169,12 @@ fn proposal_view(id: u64, proposal: &pallet_btc_bridge::Proposal<Runtime>) -> Pr
 		status: match proposal.status {
 			ProposalStatus::Voting { .. } => "voting",
 			ProposalStatus::Approved => "approved",
-			ProposalStatus::Signing { .. } => "signing",
+			ProposalStatus::Signing => "signing",
 			ProposalStatus::Signed => "signed",
 			ProposalStatus::Confirmed { .. } => "confirmed",
 			ProposalStatus::Rejected => "rejected",
 			ProposalStatus::Expired => "expired",
+			ProposalStatus::Cancelled => "cancelled",
 		}
 		.into(),
 		txid: proposal.txid.to_display_hex(),
@@ -329,7 +330,7 @@ where
 			.map_err(runtime_error)?
 			.and_then(|check| check.input_output_key);
 		let signed: Transaction = deserialize(&bytes).map_err(runtime_error)?;
-		let spent: Vec<u64> = proposal.inputs.iter().map(|(_, sats)| *sats).collect();
+		let spent: Vec<u64> = proposal.inputs.iter().map(|(_, sats, _)| *sats).collect();
 		let psbt = finalized_psbt(&signed, &spent, input_output_key).map_err(runtime_error)?;
 		Ok(Some(SignedTransaction {
 			txid: signed.compute_txid().to_string(),

@@ -12,7 +12,11 @@
 //! It also votes on the bridge's transaction proposals: the signer's independent check
 //! (`tapchain_signer::proposal_check`, the `bitcoin` crate) decides approve or reject, and
 //! the vote is signed with the custody identity. With `--bitcoind-rpc-url` it reports its
-//! own Bitcoin node's fee estimate to the bridge every [`FEE_REPORT_INTERVAL_BLOCKS`].
+//! own Bitcoin node's fee estimate to the bridge every [`FEE_REPORT_INTERVAL_BLOCKS`], and
+//! refuses a proposal whose fee rate is far from that estimate.
+//!
+//! Once a key epoch is retired in a finalized block (its funds have moved), the worker
+//! deletes its key share from the signer's key store.
 
 use std::{collections::HashMap, path::PathBuf, sync::Arc, time::Duration};
 
@@ -188,7 +192,14 @@ pub struct CustodyWorker<P> {
 	bitcoind: Option<BitcoindClient>,
 	/// Block number of the last fee report.
 	fee_reported_at: Option<u32>,
+	/// This validator's Bitcoin node's latest fee estimate, sat/vB.
+	fee_estimate: Option<u64>,
+	/// Block number retired key shares were last looked for at.
+	shares_pruned_at: Option<u32>,
 }
+
+/// Retired key epochs' shares are looked for (and deleted) this often.
+const SHARE_PRUNING_INTERVAL_BLOCKS: u32 = 10;
 
 impl<P> CustodyWorker<P>
 where
@@ -218,6 +229,8 @@ where
 			voted: HashMap::new(),
 			bitcoind,
 			fee_reported_at: None,
+			fee_estimate: None,
+			shares_pruned_at: None,
 		}
 	}
 
@@ -299,6 +312,7 @@ where
 		};
 		self.vote_on_bridge_proposal(signer, &validator, at, number).await;
 		self.report_fee_rate(signer, at, number).await;
+		self.delete_retired_key_shares(signer, number);
 		self.answered.retain(|_, n| number < *n + RESUBMIT_AFTER_BLOCKS);
 		for task in tasks {
 			let key = task_key(&task);
@@ -360,7 +374,7 @@ where
 			return;
 		}
 		let Ok(Some(check)) = api.proposal_check(at, proposal_id) else { return };
-		let verdict = check_proposal(&check);
+		let verdict = check_proposal(&check, self.fee_estimate);
 		let approve = verdict.is_ok();
 		match &verdict {
 			Ok(()) => log::info!(
@@ -403,7 +417,10 @@ where
 		})
 		.await;
 		let sat_per_vbyte = match estimate {
-			Ok(Ok(rate)) => rate,
+			Ok(Ok(rate)) => {
+				self.fee_estimate = Some(rate);
+				rate
+			},
 			Ok(Err(e)) => {
 				log::warn!(target: LOG_TARGET, "Bridge: no fee estimate from bitcoind: {e}");
 				if let Some(m) = &self.metrics {
@@ -425,6 +442,34 @@ where
 		self.submit(call, "fee_rate_report", at).await;
 	}
 
+	/// Every [`SHARE_PRUNING_INTERVAL_BLOCKS`], deletes the key shares of the epochs retired in
+	/// the finalized chain (a best block's retirement could still be reverted).
+	fn delete_retired_key_shares(&mut self, signer: &mut Signer, number: u32) {
+		if self.shares_pruned_at.is_some_and(|n| number < n + SHARE_PRUNING_INTERVAL_BLOCKS) {
+			return;
+		}
+		self.shares_pruned_at = Some(number);
+		let finalized = sc_client_api::HeaderBackend::info(&*self.client).finalized_hash;
+		let retired = match self.client.runtime_api().retired_key_dkg_ids(finalized) {
+			Ok(retired) => retired,
+			Err(e) => {
+				log::warn!(target: LOG_TARGET, "Custody: retired keys unavailable: {e}");
+				return;
+			},
+		};
+		for dkg_id in retired {
+			match signer.delete_key_share(dkg_id) {
+				Ok(true) => {
+					log::info!(target: LOG_TARGET, "Custody: deleted the key share of retired DKG {dkg_id}")
+				},
+				Ok(false) => {},
+				Err(e) => {
+					log::warn!(target: LOG_TARGET, "Custody: key share of DKG {dkg_id} not deleted: {e}")
+				},
+			}
+		}
+	}
+
 	async fn register(
 		&self,
 		signer: &Signer,
@@ -432,7 +477,15 @@ where
 		validator: AccountId,
 		at: <Block as BlockT>::Hash,
 	) {
-		let (payload, identity_signature) = signer.registration(validator);
+		let nonce = match self.client.runtime_api().next_registration_nonce(at, validator.clone())
+		{
+			Ok(nonce) => nonce,
+			Err(e) => {
+				log::warn!(target: LOG_TARGET, "Custody registration nonce unavailable: {e}");
+				return;
+			},
+		};
+		let (payload, identity_signature) = signer.registration(validator, nonce);
 		let signature = match self.keystore.sr25519_sign(
 			AURA,
 			session_key.as_ref(),

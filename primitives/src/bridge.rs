@@ -100,7 +100,8 @@ pub struct BridgeUtxo {
 pub enum ProposalKind {
 	/// Pays queued withdrawals.
 	Payout,
-	/// Moves an old epoch's UTXOs to the current custody address.
+	/// Moves old epochs' UTXOs (the oldest is `from_epoch`) to the current custody address,
+	/// topped up with a current UTXO when dust alone could not pay its way.
 	Sweep { from_epoch: u32 },
 }
 
@@ -115,9 +116,11 @@ pub struct ProposalCheck {
 	pub sighashes: Vec<[u8; 32]>,
 	/// Each input's outpoint and the bridge's record of it (`None`: not a bridge UTXO).
 	pub inputs: Vec<(OutPoint, Option<BridgeUtxo>)>,
-	/// Output key of the epoch whose UTXOs are spent.
-	pub input_output_key: Option<[u8; 32]>,
-	/// Output key of the current epoch: where change and sweeps must go.
+	/// Output keys of the live epochs whose UTXOs are spent (an input of any other epoch is
+	/// not the bridge's to spend).
+	pub epoch_output_keys: Vec<(u32, [u8; 32])>,
+	/// Output key change and sweeps must go to: the key that was current when the proposal
+	/// was built (a live key).
 	pub current_output_key: Option<[u8; 32]>,
 	/// The payouts: `(withdrawal, its output script, amount requested, sats paid)`.
 	pub payouts: Vec<(u64, Vec<u8>, u64, u64)>,

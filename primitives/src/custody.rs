@@ -231,6 +231,25 @@ pub enum CustodyMessage {
 	SignatureShares(SignatureShares),
 }
 
+macro_rules! into_custody_message {
+	($($variant:ident),*) => {$(
+		impl From<$variant> for CustodyMessage {
+			fn from(message: $variant) -> Self {
+				CustodyMessage::$variant(message)
+			}
+		}
+	)*};
+}
+
+into_custody_message!(
+	DkgCommitment,
+	DkgShares,
+	DkgComplaint,
+	DkgKeyAttestation,
+	SigningCommitment,
+	SignatureShares
+);
+
 impl CustodyMessage {
 	/// The digest the sender's custody identity signs on the chain with `genesis_hash`.
 	pub fn digest(&self, genesis_hash: &[u8; 32]) -> [u8; 32] {
@@ -239,12 +258,16 @@ impl CustodyMessage {
 }
 
 /// What a validator signs with its session key to bind a custody identity to itself.
+///
+/// `nonce` is the validator's count of registrations so far (the chain stores it and takes
+/// only the next one), so an old registration can never be replayed after a newer one.
 #[derive(Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, TypeInfo, Debug)]
 pub struct RegistrationPayload<AccountId> {
 	pub genesis_hash: [u8; 32],
 	pub validator: AccountId,
 	pub identity: CustodyIdentity,
 	pub encryption_key: EncryptionKey,
+	pub nonce: u32,
 }
 
 /// Digest the custody identity signs to prove it holds the key it registers.
@@ -593,6 +616,62 @@ pub fn is_x_only_key(bytes: &[u8; 32]) -> bool {
 pub fn x_only(point: &[u8; 33]) -> Result<[u8; 32], CustodyCryptoError> {
 	let point = parse_point(point)?;
 	Ok(point.to_affine().x().into())
+}
+
+/// Where a signing session stands, as custody reports it to the pallet that asked.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum SigningStatus {
+	/// Still collecting commitments or shares. `shares_published`: some attempt reached
+	/// round 2, so signature shares are public and whoever holds a full set of them could
+	/// aggregate the signature off-chain: the messages must be treated as possibly signed.
+	Pending { shares_published: bool },
+	/// One BIP-340 signature per message, in order.
+	Ready(Vec<[u8; 64]>),
+	/// Closed without signatures (too few signers left), or unknown.
+	Failed,
+}
+
+/// Why custody refused to open a signing session.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SigningRequestError {
+	/// No key epoch with this index.
+	UnknownEpoch,
+	/// The key epoch is retired: it signs nothing more.
+	EpochRetired,
+	/// A session signs between one and the configured maximum of messages.
+	BadMessageCount,
+	/// Too many sessions are open; a later block may try again.
+	TooManySessions,
+}
+
+/// The custody service other pallets (the bridge) use: key epochs, the validators and their
+/// custody identities, and threshold signatures. `pallet-btc-custody` implements it.
+pub trait ThresholdCustody<AccountId> {
+	/// The newest key epoch: where deposits should go.
+	fn current_epoch() -> Option<u32>;
+	/// Every key epoch that still signs (not retired), oldest first.
+	fn live_epochs() -> Vec<u32>;
+	/// A live epoch's Taproot output key (`None` if unknown or retired).
+	fn output_key(epoch: u32) -> Option<[u8; 32]>;
+	/// The current validators (the bridge's voters).
+	fn validators() -> Vec<AccountId>;
+	/// The validator whose registered custody identity is `identity`.
+	fn validator_of_identity(identity: &[u8; 32]) -> Option<AccountId>;
+	/// Opens a session in which `epoch`'s key signs `messages`; returns its id.
+	fn request_signatures(
+		epoch: u32,
+		messages: Vec<[u8; 32]>,
+	) -> Result<SigningSessionId, SigningRequestError>;
+	/// Where a session stands.
+	fn signing_status(session_id: SigningSessionId) -> SigningStatus;
+	/// Closes a session the caller no longer needs (its signatures were used, or the
+	/// request was withdrawn): nothing of it stays in storage.
+	fn close_session(session_id: SigningSessionId);
+	/// Marks a non-current epoch's funds as moved: it signs nothing more and its members'
+	/// custody stake is released once they hold no other live key.
+	fn retire_epoch(epoch: u32) -> bool;
+	/// Reports validators that cast no vote on a proposal within its window.
+	fn report_vote_silence(validators: &[AccountId]);
 }
 
 #[cfg(test)]

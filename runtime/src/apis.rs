@@ -235,6 +235,14 @@ pallet_revive::impl_runtime_apis_plus_revive_traits! {
 		fn signatures(session_id: pallet_btc_custody::SigningSessionId) -> Option<Vec<[u8; 64]>> {
 			pallet_btc_custody::Signatures::<Runtime>::get(session_id).map(|s| s.into_inner())
 		}
+
+		fn next_registration_nonce(validator: AccountId) -> u32 {
+			pallet_btc_custody::RegistrationNonces::<Runtime>::get(validator)
+		}
+
+		fn retired_key_dkg_ids() -> Vec<pallet_btc_custody::DkgId> {
+			BtcCustody::retired_key_dkg_ids()
+		}
 	}
 
 	impl pallet_btc_bridge::runtime_api::BtcBridgeApi<
@@ -289,6 +297,14 @@ pallet_revive::impl_runtime_apis_plus_revive_traits! {
 			outpoint: tapchain_primitives::bitcoin::OutPoint,
 		) -> Option<pallet_btc_bridge::DepositRecord<AccountId>> {
 			pallet_btc_bridge::Deposits::<Runtime>::get(outpoint)
+		}
+
+		fn backing() -> pallet_btc_bridge::BridgeBacking {
+			BtcBridge::backing()
+		}
+
+		fn deposit_scripts() -> Vec<(u32, Vec<u8>)> {
+			BtcBridge::deposit_scripts()
 		}
 	}
 

@@ -143,8 +143,14 @@ pub const SESSION_PERIOD_IN_BLOCKS: BlockNumber = 10 * MINUTES;
 /// Sessions in a staking era (one hour): a new validator set is elected every era.
 pub const SESSIONS_PER_ERA: sp_staking::SessionIndex = 6;
 
-/// The most validators the chain supports in one set (Aura, GRANDPA, Staking bounds).
+/// The most validators the chain supports in one set (Aura, GRANDPA and election bounds).
 pub const MAX_VALIDATORS: u32 = 1_000;
+
+/// The most validators staking may elect: one custody key holds at most this many members
+/// (`CustodyMaxParticipants`), and every validator must be able to hold the key, so
+/// `set_validator_count` refuses more (`TooManyValidators`) until custody is split into
+/// vaults. The custody pallet's integrity test checks the two agree.
+pub const MAX_ELECTED_VALIDATORS: u32 = 100;
 
 /// One satoshi in base units.
 pub const SATS: Balance = BASE_UNITS_PER_SAT;

@@ -9,7 +9,7 @@ use crate::{
 };
 use codec::Encode;
 use frame_support::{
-	assert_ok,
+	assert_noop, assert_ok,
 	traits::{Get, Hooks, IntegrityTest},
 };
 use sp_consensus_aura::{sr25519::AuthorityId as AuraId, Slot, AURA_ENGINE_ID};
@@ -152,6 +152,16 @@ fn a_newly_bonded_validator_is_elected_at_the_next_era() {
 		));
 		assert_ok!(Staking::validate(RuntimeOrigin::signed(eve.clone()), Default::default()));
 		assert_ok!(Staking::set_validator_count(RuntimeOrigin::root(), 5));
+		// More validators than one custody key can hold is refused (until custody is split
+		// into vaults), not left to fail silently.
+		assert_noop!(
+			Staking::set_validator_count(RuntimeOrigin::root(), crate::MAX_ELECTED_VALIDATORS + 1),
+			pallet_staking::Error::<Runtime>::TooManyValidators
+		);
+		assert_noop!(
+			Staking::increase_validator_count(RuntimeOrigin::root(), crate::MAX_ELECTED_VALIDATORS),
+			pallet_staking::Error::<Runtime>::TooManyValidators
+		);
 
 		let active_era = || pallet_staking::ActiveEra::<Runtime>::get().unwrap().index;
 		assert_eq!(active_era(), 0);
@@ -538,7 +548,7 @@ fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign
 
 		start_block(2, 2);
 		for ((session, stash), signer) in validators.iter().zip(&signers) {
-			let (payload, identity_signature) = signer.registration(stash.to_account_id());
+			let (payload, identity_signature) = signer.registration(stash.to_account_id(), 0);
 			// Signed with another validator's Aura key: refused by the pool.
 			let wrong = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
 				payload: payload.clone(),
@@ -585,6 +595,19 @@ fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign
 			let package = signer.public_key_package(dkg_id).unwrap();
 			assert_eq!(tapchain_signer::x_only_key(&package).unwrap(), output_key);
 		}
+		// Every member's bonded BTC is frozen while the key is live: unbonded, it still
+		// cannot leave the account before the key's funds have moved.
+		use frame_support::traits::fungible::InspectFreeze;
+		let reason = crate::RuntimeFreezeReason::BtcCustody(
+			pallet_btc_custody::FreezeReason::CustodyMember,
+		);
+		for (_, stash) in &validators {
+			assert_eq!(
+				Balances::balance_frozen(&reason, &stash.to_account_id()),
+				GENESIS_VALIDATOR_BOND
+			);
+		}
+		assert_ok!(crate::BtcCustody::do_try_state());
 
 		// Sudo asks for a signature; three of the four validators suffice.
 		let message = [0x5a; 32];
@@ -616,11 +639,20 @@ fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign
 
 /// Calls the withdrawal precompile as `from` (an EVM account) and returns what it returned.
 fn call_withdrawal_precompile(from: &AccountId, data: Vec<u8>) -> pallet_revive::ExecReturnValue {
+	call_withdrawal_precompile_with_value(from, data, sp_core::U256::zero())
+}
+
+/// [`call_withdrawal_precompile`], sending `value` (wei) along.
+fn call_withdrawal_precompile_with_value(
+	from: &AccountId,
+	data: Vec<u8>,
+	value: sp_core::U256,
+) -> pallet_revive::ExecReturnValue {
 	use crate::precompiles::BTC_WITHDRAWAL_ADDRESS;
 	let result = crate::Revive::bare_call(
 		RuntimeOrigin::signed(from.clone()),
 		sp_core::H160(BTC_WITHDRAWAL_ADDRESS),
-		sp_core::U256::zero(),
+		value,
 		pallet_revive::TransactionLimits::WeightAndDeposit {
 			weight_limit: frame_support::weights::Weight::from_parts(500_000_000_000, 10_000_000),
 			deposit_limit: BASE_UNITS_PER_BTC,
@@ -651,6 +683,11 @@ fn the_withdrawal_precompile_burns_and_queues_for_evm_callers() {
 	};
 	preset_ext("development").execute_with(|| {
 		start_block(2, 1);
+		// The development preset's BTC was never bridged in; as if 100,000 BTC had been
+		// (the bridge pays out only what came in).
+		pallet_btc_bridge::Ledger::<Runtime>::mutate(|ledger| {
+			ledger.issued_sats = 100_000 * tapchain_primitives::SATS_PER_BTC
+		});
 		let wallet = eth_account_id("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
 		let before = Balances::free_balance(&wallet);
 		let destination = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080";
@@ -694,10 +731,11 @@ fn the_withdrawal_precompile_burns_and_queues_for_evm_callers() {
 		let balance = Balances::free_balance(&wallet);
 		for (address, amount, reason) in [
 			("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", amount, "WrongNetwork"),
-			("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt081", amount, "InvalidAddressEncoding"),
+			("bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt081", amount, "InvalidEncoding"),
 			(destination, amount + 1, "NotWholeSats"),
 			(destination, 100 * tapchain_primitives::BASE_UNITS_PER_SAT, "WithdrawalTooSmall"),
 			(destination, 20_000 * BASE_UNITS_PER_BTC, "InsufficientBalance"),
+			(destination, 200_000 * BASE_UNITS_PER_BTC, "ExceedsBridgedSupply"),
 		] {
 			let output = call_withdrawal_precompile(
 				&wallet,
@@ -706,6 +744,14 @@ fn the_withdrawal_precompile_burns_and_queues_for_evm_callers() {
 			);
 			assert_eq!(revert_reason(&output), reason, "{address}");
 		}
+		// BTC sent along with the call would be lost at the precompile's address: refused.
+		let output = call_withdrawal_precompile_with_value(
+			&wallet,
+			requestWithdrawalCall { btcAddress: destination.into(), amount: U256::from(amount) }
+				.abi_encode(),
+			sp_core::U256::from(amount),
+		);
+		assert_eq!(revert_reason(&output), "NonPayable: the amount is an argument, send no value");
 		assert_eq!(Balances::free_balance(&wallet), balance);
 		assert_eq!(pallet_btc_bridge::NextWithdrawalId::<Runtime>::get(), 2);
 	});

@@ -105,6 +105,31 @@ impl KeyStore {
 		}
 	}
 
+	/// Deletes a retired key epoch's share (and any round-1 secret of its DKG); returns
+	/// whether there was one. The file's bytes are overwritten before it is unlinked, so a
+	/// later read of the disk blocks does not find the share either.
+	pub(crate) fn delete_key_share(&self, dkg_id: DkgId) -> Result<bool, SignerError> {
+		let mut found = false;
+		for name in [Self::key_file(dkg_id), Self::dkg_file(dkg_id)] {
+			let path = self.dir.join(&name);
+			let len = match fs::metadata(&path) {
+				Ok(metadata) => metadata.len() as usize,
+				Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+				Err(e) => return Err(SignerError::io(&path, e)),
+			};
+			let wipe = || -> io::Result<()> {
+				let mut file = OpenOptions::new().write(true).open(&path)?;
+				file.write_all(&vec![0u8; len])?;
+				file.sync_all()?;
+				fs::remove_file(&path)?;
+				File::open(&self.dir)?.sync_all()
+			};
+			wipe().map_err(|e| SignerError::io(&path, e))?;
+			found |= name.starts_with("key-");
+		}
+		Ok(found)
+	}
+
 	fn read<T: Decode>(&self, name: &str) -> Result<Option<T>, SignerError> {
 		let path = self.dir.join(name);
 		let bytes = match fs::read(&path) {
@@ -171,6 +196,12 @@ mod tests {
 			.map(|e| e.unwrap().file_name().into_string().unwrap())
 			.collect();
 		assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
+
+		// A retired epoch's share is deleted, once.
+		assert!(reopened.delete_key_share(3).unwrap());
+		assert!(reopened.key_share(3).unwrap().is_none());
+		assert!(!reopened.delete_key_share(3).unwrap());
+		assert!(!store.dir().join("key-3").exists());
 	}
 
 	#[test]

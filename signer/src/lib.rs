@@ -30,7 +30,8 @@ use frost::{
 	Identifier, SigningPackage,
 };
 use frost_secp256k1_tr as frost;
-use rand_core::{OsRng, RngCore};
+use rand_core::{CryptoRng, OsRng, RngCore};
+use std::sync::Mutex;
 use tapchain_primitives::custody::{
 	decrypt_share, encrypt_share, prove_shared_point, shared_point, sign_auth, AuthSignature,
 	CustodyIdentity, CustodyMessage, CustodyTask, DkgCommitment, DkgComplaint, DkgId,
@@ -193,9 +194,15 @@ pub struct ReceivedShares {
 	pub shares: Vec<EncryptedShare>,
 }
 
+/// Where a signer's randomness comes from: the OS, or (for deterministic simulations that
+/// must replay from a seed) a seeded cryptographic generator.
+pub trait SignerRng: RngCore + CryptoRng + Send {}
+impl<R: RngCore + CryptoRng + Send> SignerRng for R {}
+
 /// A validator's custody signer. See the crate docs.
 pub struct Signer {
 	store: KeyStore,
+	rng: Mutex<Box<dyn SignerRng>>,
 	identity: k256::schnorr::SigningKey,
 	encryption: SecretScalar,
 	genesis_hash: [u8; 32],
@@ -224,12 +231,23 @@ impl Signer {
 	/// Opens the key store at `dir`, creating the signer's identity and encryption keys
 	/// the first time. `genesis_hash` binds every signed message to one chain.
 	pub fn open(dir: impl AsRef<Path>, genesis_hash: [u8; 32]) -> Result<Self, SignerError> {
+		Self::open_with_rng(dir, genesis_hash, Box::new(OsRng))
+	}
+
+	/// [`Signer::open`] with another source of randomness: a seeded generator makes every
+	/// key, nonce and signature of a simulation replay exactly from its seed. Nodes use the OS.
+	pub fn open_with_rng(
+		dir: impl AsRef<Path>,
+		genesis_hash: [u8; 32],
+		rng: Box<dyn SignerRng>,
+	) -> Result<Self, SignerError> {
 		let store = KeyStore::open(dir)?;
+		let rng = Mutex::new(rng);
 		let secrets = match store.secrets()? {
 			Some(secrets) => secrets,
 			None => {
 				let secrets =
-					NodeSecrets { identity: random_secret(), encryption: random_secret() };
+					NodeSecrets { identity: random_secret(&rng), encryption: random_secret(&rng) };
 				store.put_secrets(&secrets)?;
 				secrets
 			},
@@ -240,6 +258,7 @@ impl Signer {
 		let encryption = SecretScalar::from_bytes(&secrets.encryption).map_err(|_| corrupt())?;
 		Ok(Self {
 			store,
+			rng,
 			identity,
 			encryption,
 			genesis_hash,
@@ -260,26 +279,35 @@ impl Signer {
 	}
 
 	/// The registration binding this signer's keys to `validator`, and the identity's
-	/// signature over it (proof of possession). The validator's session key signs the same
-	/// payload in the node.
+	/// signature over it (proof of possession). `nonce` is the validator's next registration
+	/// nonce on the chain. The validator's session key signs the same payload in the node.
 	pub fn registration<AccountId: Encode>(
 		&self,
 		validator: AccountId,
+		nonce: u32,
 	) -> (RegistrationPayload<AccountId>, AuthSignature) {
 		let payload = RegistrationPayload {
 			genesis_hash: self.genesis_hash,
 			validator,
 			identity: self.identity(),
 			encryption_key: self.encryption_key(),
+			nonce,
 		};
 		let digest = tapchain_primitives::custody::registration_digest(&payload);
-		let signature = sign_auth(&self.identity, &digest, &random_secret());
+		let signature = sign_auth(&self.identity, &digest, &random_secret(&self.rng));
 		(payload, signature)
 	}
 
 	/// Whether the key share of the epoch made by DKG `dkg_id` is stored.
 	pub fn has_key_share(&self, dkg_id: DkgId) -> Result<bool, SignerError> {
 		Ok(self.store.key_share(dkg_id)?.is_some())
+	}
+
+	/// Deletes the key share of the epoch made by DKG `dkg_id` once the chain retired it (its
+	/// funds have moved): a share that no longer guards anything should not outlive its use.
+	/// Returns whether a share was deleted.
+	pub fn delete_key_share(&mut self, dkg_id: DkgId) -> Result<bool, SignerError> {
+		self.store.delete_key_share(dkg_id)
 	}
 
 	/// The group's public key package of the epoch made by DKG `dkg_id`.
@@ -361,12 +389,12 @@ impl Signer {
 		&self,
 		message: &tapchain_primitives::bridge::BridgeMessage,
 	) -> AuthSignature {
-		sign_auth(&self.identity, &message.digest(&self.genesis_hash), &random_secret())
+		sign_auth(&self.identity, &message.digest(&self.genesis_hash), &random_secret(&self.rng))
 	}
 
 	fn sign(&self, message: CustodyMessage) -> SignedMessage {
 		let signature =
-			sign_auth(&self.identity, &message.digest(&self.genesis_hash), &random_secret());
+			sign_auth(&self.identity, &message.digest(&self.genesis_hash), &random_secret(&self.rng));
 		SignedMessage { message, signature }
 	}
 
@@ -383,7 +411,10 @@ impl Signer {
 		let package = match self.store.pending_dkg(setup.dkg_id)? {
 			Some(pending) => pending.round1_package,
 			None => {
-				let (secret, package) = dkg::part1(identifier(me)?, n, setup.threshold, OsRng)?;
+				let (secret, package) = {
+					let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+					dkg::part1(identifier(me)?, n, setup.threshold, &mut *rng)?
+				};
 				let pending = PendingDkg {
 					round1_secret: secret.serialize()?,
 					round1_package: package.serialize()?,
@@ -453,7 +484,7 @@ impl Signer {
 		setup.count()?;
 		let me = self.my_index(setup)?;
 		let (_, _, outgoing) = self.round2(setup, me, commitments)?;
-		let ephemeral = SecretScalar::from_bytes(&random_secret())
+		let ephemeral = SecretScalar::from_bytes(&random_secret(&self.rng))
 			.map_err(|_| SignerError::InvalidDkgSetup("random ephemeral key out of range"))?;
 		let mut shares = Vec::with_capacity(outgoing.len());
 		for (index, participant) in setup.participants.iter().enumerate() {
@@ -597,11 +628,14 @@ impl Signer {
 		let key_package = self.key_package(key_dkg_id)?;
 		let mut nonces = Vec::with_capacity(message_count);
 		let mut commitments = Vec::with_capacity(message_count);
-		for _ in 0..message_count {
-			let (nonce, commitment) =
-				frost::round1::commit(key_package.signing_share(), &mut OsRng);
-			commitments.push(commitment.serialize()?);
-			nonces.push(nonce);
+		{
+			let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+			for _ in 0..message_count {
+				let (nonce, commitment) =
+					frost::round1::commit(key_package.signing_share(), &mut *rng);
+				commitments.push(commitment.serialize()?);
+				nonces.push(nonce);
+			}
 		}
 		self.nonces.insert((session_id, attempt), nonces);
 		let signed = self.sign(CustodyMessage::SigningCommitment(SigningCommitment {
@@ -740,10 +774,11 @@ pub fn x_only_key(package: &PublicKeyPackage) -> Result<[u8; 32], SignerError> {
 	Ok(key)
 }
 
-fn random_secret() -> [u8; 32] {
+fn random_secret(rng: &Mutex<Box<dyn SignerRng>>) -> [u8; 32] {
+	let mut rng = rng.lock().unwrap_or_else(|e| e.into_inner());
 	loop {
 		let mut bytes = [0u8; 32];
-		OsRng.fill_bytes(&mut bytes);
+		rng.fill_bytes(&mut bytes);
 		if SecretScalar::from_bytes(&bytes).is_ok() {
 			return bytes;
 		}

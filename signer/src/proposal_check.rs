@@ -5,8 +5,9 @@
 //! makes honest validators reject rather than sign: the outputs are exactly the queued
 //! requests minus equal fee shares, change and sweeps go to the current custody address,
 //! every input is a bridge UTXO of the signing epoch, the fee is the proposal's rate (within
-//! the governed bounds) times the exact signed size, and the sighashes custody will sign are
-//! the BIP-341 key-path sighashes of this transaction.
+//! the governed bounds, and within a factor of [`FEE_RATE_TOLERANCE`] of the validator's own
+//! Bitcoin node's estimate) times the exact signed size, and the sighashes custody will sign
+//! are the BIP-341 key-path sighashes of this transaction.
 
 use bitcoin::{
 	consensus::deserialize,
@@ -26,7 +27,7 @@ pub enum Rejection {
 	UnexpectedShape(&'static str),
 	/// An input is not a bridge UTXO, or its amount differs from the bridge's record.
 	UnknownInput(usize),
-	/// Inputs of more than one epoch, or the signing epoch's key is gone.
+	/// An input of an epoch whose key is gone (retired or unknown).
 	WrongSigningEpoch,
 	/// Output `n` does not pay the request it should, or pays the wrong amount.
 	WrongPayout(usize),
@@ -34,6 +35,9 @@ pub enum Rejection {
 	WrongChange,
 	/// The fee rate is outside the governed bounds.
 	FeeRateOutOfBounds(u64),
+	/// The fee rate is more than [`FEE_RATE_TOLERANCE`] times away from this validator's
+	/// own estimate (clamped to the bounds).
+	FeeRateFarFromEstimate { proposed: u64, estimate: u64 },
 	/// The fee (or a request's share of it) is not rate x size as the rules say.
 	WrongFee { expected_sats: u64, actual_sats: u64 },
 	/// The sighashes are not this transaction's.
@@ -47,6 +51,11 @@ impl core::fmt::Display for Rejection {
 }
 
 const P2TR_DUST_SATS: u64 = 330;
+
+/// How far a proposal's fee rate may be from the validator's own estimate: at most this many
+/// times higher or lower. Fee estimates of honest nodes differ (mempools differ, estimates
+/// move), so this is loose; it stops a rate a few validators pushed far from the market.
+pub const FEE_RATE_TOLERANCE: u64 = 2;
 
 fn p2tr(output_key: &[u8; 32]) -> Option<ScriptBuf> {
 	let key = XOnlyPublicKey::from_slice(output_key).ok()?;
@@ -62,8 +71,9 @@ fn signed_vsize(tx: &Transaction) -> u64 {
 	signed.vsize() as u64
 }
 
-/// Checks a proposal; `Ok` means vote to approve.
-pub fn check_proposal(check: &ProposalCheck) -> Result<(), Rejection> {
+/// Checks a proposal; `Ok` means vote to approve. `own_fee_estimate` is the validator's own
+/// Bitcoin node's fee estimate, sat/vB, if it has one.
+pub fn check_proposal(check: &ProposalCheck, own_fee_estimate: Option<u64>) -> Result<(), Rejection> {
 	let tx: Transaction = deserialize(&check.unsigned_tx).map_err(|_| Rejection::Undecodable)?;
 	if tx.version != bitcoin::transaction::Version::TWO {
 		return Err(Rejection::UnexpectedShape("version"));
@@ -75,13 +85,10 @@ pub fn check_proposal(check: &ProposalCheck) -> Result<(), Rejection> {
 		return Err(Rejection::UnexpectedShape("input scripts"));
 	}
 
-	// Inputs: bridge UTXOs of one epoch, amounts as recorded.
+	// Inputs: bridge UTXOs of live epochs, amounts as recorded.
 	if tx.input.len() != check.inputs.len() || tx.input.is_empty() {
 		return Err(Rejection::UnknownInput(tx.input.len()));
 	}
-	let input_script =
-		check.input_output_key.as_ref().and_then(p2tr).ok_or(Rejection::WrongSigningEpoch)?;
-	let mut epoch = None;
 	let mut prevouts = Vec::with_capacity(tx.input.len());
 	for (index, (input, (outpoint, utxo))) in tx.input.iter().zip(&check.inputs).enumerate() {
 		let utxo = utxo.ok_or(Rejection::UnknownInput(index))?;
@@ -90,13 +97,13 @@ pub fn check_proposal(check: &ProposalCheck) -> Result<(), Rejection> {
 		{
 			return Err(Rejection::UnknownInput(index));
 		}
-		if *epoch.get_or_insert(utxo.epoch) != utxo.epoch {
-			return Err(Rejection::WrongSigningEpoch);
-		}
-		prevouts.push(TxOut {
-			value: Amount::from_sat(utxo.value_sats),
-			script_pubkey: input_script.clone(),
-		});
+		let script = check
+			.epoch_output_keys
+			.iter()
+			.find(|(epoch, _)| *epoch == utxo.epoch)
+			.and_then(|(_, key)| p2tr(key))
+			.ok_or(Rejection::WrongSigningEpoch)?;
+		prevouts.push(TxOut { value: Amount::from_sat(utxo.value_sats), script_pubkey: script });
 	}
 	let input_sats: u64 = prevouts.iter().map(|p| p.value.to_sat()).sum();
 
@@ -104,6 +111,13 @@ pub fn check_proposal(check: &ProposalCheck) -> Result<(), Rejection> {
 	let rate = check.fee_rate_sat_per_vb;
 	if rate < min_rate || rate > max_rate {
 		return Err(Rejection::FeeRateOutOfBounds(rate));
+	}
+	if let Some(estimate) = own_fee_estimate.map(|e| e.clamp(min_rate, max_rate)) {
+		if rate > estimate.saturating_mul(FEE_RATE_TOLERANCE)
+			|| rate.saturating_mul(FEE_RATE_TOLERANCE) < estimate
+		{
+			return Err(Rejection::FeeRateFarFromEstimate { proposed: rate, estimate });
+		}
 	}
 	let expected_fee = rate.saturating_mul(signed_vsize(&tx));
 	let custody_script =
@@ -157,7 +171,8 @@ pub fn check_proposal(check: &ProposalCheck) -> Result<(), Rejection> {
 				{
 					return Err(Rejection::WrongChange)
 				},
-				// Change below the dust limit goes to the miners; more must come back.
+				// Change below the dust limit goes to the miners (the bridge's fee reserve
+				// pays it); more must come back.
 				None if change >= P2TR_DUST_SATS => return Err(Rejection::WrongChange),
 				_ => {},
 			}

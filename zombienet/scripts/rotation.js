@@ -25,6 +25,13 @@ async function run(nodeName, networkInfo) {
     await depositTo(rpc, first.address, FERDIE, 40_000_000n);
     await waitFor("the deposit to the old key credited", 180_000, async () => (await free(FERDIE)) - before === 40_000_000n * SAT);
     log("0.4 BTC held under the old key");
+    // Sweep fees come from the bridge's fee reserve, never silently from the backing:
+    // Ferdie burns 0.001 bridged BTC into it.
+    const ferdie = keyring.addFromUri("//Ferdie");
+    await signAndWait(api, ferdie, [api.tx.btcBridge.fundFeeReserve(100_000n * SAT)]);
+    const ledger = (await api.query.btcBridge.ledger()).toJSON();
+    if (BigInt(ledger.reserveSats) !== 100_000n) throw new Error(`reserve ${JSON.stringify(ledger)}`);
+    log(`fee reserve funded: ${JSON.stringify(ledger)}`);
 
     // Eve's node makes her session keys, with the proof that her stash owns them.
     const owner = api.createType("AccountId", eveStash.address).toHex();
@@ -71,6 +78,10 @@ async function run(nodeName, networkInfo) {
     const swept = await btcSim("gettxout", [sweep.txid, 0]);
     if (swept.scriptPubKey.hex !== second.scriptPubKey.replace(/^0x/, "")) throw new Error(`the sweep pays ${swept.scriptPubKey.hex}, not the new key`);
     log(`swept ${swept.value} BTC to the new key`);
+
+    const books = (await api.query.btcBridge.ledger()).toJSON();
+    if (BigInt(books.reserveSats) !== 100_000n - BigInt(sweep.feeSats)) throw new Error(`the sweep's fee ${sweep.feeSats} did not come from the reserve: ${JSON.stringify(books)}`);
+    log(`the reserve paid the sweep's ${sweep.feeSats} sats: ${JSON.stringify(books)}`);
 
     const beforeNew = await free(FERDIE);
     await depositTo(rpc, second.address, FERDIE, 25_000_000n);

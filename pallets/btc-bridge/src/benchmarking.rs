@@ -116,7 +116,6 @@ mod benchmarks {
 		let owner: T::AccountId = whitelisted_caller();
 		let script: BoundedVec<u8, MaxScriptLen> =
 			BitcoinAddress::P2wpkh([9; 20]).script_pubkey().try_into().unwrap();
-		let mut queue = BoundedVec::new();
 		for id in 1..=n as u64 {
 			Withdrawals::<T>::insert(
 				id,
@@ -129,9 +128,15 @@ mod benchmarks {
 					status: WithdrawalStatus::Queued,
 				},
 			);
-			queue.try_push(id).unwrap();
+			BtcBridge::<T>::enqueue(id);
 		}
-		WithdrawalQueue::<T>::put(queue);
+		// The books match what the state holds (UTXOs back the queued requests).
+		let held: u64 = Utxos::<T>::iter_values().map(|u| u.value_sats).sum();
+		Ledger::<T>::put(BridgeLedger {
+			pending_withdrawal_sats: 900_000 * n as u64,
+			issued_sats: held - 900_000 * n as u64,
+			..Default::default()
+		});
 		let now: BlockNumberFor<T> = 1u32.into();
 
 		#[block]

@@ -3,18 +3,28 @@
 //!
 //! # Payout rules
 //!
-//! - Requests are paid in queue order. Inputs are chosen largest first (ties: smaller
-//!   outpoint first) until they cover the requested amounts; when the UTXO set (or the
-//!   input limit) cannot cover every request, the latest requests wait for a later
-//!   transaction.
+//! - Requests are offered in queue order. Inputs are chosen largest first (ties: smaller
+//!   outpoint first), at most `max_inputs`. A request is taken if the requests taken so far
+//!   and it still fit what those inputs can hold; one that does not fit is skipped and waits
+//!   (it never blocks the requests behind it).
 //! - Outputs: one per request, in queue order, then the change to the custody address if
-//!   it is at least the P2TR dust limit (smaller change is left to the miners).
-//! - Fee = fee rate x virtual size (exact: every input is a 64-byte key-path signature).
-//!   The fee is shared equally by the requests of the transaction: each pays
-//!   `fee / k` sats, and the first `fee % k` requests one sat more. A request whose output
-//!   would fall below its dust limit after its share is left out and refunded.
+//!   it is at least the P2TR dust limit. Change below it goes to the miners: nobody burned
+//!   it, so the bridge's fee reserve pays it, up to the allowance the caller gives; beyond
+//!   that one more input is taken so that the change can come back, or nothing is built.
+//! - Fee = fee rate x virtual size (exact: every input is a 64-byte key-path signature),
+//!   shared equally by the requests: each pays `fee / k` sats, and the first `fee % k`
+//!   requests one sat more. A request whose output would fall below its dust limit after its
+//!   share is left out and refunded.
 //! - Version 2, lock time 0, every input signals replaceability (sequence 0xfffffffd) so
 //!   that a stuck transaction can be replaced by a higher-fee one.
+//!
+//! # Sweep rules
+//!
+//! Old epochs' UTXOs (largest first, at most `max_inputs`) go to the current custody address
+//! in one output, minus fee rate x virtual size, which the bridge's fee reserve pays. When
+//! they are too little to leave a non-dust output (dust deposits to an old address), current
+//! UTXOs are added, largest first, until the output is above the dust limit: so dust never
+//! pins an old epoch.
 
 use alloc::vec::Vec;
 use tapchain_primitives::bitcoin::{
@@ -56,6 +66,8 @@ pub struct BuiltTransaction {
 	pub too_small: Vec<u64>,
 	/// Change back to the custody address, if any (the last output).
 	pub change_sats: Option<u64>,
+	/// Change below the dust limit, given up to the miners (what the fee reserve pays).
+	pub change_given_up_sats: u64,
 	/// Sum of inputs minus sum of outputs.
 	pub fee_sats: u64,
 	/// Virtual size once signed.
@@ -63,13 +75,18 @@ pub struct BuiltTransaction {
 }
 
 /// Why no transaction can be built.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub enum BuildError {
-	/// Nothing to pay (no request fits, or every one is too small).
-	NothingToPay,
-	/// The UTXO set cannot cover even the first request.
+	/// Every request that fits is too small to pay its fee share and leave a non-dust
+	/// output: these (to be refunded).
+	AllTooSmall { too_small: Vec<u64> },
+	/// The UTXO set cannot cover any offered request.
 	InsufficientFunds,
-	/// A sweep's inputs cannot pay its own fee and leave a non-dust output.
+	/// No UTXO to sweep.
+	NothingToSweep,
+	/// The change would be dust above the allowance, and no further input can lift it.
+	DustChangeUnfunded { needed_sats: u64 },
+	/// A sweep's inputs, even topped up, cannot pay its fee and leave a non-dust output.
 	SweepBelowDust,
 }
 
@@ -104,6 +121,38 @@ pub fn signed_vsize(transaction: &Transaction) -> u64 {
 	signed.vsize()
 }
 
+/// The requests, in order, that the largest `max_inputs` UTXOs can hold together, at most
+/// `max_payouts` of them; the others are skipped (they wait).
+fn requests_that_fit(
+	utxos: &[SpendableUtxo],
+	requests: &[PayoutRequest],
+	max_inputs: usize,
+	max_payouts: usize,
+) -> Vec<PayoutRequest> {
+	let capacity: u64 = utxos.iter().take(max_inputs).map(|u| u.value_sats).sum();
+	let mut taken = Vec::new();
+	let mut total = 0u64;
+	for request in requests {
+		if taken.len() >= max_payouts {
+			break;
+		}
+		if let Some(with) = total.checked_add(request.amount_sats).filter(|t| *t <= capacity) {
+			total = with;
+			taken.push(request.clone());
+		}
+	}
+	taken
+}
+
+/// The limits of one payout transaction.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct PayoutLimits {
+	pub max_inputs: usize,
+	pub max_payouts: usize,
+	/// Most change that may be given up as dust (what the fee reserve can pay).
+	pub dust_allowance_sats: u64,
+}
+
 /// Builds the payout of `requests` (queue order) from `utxos` (in [`selection_order`]),
 /// with change to `custody_output_key`'s P2TR address.
 pub fn build_payout(
@@ -111,37 +160,45 @@ pub fn build_payout(
 	requests: &[PayoutRequest],
 	custody_output_key: &[u8; 32],
 	fee_rate_sat_per_vb: u64,
-	max_inputs: usize,
+	limits: PayoutLimits,
 ) -> Result<BuiltTransaction, BuildError> {
+	let PayoutLimits { max_inputs, max_payouts, dust_allowance_sats } = limits;
 	let change_script = p2tr_script_pubkey(custody_output_key);
 	let change_dust = dust_limit_sats(&change_script);
-	let mut requests: Vec<PayoutRequest> = requests.to_vec();
+	let mut requests = requests_that_fit(utxos, requests, max_inputs, max_payouts);
+	if requests.is_empty() {
+		return Err(BuildError::InsufficientFunds);
+	}
 	let mut too_small = Vec::new();
 	loop {
 		if requests.is_empty() {
-			return Err(if too_small.is_empty() {
-				BuildError::InsufficientFunds
-			} else {
-				BuildError::NothingToPay
-			});
+			return Err(BuildError::AllTooSmall { too_small });
 		}
 		let requested: u64 = requests.iter().map(|r| r.amount_sats).sum();
 		let mut inputs = Vec::new();
 		let mut input_sats = 0u64;
-		for utxo in utxos {
-			if input_sats >= requested || inputs.len() >= max_inputs {
-				break;
-			}
+		let mut available = utxos.iter().take(max_inputs);
+		for utxo in available.by_ref() {
 			inputs.push(*utxo);
 			input_sats += utxo.value_sats;
-		}
-		if input_sats < requested {
-			// The latest request waits for a later transaction.
-			requests.pop();
-			if requests.is_empty() && too_small.is_empty() {
-				return Err(BuildError::InsufficientFunds);
+			if input_sats >= requested {
+				break;
 			}
-			continue;
+		}
+		// Dust change beyond the allowance: one more input brings the change back instead.
+		let dust = |change: u64| change > 0 && change < change_dust;
+		if dust(input_sats - requested) && input_sats - requested > dust_allowance_sats {
+			match available.next() {
+				Some(utxo) => {
+					inputs.push(*utxo);
+					input_sats += utxo.value_sats;
+				},
+				None => {
+					return Err(BuildError::DustChangeUnfunded {
+						needed_sats: input_sats - requested,
+					})
+				},
+			}
 		}
 		let change_sats = input_sats - requested;
 		let change = (change_sats >= change_dust).then_some(change_sats);
@@ -181,46 +238,58 @@ pub fn build_payout(
 			payouts,
 			too_small,
 			change_sats: change,
+			change_given_up_sats: if change.is_none() { change_sats } else { 0 },
 			fee_sats: input_sats - output_sats,
 			vsize,
 		});
 	}
 }
 
-/// Builds a sweep of `utxos` (at most `max_inputs`, in [`selection_order`]) to
-/// `new_output_key`'s P2TR address, paying the fee from the swept amount.
+/// Builds a sweep of `old` UTXOs (in [`selection_order`], at most `max_inputs`) to
+/// `new_output_key`'s P2TR address, topped up with `top_up` UTXOs (current ones, in
+/// selection order) only if needed to leave a non-dust output. The fee comes from the
+/// swept amount on Bitcoin and from the fee reserve in the bridge's books.
 pub fn build_sweep(
-	utxos: &[SpendableUtxo],
+	old: &[SpendableUtxo],
+	top_up: &[SpendableUtxo],
 	new_output_key: &[u8; 32],
 	fee_rate_sat_per_vb: u64,
 	max_inputs: usize,
 ) -> Result<BuiltTransaction, BuildError> {
-	let inputs: Vec<SpendableUtxo> = utxos.iter().take(max_inputs).copied().collect();
+	let mut inputs: Vec<SpendableUtxo> = old.iter().take(max_inputs).copied().collect();
 	if inputs.is_empty() {
-		return Err(BuildError::NothingToPay);
+		return Err(BuildError::NothingToSweep);
 	}
 	let script = p2tr_script_pubkey(new_output_key);
-	let input_sats: u64 = inputs.iter().map(|u| u.value_sats).sum();
-	let mut transaction = unsigned_transaction(
-		&inputs,
-		alloc::vec![TxOut { value_sats: 0, script_pubkey: script.clone() }],
-	);
-	let vsize = signed_vsize(&transaction);
-	let fee = fee_rate_sat_per_vb.saturating_mul(vsize);
-	let swept = input_sats.saturating_sub(fee);
-	if swept < dust_limit_sats(&script) {
-		return Err(BuildError::SweepBelowDust);
+	let dust = dust_limit_sats(&script);
+	let mut extra = top_up.iter();
+	loop {
+		let input_sats: u64 = inputs.iter().map(|u| u.value_sats).sum();
+		let mut transaction = unsigned_transaction(
+			&inputs,
+			alloc::vec![TxOut { value_sats: 0, script_pubkey: script.clone() }],
+		);
+		let vsize = signed_vsize(&transaction);
+		let fee = fee_rate_sat_per_vb.saturating_mul(vsize);
+		let swept = input_sats.saturating_sub(fee);
+		if swept >= dust {
+			transaction.outputs[0].value_sats = swept;
+			return Ok(BuiltTransaction {
+				transaction,
+				inputs,
+				payouts: Vec::new(),
+				too_small: Vec::new(),
+				change_sats: Some(swept),
+				change_given_up_sats: 0,
+				fee_sats: fee,
+				vsize,
+			});
+		}
+		match extra.next() {
+			Some(utxo) if inputs.len() < max_inputs => inputs.push(*utxo),
+			_ => return Err(BuildError::SweepBelowDust),
+		}
 	}
-	transaction.outputs[0].value_sats = swept;
-	Ok(BuiltTransaction {
-		transaction,
-		inputs,
-		payouts: Vec::new(),
-		too_small: Vec::new(),
-		change_sats: Some(swept),
-		fee_sats: fee,
-		vsize,
-	})
 }
 
 #[cfg(test)]
@@ -242,12 +311,16 @@ mod tests {
 
 	const KEY: [u8; 32] = [7; 32];
 
+	fn limits(max_inputs: usize, dust_allowance_sats: u64) -> PayoutLimits {
+		PayoutLimits { max_inputs, max_payouts: 50, dust_allowance_sats }
+	}
+
 	#[test]
 	fn pays_requests_in_order_with_change_and_an_equal_fee_share() {
 		let mut utxos = alloc::vec![utxo(1, 40_000), utxo(2, 100_000), utxo(3, 60_000)];
 		selection_order(&mut utxos);
 		let built =
-			build_payout(&utxos, &[request(1, 50_000), request(2, 70_000)], &KEY, 10, 10).unwrap();
+			build_payout(&utxos, &[request(1, 50_000), request(2, 70_000)], &KEY, 10, limits(10, 1_000)).unwrap();
 		// Largest first: 100k then 60k cover 120k.
 		assert_eq!(built.inputs, alloc::vec![utxo(2, 100_000), utxo(3, 60_000)]);
 		assert_eq!(built.change_sats, Some(40_000));
@@ -272,8 +345,8 @@ mod tests {
 		selection_order(&mut b);
 		let requests = [request(1, 35_000)];
 		assert_eq!(
-			build_payout(&a, &requests, &KEY, 3, 10).unwrap().transaction.to_bytes(),
-			build_payout(&b, &requests, &KEY, 3, 10).unwrap().transaction.to_bytes()
+			build_payout(&a, &requests, &KEY, 3, limits(10, 1_000)).unwrap().transaction.to_bytes(),
+			build_payout(&b, &requests, &KEY, 3, limits(10, 1_000)).unwrap().transaction.to_bytes()
 		);
 	}
 
@@ -281,49 +354,101 @@ mod tests {
 	fn later_requests_wait_when_funds_or_inputs_run_out() {
 		let utxos = [utxo(1, 30_000), utxo(2, 20_000)];
 		let built =
-			build_payout(&utxos, &[request(1, 25_000), request(2, 30_000)], &KEY, 1, 10).unwrap();
+			build_payout(&utxos, &[request(1, 25_000), request(2, 30_000)], &KEY, 1, limits(10, 1_000)).unwrap();
 		assert_eq!(built.payouts.len(), 1);
 		assert_eq!(built.payouts[0].0, 1);
 		// One input allowed: only what the largest UTXO covers.
 		let built =
-			build_payout(&utxos, &[request(1, 25_000), request(2, 4_000)], &KEY, 1, 1).unwrap();
+			build_payout(&utxos, &[request(1, 25_000), request(2, 4_000)], &KEY, 1, limits(1, 1_000)).unwrap();
 		assert_eq!(built.payouts.iter().map(|p| p.0).collect::<Vec<_>>(), alloc::vec![1, 2]);
 		assert_eq!(
-			build_payout(&utxos, &[request(1, 60_000)], &KEY, 1, 10),
+			build_payout(&utxos, &[request(1, 60_000)], &KEY, 1, limits(10, 1_000)),
 			Err(BuildError::InsufficientFunds)
 		);
 	}
 
 	#[test]
-	fn small_change_goes_to_the_fee_and_dust_requests_are_left_out() {
-		let built = build_payout(&[utxo(1, 50_100)], &[request(1, 50_000)], &KEY, 1, 10).unwrap();
+	fn at_most_the_payout_limit_of_requests_is_taken() {
+		let requests: Vec<_> = (1..=5).map(|id| request(id, 10_000)).collect();
+		let limits = PayoutLimits { max_inputs: 10, max_payouts: 3, dust_allowance_sats: 0 };
+		let built = build_payout(&[utxo(1, 100_000)], &requests, &KEY, 1, limits).unwrap();
+		assert_eq!(built.payouts.iter().map(|p| p.0).collect::<Vec<_>>(), alloc::vec![1, 2, 3]);
+	}
+
+	#[test]
+	fn a_request_larger_than_the_inputs_can_hold_is_skipped_not_blocking() {
+		// Two inputs at most: 30k + 20k = 50k. The first request (60k) cannot be paid; the
+		// ones behind it are.
+		let utxos = [utxo(1, 30_000), utxo(2, 20_000), utxo(3, 10_000)];
+		let built = build_payout(
+			&utxos,
+			&[request(1, 60_000), request(2, 25_000), request(3, 20_000)],
+			&KEY,
+			1,
+			limits(2, 1_000),
+		)
+		.unwrap();
+		assert_eq!(built.payouts.iter().map(|p| p.0).collect::<Vec<_>>(), alloc::vec![2, 3]);
+	}
+
+	#[test]
+	fn dust_change_is_given_up_within_the_allowance_and_dust_requests_are_left_out() {
+		let built = build_payout(&[utxo(1, 50_100)], &[request(1, 50_000)], &KEY, 1, limits(10, 1_000)).unwrap();
 		assert_eq!(built.change_sats, None);
+		assert_eq!(built.change_given_up_sats, 100);
 		assert_eq!(built.fee_sats, 100 + built.vsize);
 		assert_eq!(built.transaction.outputs.len(), 1);
+		// The request pays its fee share; the 100 sats nobody burned are the allowance's.
+		assert_eq!(built.payouts, alloc::vec![(1, 50_000 - built.vsize)]);
+		// Without an allowance, one more input brings the change back.
+		let built =
+			build_payout(&[utxo(1, 50_100), utxo(2, 9_000)], &[request(1, 50_000)], &KEY, 1, limits(10, 0))
+				.unwrap();
+		assert_eq!(built.inputs.len(), 2);
+		assert_eq!((built.change_sats, built.change_given_up_sats), (Some(9_100), 0));
+		// No further input: nothing is built.
+		assert_eq!(
+			build_payout(&[utxo(1, 50_100)], &[request(1, 50_000)], &KEY, 1, limits(10, 0)),
+			Err(BuildError::DustChangeUnfunded { needed_sats: 100 })
+		);
 		// Request 2 cannot pay a 50 sat/vB share and stay above 294 sats.
 		let built = build_payout(
 			&[utxo(1, 100_000)],
 			&[request(1, 50_000), request(2, 1_000)],
 			&KEY,
 			50,
-			10,
+			limits(10, 1_000),
 		)
 		.unwrap();
 		assert_eq!(built.too_small, alloc::vec![2]);
 		assert_eq!(built.payouts.len(), 1);
 		assert_eq!(
-			build_payout(&[utxo(1, 100_000)], &[request(2, 1_000)], &KEY, 50, 10),
-			Err(BuildError::NothingToPay)
+			build_payout(&[utxo(1, 100_000)], &[request(2, 1_000)], &KEY, 50, limits(10, 1_000)),
+			Err(BuildError::AllTooSmall { too_small: alloc::vec![2] })
 		);
 	}
 
 	#[test]
 	fn sweeps_move_everything_minus_the_fee() {
-		let built = build_sweep(&[utxo(1, 10_000), utxo(2, 5_000)], &KEY, 2, 10).unwrap();
+		let built = build_sweep(&[utxo(1, 10_000), utxo(2, 5_000)], &[], &KEY, 2, 10).unwrap();
 		assert_eq!(built.transaction.outputs.len(), 1);
 		assert_eq!(built.transaction.outputs[0].value_sats, 15_000 - built.fee_sats);
 		assert_eq!(built.fee_sats, 2 * built.vsize);
-		assert_eq!(build_sweep(&[utxo(1, 400)], &KEY, 2, 10), Err(BuildError::SweepBelowDust));
-		assert_eq!(build_sweep(&[], &KEY, 2, 10), Err(BuildError::NothingToPay));
+		assert_eq!(build_sweep(&[utxo(1, 400)], &[], &KEY, 2, 10), Err(BuildError::SweepBelowDust));
+		assert_eq!(build_sweep(&[], &[utxo(2, 9_000)], &KEY, 2, 10), Err(BuildError::NothingToSweep));
+	}
+
+	#[test]
+	fn dust_in_an_old_epoch_is_swept_with_a_current_utxo() {
+		// 400 sats cannot pay a 2 sat/vB sweep and stay above 330: one current UTXO tops it up.
+		let built =
+			build_sweep(&[utxo(1, 400)], &[utxo(2, 9_000), utxo(3, 5_000)], &KEY, 2, 10).unwrap();
+		assert_eq!(built.inputs, alloc::vec![utxo(1, 400), utxo(2, 9_000)]);
+		assert_eq!(built.transaction.outputs[0].value_sats, 9_400 - built.fee_sats);
+		// No room for a top-up: it waits.
+		assert_eq!(
+			build_sweep(&[utxo(1, 400)], &[utxo(2, 9_000)], &KEY, 2, 1),
+			Err(BuildError::SweepBelowDust)
+		);
 	}
 }

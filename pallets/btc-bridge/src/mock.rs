@@ -4,11 +4,12 @@
 //! the real threshold protocol; a FROST signature is indistinguishable from this one).
 
 use crate as pallet_btc_bridge;
-use crate::{CustodyKeys, DepositAccounts, SigningStatus};
+use crate::{DepositAccounts, SigningStatus, ThresholdCustody};
+use tapchain_primitives::custody::SigningRequestError;
 use frame_support::{derive_impl, parameter_types, traits::UnixTime};
 use k256::schnorr::SigningKey;
 use pallet_btc_light_client::Checkpoint;
-use sp_runtime::{BuildStorage, DispatchError};
+use sp_runtime::BuildStorage;
 use tapchain_primitives::bitcoin::{
 	merkle::merkle_branch, merkle_root, BlockHash, BlockHeader, CompactTarget, Network, Target,
 	Transaction, TxMerkleNode,
@@ -67,21 +68,23 @@ parameter_types! {
 	/// Key epochs: `(epoch, signing secret)`; the last one is current.
 	pub static Epochs: Vec<(u32, [u8; 32])> = vec![(0, [0xe0; 32])];
 	pub static Retired: Vec<u32> = vec![];
-	/// Signing sessions: `(epoch, messages, allowed, status)`.
-	pub static Sessions: Vec<MockSession> = vec![];
+	/// Signing sessions: `(epoch, messages, status)`; closed ones are `None`.
+	pub static Sessions: Vec<Option<MockSession>> = vec![];
 	/// Validators reported silent on a vote, in report order.
 	pub static SilenceReports: Vec<Vec<u64>> = vec![];
 	pub const MinDepositSats: u64 = 10_000;
 	pub const MaxWithdrawalsPerProposal: u32 = 50;
 	pub const MaxInputsPerProposal: u32 = 64;
-	pub const MaxQueuedWithdrawals: u32 = 100;
+	pub const MaxRequestsScanned: u32 = 200;
+	pub const WithdrawalTimeoutBlocks: u64 = 500;
 	pub const MaxVoters: u32 = 100;
 	pub const VotingBlocks: u64 = 10;
+	pub const OldEpochGraceBlocks: u64 = 20;
 	pub const UnsignedPriority: u64 = 1 << 20;
 }
 
-/// A signing session of the custody double: `(epoch, messages, allowed, status)`.
-pub type MockSession = (u32, Vec<[u8; 32]>, Option<Vec<u64>>, SigningStatus);
+/// A signing session of the custody double: `(epoch, messages, status)`.
+pub type MockSession = (u32, Vec<[u8; 32]>, SigningStatus);
 
 /// A validator's custody identity secret.
 pub fn identity_secret(validator: u64) -> SigningKey {
@@ -104,9 +107,12 @@ pub fn output_key_of(epoch: u32) -> [u8; 32] {
 }
 
 pub struct MockCustody;
-impl CustodyKeys<u64> for MockCustody {
+impl ThresholdCustody<u64> for MockCustody {
 	fn current_epoch() -> Option<u32> {
 		Epochs::get().last().map(|(e, _)| *e)
+	}
+	fn live_epochs() -> Vec<u32> {
+		Epochs::get().into_iter().map(|(e, _)| e).filter(|e| !Retired::get().contains(e)).collect()
 	}
 	fn output_key(epoch: u32) -> Option<[u8; 32]> {
 		if Retired::get().contains(&epoch) {
@@ -123,36 +129,47 @@ impl CustodyKeys<u64> for MockCustody {
 	fn request_signatures(
 		epoch: u32,
 		messages: Vec<[u8; 32]>,
-		allowed: Option<Vec<u64>>,
-	) -> Result<u64, DispatchError> {
+	) -> Result<u64, SigningRequestError> {
 		if Self::output_key(epoch).is_none() {
-			return Err(DispatchError::Other("unknown or retired epoch"));
+			return Err(SigningRequestError::EpochRetired);
 		}
 		Sessions::mutate(|s| {
-			s.push((epoch, messages, allowed, SigningStatus::Pending));
+			s.push(Some((epoch, messages, SigningStatus::Pending { shares_published: false })));
 			Ok(s.len() as u64)
 		})
 	}
 	fn signing_status(session_id: u64) -> SigningStatus {
 		Sessions::get()
 			.get(session_id as usize - 1)
-			.map(|s| s.3.clone())
+			.cloned()
+			.flatten()
+			.map(|s| s.2)
 			.unwrap_or(SigningStatus::Failed)
+	}
+	fn close_session(session_id: u64) {
+		Sessions::mutate(|s| {
+			if let Some(session) = s.get_mut(session_id as usize - 1) {
+				*session = None;
+			}
+		});
 	}
 	fn report_vote_silence(validators: &[u64]) {
 		SilenceReports::mutate(|reports| reports.push(validators.to_vec()));
 	}
-	fn retire_epoch(epoch: u32) -> sp_runtime::DispatchResult {
+	fn retire_epoch(epoch: u32) -> bool {
+		if Self::current_epoch() == Some(epoch) || Retired::get().contains(&epoch) {
+			return false;
+		}
 		Retired::mutate(|r| r.push(epoch));
-		Ok(())
+		true
 	}
 }
 
 /// Custody signs every pending session with its epoch key (what FROST's aggregate is).
 pub fn sign_pending_sessions() {
 	Sessions::mutate(|sessions| {
-		for (epoch, messages, _, status) in sessions.iter_mut() {
-			if *status == SigningStatus::Pending {
+		for (epoch, messages, status) in sessions.iter_mut().flatten() {
+			if matches!(status, SigningStatus::Pending { .. }) {
 				let key = epoch_key(*epoch).unwrap();
 				let signatures = messages
 					.iter()
@@ -184,9 +201,11 @@ impl pallet_btc_bridge::Config for Test {
 	type MinDepositSats = MinDepositSats;
 	type MaxWithdrawalsPerProposal = MaxWithdrawalsPerProposal;
 	type MaxInputsPerProposal = MaxInputsPerProposal;
-	type MaxQueuedWithdrawals = MaxQueuedWithdrawals;
+	type MaxRequestsScanned = MaxRequestsScanned;
+	type WithdrawalTimeoutBlocks = WithdrawalTimeoutBlocks;
 	type MaxVoters = MaxVoters;
 	type VotingBlocks = VotingBlocks;
+	type OldEpochGraceBlocks = OldEpochGraceBlocks;
 	type UnsignedPriority = UnsignedPriority;
 	type WeightInfo = ();
 	#[cfg(feature = "runtime-benchmarks")]
@@ -317,6 +336,7 @@ pub fn new_test_ext() -> (sp_io::TestExternalities, BitcoinChain) {
 	pallet_btc_bridge::GenesisConfig::<Test> {
 		required_confirmations: 3,
 		fee_rate_bounds: (1, 500),
+		default_fee_rate: 1,
 		_config: Default::default(),
 	}
 	.assimilate_storage(&mut storage)

@@ -2,6 +2,10 @@
 
 use super::*;
 use alloc::vec::Vec;
+use codec::{Decode, Encode};
+use frame_support::traits::Get;
+use scale_info::TypeInfo;
+use tapchain_primitives::bitcoin::OutPoint;
 use tapchain_primitives::bitcoin::{address::p2tr_script_pubkey, AddressError, BitcoinAddress};
 
 /// Where deposits go now.
@@ -45,6 +49,11 @@ sp_api::decl_runtime_apis! {
 		fn signed_transaction(id: ProposalId) -> Option<Vec<u8>>;
 		/// The bridge's record of a custody output.
 		fn deposit(outpoint: OutPoint) -> Option<DepositRecord<AccountId>>;
+		/// The bitcoin the bridge holds and what it owes (see [`BridgeLedger`]).
+		fn backing() -> BridgeBacking;
+		/// Output scripts of every live custody key, oldest first: a deposit to any of them
+		/// is credited.
+		fn deposit_scripts() -> Vec<(u32, Vec<u8>)>;
 	}
 }
 
@@ -68,6 +77,24 @@ impl<T: Config> Pallet<T> {
 		Ok(Self::minimum_withdrawal_sats(&parsed))
 	}
 
+	/// See [`BtcBridgeApi::backing`].
+	pub fn backing() -> BridgeBacking {
+		let utxo_sats = Utxos::<T>::iter_values().map(|u| u.value_sats).sum();
+		let in_flight_outflow_sats = ActiveProposal::<T>::get()
+			.and_then(Proposals::<T>::get)
+			.filter(|p| p.status.is_approved_in_flight())
+			.map_or(0, |p| p.outflow_sats());
+		BridgeBacking { utxo_sats, in_flight_outflow_sats, ledger: Ledger::<T>::get() }
+	}
+
+	/// See [`BtcBridgeApi::deposit_scripts`].
+	pub fn deposit_scripts() -> Vec<(u32, Vec<u8>)> {
+		Self::deposit_epochs()
+			.into_iter()
+			.map(|(epoch, key)| (epoch, p2tr_script_pubkey(&key)))
+			.collect()
+	}
+
 	/// See [`BtcBridgeApi::proposal_check`].
 	pub fn proposal_check(id: ProposalId) -> Option<ProposalCheck> {
 		let proposal = Proposals::<T>::get(id)?;
@@ -80,10 +107,20 @@ impl<T: Config> Pallet<T> {
 			inputs: proposal
 				.inputs
 				.iter()
-				.map(|(outpoint, _)| (*outpoint, Utxos::<T>::get(outpoint)))
+				.map(|(outpoint, _, _)| (*outpoint, Utxos::<T>::get(outpoint)))
 				.collect(),
-			input_output_key: T::Custody::output_key(proposal.epoch),
-			current_output_key: T::Custody::current_epoch().and_then(T::Custody::output_key),
+			epoch_output_keys: proposal
+				.input_epochs()
+				.into_iter()
+				.filter_map(|epoch| T::Custody::output_key(epoch).map(|key| (epoch, key)))
+				.collect(),
+			// Change (or a sweep) goes to the key that was current when the proposal was
+			// built; a rotation since then does not make it wrong while that key is live.
+			current_output_key: proposal
+				.custody_output
+				.map(|(_, _, epoch)| epoch)
+				.or_else(T::Custody::current_epoch)
+				.and_then(T::Custody::output_key),
 			payouts: proposal
 				.payouts
 				.iter()

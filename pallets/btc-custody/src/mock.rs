@@ -2,7 +2,7 @@
 //! key is `UintAuthorityId(account)`.
 
 use crate as pallet_btc_custody;
-use crate::{CustodyOffence, ReportCustodyOffence, ValidatorKeys};
+use crate::{CustodyOffence, CustodyStake, ReportCustodyOffence, ValidatorKeys};
 use frame_support::{derive_impl, parameter_types};
 use sp_runtime::{testing::UintAuthorityId, BuildStorage};
 
@@ -35,6 +35,8 @@ parameter_types! {
 	pub static Validators: Vec<u64> = vec![];
 	/// Offences reported so far.
 	pub static Offences: Vec<(CustodyOffence, Vec<u64>)> = vec![];
+	/// Validators whose stake custody holds.
+	pub static HeldStake: Vec<u64> = vec![];
 	pub const MaxParticipants: u32 = 100;
 	pub const MaxMessagesPerSession: u32 = 16;
 	pub const MaxOpenSessions: u32 = 8;
@@ -61,12 +63,31 @@ impl ReportCustodyOffence<u64> for RecordOffences {
 	}
 }
 
+pub struct MockStake;
+impl CustodyStake<u64> for MockStake {
+	fn hold(who: &u64) {
+		HeldStake::mutate(|held| {
+			if !held.contains(who) {
+				held.push(*who)
+			}
+		});
+	}
+	fn release(who: &u64) {
+		HeldStake::mutate(|held| held.retain(|h| h != who));
+	}
+	fn is_held(who: &u64) -> bool {
+		HeldStake::get().contains(who)
+	}
+}
+
 impl pallet_btc_custody::Config for Test {
 	type RuntimeEvent = RuntimeEvent;
 	type AuthorityId = UintAuthorityId;
 	type Validators = MockValidators;
 	type OffenceReporter = RecordOffences;
+	type MemberStake = MockStake;
 	type MaxParticipants = MaxParticipants;
+	type MaxValidators = MaxParticipants;
 	type MaxMessagesPerSession = MaxMessagesPerSession;
 	type MaxOpenSessions = MaxOpenSessions;
 	type DkgRoundBlocks = DkgRoundBlocks;
@@ -100,6 +121,7 @@ impl crate::BenchmarkHelper<u64, UintAuthorityId> for MockBenchmarkHelper {
 pub fn new_test_ext(validators: u64) -> sp_io::TestExternalities {
 	Validators::set((1..=validators).collect());
 	Offences::set(vec![]);
+	HeldStake::set(vec![]);
 	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	pallet_btc_custody::GenesisConfig::<Test>::default().assimilate_storage(&mut storage).unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);

@@ -3,7 +3,7 @@
 
 use super::*;
 use alloc::vec::Vec;
-use codec::Decode;
+use codec::{Decode, Encode};
 
 sp_api::decl_runtime_apis! {
 	/// The custody signer's view of the chain.
@@ -20,6 +20,10 @@ sp_api::decl_runtime_apis! {
 		fn validator_of_session_key(session_key: Vec<u8>) -> Option<AccountId>;
 		/// The signatures of a finished signing session.
 		fn signatures(session_id: SigningSessionId) -> Option<Vec<[u8; 64]>>;
+		/// The nonce `validator`'s next registration must carry.
+		fn next_registration_nonce(validator: AccountId) -> u32;
+		/// DKG ids of the retired key epochs: their key shares are to be deleted.
+		fn retired_key_dkg_ids() -> Vec<DkgId>;
 	}
 }
 
@@ -111,6 +115,11 @@ impl<T: Config> Pallet<T> {
 	pub fn validator_of_session_key(session_key: &[u8]) -> Option<T::AccountId> {
 		let key = T::AuthorityId::decode(&mut &session_key[..]).ok()?;
 		T::Validators::owner_of(&key)
+	}
+
+	/// See [`BtcCustodyApi::retired_key_dkg_ids`].
+	pub fn retired_key_dkg_ids() -> Vec<DkgId> {
+		RetiredEpochs::<T>::iter_keys().filter_map(|e| Epochs::<T>::get(e).map(|k| k.dkg_id)).collect()
 	}
 
 	/// See [`BtcCustodyApi::current_custody_key`].

@@ -1,4 +1,6 @@
-//! The pallet with real FROST: `tapchain-signer` signers play the validators' nodes.
+//! The pallet with real FROST: `tapchain-signer` signers play the validators' nodes. Every
+//! message goes through the pool's check first and is dispatched only if it passes, as in a
+//! block; after every block the pallet's invariants are checked.
 
 use crate::{mock::*, *};
 use codec::Encode;
@@ -9,7 +11,6 @@ use frame_support::{
 };
 use sp_runtime::{
 	testing::{TestSignature, UintAuthorityId},
-	transaction_validity::{InvalidTransaction, TransactionSource, TransactionValidityError},
 	DispatchError,
 };
 use std::collections::BTreeMap;
@@ -42,51 +43,46 @@ fn nodes(validators: u64) -> Nodes {
 	Nodes { signers, _dirs: dirs }
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Refused {
-	Invalid(TransactionValidityError),
-	Failed(DispatchError),
-}
-
-/// Submits an unsigned call as the pool and block builder would: validation, then dispatch.
-fn submit(call: Call<Test>) -> Result<(), Refused> {
+/// Submits an unsigned call as the pool and the block do: the full check
+/// (`validate_unsigned`), then dispatch. Returns what the check refused; a message that
+/// passed it must dispatch (no free block space), never above its declared weight.
+fn submit(call: Call<Test>) -> Result<(), sp_runtime::DispatchError> {
 	#[allow(deprecated)]
 	let validity = <BtcCustody as sp_runtime::traits::ValidateUnsigned>::validate_unsigned(
-		TransactionSource::External,
+		sp_runtime::transaction_validity::TransactionSource::External,
 		&call,
 	);
+	let verified = BtcCustody::verify_custody_message(&call);
+	assert_eq!(validity.is_ok(), verified.is_ok(), "validate_unsigned and the check agree");
+	if let Err(error) = verified {
+		return Err(error.expect("a custody message").into());
+	}
 	let declared = call.get_dispatch_info().call_weight;
 	let refunded = !matches!(call, Call::register_custody_keys { .. });
-	let dispatched = call
+	let post = call
 		.clone()
 		.dispatch_bypass_filter(RuntimeOrigin::none())
-		.map(|post| {
-			// DKG and signing messages pay for the actual participants (the declared weight
-			// is for `MaxParticipants`), never more than declared.
-			if refunded {
-				let actual = post.actual_weight.expect("a DKG or signing message refunds");
-				assert!(actual.all_lte(declared), "{actual:?} > {declared:?} for {call:?}");
-			}
-		})
-		.map_err(|e| e.error);
-	match (validity, dispatched) {
-		(Ok(_), Ok(())) => Ok(()),
-		(Err(invalid), Err(failed)) => {
-			// Whatever the pool refuses, dispatch refuses too (and changes nothing).
-			let _ = failed;
-			Err(Refused::Invalid(invalid))
-		},
-		(Ok(_), Err(failed)) => Err(Refused::Failed(failed)),
-		(Err(invalid), Ok(())) => panic!("validation refused ({invalid:?}) what dispatch accepted"),
+		.unwrap_or_else(|e| panic!("{call:?} passed the pool's check but failed: {e:?}"));
+	if refunded {
+		let actual = post.actual_weight.expect("a DKG or signing message refunds");
+		assert!(actual.all_lte(declared), "{actual:?} > {declared:?} for {call:?}");
 	}
+	Ok(())
 }
 
-fn dispatch_error(call: Call<Test>) -> DispatchError {
-	call.dispatch_bypass_filter(RuntimeOrigin::none()).unwrap_err().error
+/// Opens a signing session as the bridge would.
+fn open(epoch: u32, messages: Vec<[u8; 32]>) -> Result<SigningSessionId, DispatchError> {
+	BtcCustody::open_session(epoch, messages).map_err(Into::into)
+}
+
+/// Retires an epoch as the bridge would.
+fn retire(epoch: u32) -> Result<(), DispatchError> {
+	BtcCustody::do_retire_epoch(epoch).map_err(Into::into)
 }
 
 fn registration_call(nodes: &Nodes, validator: u64, session_key: u64) -> Call<Test> {
-	let (payload, identity_signature) = nodes.signers[&validator].registration(validator);
+	let nonce = RegistrationNonces::<Test>::get(validator);
+	let (payload, identity_signature) = nodes.signers[&validator].registration(validator, nonce);
 	let session_signature = TestSignature(session_key, payload.encode());
 	Call::register_custody_keys {
 		payload,
@@ -106,6 +102,7 @@ fn next_block() {
 	let now = System::block_number() + 1;
 	System::set_block_number(now);
 	BtcCustody::on_initialize(now);
+	BtcCustody::do_try_state().expect("custody invariants hold");
 }
 
 /// Every node except `silent` does its pending tasks once; returns how many messages went in.
@@ -122,6 +119,7 @@ fn step(nodes: &mut Nodes, silent: &[u64]) -> usize {
 			sent += 1;
 		}
 	}
+	BtcCustody::do_try_state().expect("custody invariants hold");
 	sent
 }
 
@@ -162,6 +160,10 @@ fn session_signatures(session_id: u64) -> Vec<[u8; 64]> {
 	Signatures::<Test>::get(session_id).expect("signed").into_inner()
 }
 
+fn members_of(epoch: &EpochOf<Test>) -> Vec<u64> {
+	epoch.members.iter().map(|m| m.0).collect()
+}
+
 #[test]
 fn full_dkg_then_signing_through_extrinsics() {
 	new_test_ext(4).execute_with(|| {
@@ -177,11 +179,13 @@ fn full_dkg_then_signing_through_extrinsics() {
 
 		let epoch = Epochs::<Test>::get(0).unwrap();
 		assert_eq!((epoch.dkg_id, epoch.threshold, epoch.members.len()), (1, 3, 4));
-		// Every node holds a share of the key the chain recorded.
+		// Every node holds a share of the key the chain recorded, and every member's stake
+		// is held while the key is live.
 		for signer in nodes.signers.values() {
 			let package = signer.public_key_package(1).unwrap();
 			assert_eq!(tapchain_signer::x_only_key(&package).unwrap(), epoch.output_key);
 		}
+		assert_eq!(HeldStake::get(), vec![1, 2, 3, 4]);
 		assert_eq!(BtcCustody::current_custody_key(), Some((0, 1, epoch.output_key)));
 		// DKG data is cleaned up.
 		assert!(ActiveDkg::<Test>::get().is_none());
@@ -191,7 +195,7 @@ fn full_dkg_then_signing_through_extrinsics() {
 		let messages = vec![[1u8; 32], [2u8; 32]];
 		assert_noop!(
 			BtcCustody::request_test_signatures(RuntimeOrigin::signed(1), messages.clone()),
-			DispatchError::BadOrigin
+			sp_runtime::DispatchError::BadOrigin
 		);
 		assert_ok!(BtcCustody::request_test_signatures(RuntimeOrigin::root(), messages.clone()));
 		run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(1));
@@ -202,8 +206,10 @@ fn full_dkg_then_signing_through_extrinsics() {
 		assert!(events().contains(&Event::SignaturesReady { session_id: 1, signatures }));
 		assert!(OpenSessions::<Test>::get().is_empty());
 		assert!(Offences::get().is_empty());
-		// Nothing is left to do.
+		// Nothing is left to do; closing the session forgets its signatures.
 		assert_eq!(step(&mut nodes, &[]), 0);
+		<BtcCustody as ThresholdCustody<u64>>::close_session(1);
+		assert!(!Signatures::<Test>::contains_key(1));
 	});
 }
 
@@ -238,6 +244,30 @@ fn no_dkg_before_two_thirds_are_registered_and_none_for_an_unchanged_set() {
 }
 
 #[test]
+fn a_members_new_identity_alone_starts_no_dkg() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		with_epoch(&mut nodes, &[]);
+		// Validator 2 loses its key store and registers a new identity: the key's holders
+		// are the same validators, so no rotation (one validator could otherwise force
+		// endless DKGs and sweeps).
+		let dir = tempfile::tempdir().unwrap();
+		nodes.signers.insert(2, Signer::open(dir.path(), genesis_hash()).unwrap());
+		nodes._dirs.push(dir);
+		assert_ok!(submit(registration_call(&nodes, 2, 2)));
+		for _ in 0..3 {
+			next_block();
+			assert!(ActiveDkg::<Test>::get().is_none());
+		}
+		// A change of the validator set rotates, with the new identity.
+		Validators::set(vec![1, 2, 3]);
+		next_block();
+		let run = ActiveDkg::<Test>::get().unwrap();
+		assert_eq!(run.participants[1].1, nodes.signers[&2].identity());
+	});
+}
+
+#[test]
 fn a_silent_participant_is_excluded_and_the_dkg_restarts_without_it() {
 	new_test_ext(4).execute_with(|| {
 		let mut nodes = nodes(4);
@@ -253,7 +283,7 @@ fn a_silent_participant_is_excluded_and_the_dkg_restarts_without_it() {
 		assert_eq!(Offences::get(), vec![(CustodyOffence::DkgSilence, vec![4])]);
 		let epoch = Epochs::<Test>::get(0).unwrap();
 		assert_eq!(epoch.dkg_id, 2);
-		assert_eq!(epoch.members.iter().map(|m| m.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+		assert_eq!(members_of(&epoch), vec![1, 2, 3]);
 		assert_eq!(epoch.threshold, 3);
 		// The exclusion lasts for this validator set only.
 		Validators::set(vec![1, 2, 3, 4, 5]);
@@ -263,15 +293,45 @@ fn a_silent_participant_is_excluded_and_the_dkg_restarts_without_it() {
 }
 
 #[test]
-fn registration_is_bound_to_the_validator_session_key_and_identity() {
+fn a_key_needs_every_participants_attestation() {
+	// Six validators, threshold 5. Two of them take part in rounds 1 and 2 and then never
+	// attest. Two thirds of attestations (4 of 6) is one below the threshold: a key started
+	// then could not sign without one of the silent ones. It must not start.
+	new_test_ext(6).execute_with(|| {
+		let mut nodes = nodes(6);
+		register_all(&nodes);
+		next_block();
+		step(&mut nodes, &[]); // round 1
+		step(&mut nodes, &[]); // round 2
+		assert_eq!(ActiveDkg::<Test>::get().unwrap().phase, DkgPhase::Finish);
+		for _ in 0..=DkgRoundBlocks::get() {
+			step(&mut nodes, &[5, 6]);
+			assert_eq!(CurrentEpoch::<Test>::get(), None, "four attestations start no key");
+			next_block();
+		}
+		// The deadline excluded the two, and the DKG restarted among the four.
+		assert!(events().contains(&Event::DkgRestarting {
+			dkg_id: 1,
+			excluded: vec![5, 6],
+			offence: CustodyOffence::DkgSilence
+		}));
+		run_until(&mut nodes, &[5, 6], 10, || CurrentEpoch::<Test>::get().is_some());
+		let epoch = Epochs::<Test>::get(0).unwrap();
+		assert_eq!((members_of(&epoch), epoch.threshold), (vec![1, 2, 3, 4], 3));
+		// Every member attested, so any three of them sign, without the excluded two.
+		let session_id = open(0, vec![[4; 32]]).unwrap();
+		run_until(&mut nodes, &[4, 5, 6], 5, || Signatures::<Test>::contains_key(session_id));
+	});
+}
+
+#[test]
+fn registration_is_bound_to_the_validator_session_key_identity_and_nonce() {
 	new_test_ext(4).execute_with(|| {
 		let nodes = nodes(4);
-		let bad_proof = Refused::Invalid(InvalidTransaction::BadProof.into());
 		// Validator 1's keys with validator 2's session key: not 1's key.
-		assert_eq!(submit(registration_call(&nodes, 1, 2)), Err(bad_proof.clone()));
 		assert_eq!(
-			dispatch_error(registration_call(&nodes, 1, 2)),
-			Error::<Test>::NotValidatorSessionKey.into()
+			submit(registration_call(&nodes, 1, 2)),
+			Err(Error::<Test>::NotValidatorSessionKey.into())
 		);
 		// A non-validator cannot register.
 		let dir = tempfile::tempdir().unwrap();
@@ -280,8 +340,8 @@ fn registration_is_bound_to_the_validator_session_key_and_identity() {
 			_dirs: vec![],
 		};
 		assert_eq!(
-			dispatch_error(registration_call(&outsider, 9, 9)),
-			Error::<Test>::NotValidatorSessionKey.into()
+			submit(registration_call(&outsider, 9, 9)),
+			Err(Error::<Test>::NotValidatorSessionKey.into())
 		);
 		// Session signature over another payload.
 		let Call::register_custody_keys { payload, session_key, identity_signature, .. } =
@@ -295,7 +355,7 @@ fn registration_is_bound_to_the_validator_session_key_and_identity() {
 			session_signature: TestSignature(1, b"something else".to_vec()),
 			identity_signature,
 		};
-		assert_eq!(dispatch_error(forged), Error::<Test>::BadSessionSignature.into());
+		assert_eq!(submit(forged), Err(Error::<Test>::BadSessionSignature.into()));
 		// Identity signature that is not the identity's (proof of possession fails).
 		let stolen = Call::register_custody_keys {
 			payload: payload.clone(),
@@ -303,7 +363,7 @@ fn registration_is_bound_to_the_validator_session_key_and_identity() {
 			session_signature: TestSignature(1, payload.encode()),
 			identity_signature: AuthSignature([7; 64]),
 		};
-		assert_eq!(dispatch_error(stolen), Error::<Test>::BadIdentitySignature.into());
+		assert_eq!(submit(stolen), Err(Error::<Test>::BadIdentitySignature.into()));
 		// Another chain's registration.
 		let mut other_chain = payload.clone();
 		other_chain.genesis_hash = [9; 32];
@@ -313,31 +373,45 @@ fn registration_is_bound_to_the_validator_session_key_and_identity() {
 			session_signature: TestSignature(1, other_chain.encode()),
 			identity_signature: AuthSignature([7; 64]),
 		};
-		assert_eq!(dispatch_error(wrong_genesis), Error::<Test>::WrongGenesis.into());
+		assert_eq!(submit(wrong_genesis), Err(Error::<Test>::WrongGenesis.into()));
 		assert!(Registrations::<Test>::iter().next().is_none(), "nothing was stored");
 
-		assert_ok!(submit(registration_call(&nodes, 1, 1)));
-		// A replay of the same registration is stale.
-		assert_eq!(submit(registration_call(&nodes, 1, 1)), Err(bad_proof));
+		let first = registration_call(&nodes, 1, 1);
+		assert_ok!(submit(first.clone()));
+		assert_eq!(RegistrationNonces::<Test>::get(1), 1);
+		// The same registration again is a replay of a used nonce.
+		assert_eq!(submit(first.clone()), Err(Error::<Test>::StaleRegistrationNonce.into()));
+		// Validator 1 re-registers with a new identity (nonce 1); the old registration
+		// (nonce 0), replayed, cannot bring the old identity back.
+		let dir = tempfile::tempdir().unwrap();
+		let renewed = Nodes {
+			signers: BTreeMap::from([(1, Signer::open(dir.path(), genesis_hash()).unwrap())]),
+			_dirs: vec![],
+		};
+		assert_ok!(submit(registration_call(&renewed, 1, 1)));
+		assert_eq!(submit(first), Err(Error::<Test>::StaleRegistrationNonce.into()));
+		assert_eq!(Registrations::<Test>::get(1).unwrap().identity, renewed.signers[&1].identity());
+		// Registering the same keys again changes nothing and is refused.
 		assert_eq!(
-			dispatch_error(registration_call(&nodes, 1, 1)),
-			Error::<Test>::AlreadyRegistered.into()
+			submit(registration_call(&renewed, 1, 1)),
+			Err(Error::<Test>::AlreadyRegistered.into())
 		);
 		// Validator 2 cannot claim validator 1's identity.
 		let Call::register_custody_keys { payload: mut theft, .. } =
-			registration_call(&nodes, 1, 1)
+			registration_call(&renewed, 1, 1)
 		else {
 			unreachable!()
 		};
 		theft.validator = 2;
+		theft.nonce = 0;
 		let claim = Call::register_custody_keys {
 			payload: theft.clone(),
 			session_key: UintAuthorityId(2),
 			session_signature: TestSignature(2, theft.encode()),
 			identity_signature: AuthSignature([0; 64]),
 		};
-		assert!(matches!(submit(claim), Err(Refused::Invalid(_))));
-		assert_eq!(IdentityOwners::<Test>::get(nodes.signers[&1].identity()), Some(1));
+		assert_eq!(submit(claim), Err(Error::<Test>::BadIdentitySignature.into()));
+		assert_eq!(IdentityOwners::<Test>::get(renewed.signers[&1].identity()), Some(1));
 	});
 }
 
@@ -351,47 +425,37 @@ fn dkg_messages_must_be_signed_by_the_senders_identity_and_are_not_replayable() 
 		let signed = nodes.signers.get_mut(&1).unwrap().handle_task(&task).unwrap();
 		// Signed by validator 2's identity while claiming to be participant 1.
 		let forged = nodes.signers[&2].sign_message(signed.message.clone());
-		assert_eq!(
-			submit(call_of(forged.clone())),
-			Err(Refused::Invalid(InvalidTransaction::BadProof.into()))
-		);
-		assert_eq!(dispatch_error(call_of(forged)), Error::<Test>::BadMessageSignature.into());
+		assert_eq!(submit(call_of(forged)), Err(Error::<Test>::BadMessageSignature.into()));
 		// Claiming an index nobody has.
 		let CustodyMessage::DkgCommitment(mut nobody) = signed.message.clone() else {
 			unreachable!()
 		};
 		nobody.sender = 9;
 		let nobody = nodes.signers[&1].sign_message(CustodyMessage::DkgCommitment(nobody));
-		assert_eq!(dispatch_error(call_of(nobody)), Error::<Test>::UnknownSender.into());
+		assert_eq!(submit(call_of(nobody)), Err(Error::<Test>::UnknownSender.into()));
 
 		assert_ok!(submit(call_of(signed.clone())));
 		// The same message again is a replay.
-		assert_eq!(
-			submit(call_of(signed.clone())),
-			Err(Refused::Invalid(InvalidTransaction::Stale.into()))
-		);
-		assert_eq!(dispatch_error(call_of(signed.clone())), Error::<Test>::Duplicate.into());
+		assert_eq!(submit(call_of(signed.clone())), Err(Error::<Test>::Duplicate.into()));
 
-		// Participant 2 publishes participant 1's package as its own: bad proof of knowledge.
+		// Participant 2 publishes participant 1's package as its own: bad proof of knowledge,
+		// refused by the pool, so it never takes block space.
 		let CustodyMessage::DkgCommitment(mut copied) = signed.message.clone() else {
 			unreachable!()
 		};
 		copied.sender = 2;
 		let copied = nodes.signers[&2].sign_message(CustodyMessage::DkgCommitment(copied));
-		assert_eq!(
-			submit(call_of(copied)),
-			Err(Refused::Failed(Error::<Test>::BadProofOfKnowledge.into()))
-		);
+		assert_eq!(submit(call_of(copied)), Err(Error::<Test>::BadProofOfKnowledge.into()));
 		assert!(!DkgCommitments::<Test>::contains_key(1, 2));
 
 		// After a restart (validator 4 silent), round-1 messages of DKG 1 are refused.
 		run_until(&mut nodes, &[4], 20, || ActiveDkg::<Test>::get().is_some_and(|r| r.dkg_id == 2));
-		assert_eq!(dispatch_error(call_of(signed)), Error::<Test>::UnknownDkg.into());
+		assert_eq!(submit(call_of(signed)), Err(Error::<Test>::UnknownDkg.into()));
 	});
 }
 
 /// Replaces the next round-2 message of `cheater` with one whose share for `victim`
-/// (a 1-based index) is `share`-corrupted, re-signed by the cheater.
+/// (a 1-based index) is corrupted, re-signed by the cheater.
 fn corrupt_shares(nodes: &mut Nodes, cheater: u64, victim: u16) {
 	let task = BtcCustody::pending_tasks(&cheater).remove(0);
 	assert!(matches!(task, CustodyTask::DkgShare { .. }));
@@ -420,7 +484,43 @@ fn a_bad_share_is_proved_by_its_victim_and_its_sender_excluded() {
 		}));
 		assert_eq!(Offences::get(), vec![(CustodyOffence::DkgBadShare, vec![2])]);
 		let epoch = Epochs::<Test>::get(0).unwrap();
-		assert_eq!(epoch.members.iter().map(|m| m.0).collect::<Vec<_>>(), vec![1, 3, 4]);
+		assert_eq!(members_of(&epoch), vec![1, 3, 4]);
+	});
+}
+
+#[test]
+fn a_late_complaint_still_stops_the_key_and_an_attester_cannot_complain() {
+	// The others attest first; the victim of a bad share complains last. The key must not
+	// start with the cheater in it (every participant's attestation is needed), and the
+	// complaint excludes the cheater.
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		register_all(&nodes);
+		next_block();
+		step(&mut nodes, &[]); // round 1
+		corrupt_shares(&mut nodes, 2, 1);
+		step(&mut nodes, &[2]); // round 2 for the others
+		assert_eq!(ActiveDkg::<Test>::get().unwrap().phase, DkgPhase::Finish);
+		step(&mut nodes, &[1]); // 2, 3 and 4 attest
+		assert_eq!(CurrentEpoch::<Test>::get(), None);
+		// An attester cannot complain after the fact.
+		let complaint = tapchain_primitives::custody::DkgComplaint {
+			dkg_id: 1,
+			sender: 3,
+			accused: 1,
+			shared_point: SharedPoint(nodes.signers[&3].encryption_key().0),
+			proof: DleqProof([1; 64]),
+		};
+		let signed = nodes.signers[&3].sign_message(CustodyMessage::DkgComplaint(complaint));
+		assert_eq!(submit(call_of(signed)), Err(Error::<Test>::AlreadyAttested.into()));
+		step(&mut nodes, &[]); // validator 1 complains
+		assert!(events().contains(&Event::DkgRestarting {
+			dkg_id: 1,
+			excluded: vec![2],
+			offence: CustodyOffence::DkgBadShare
+		}));
+		run_until(&mut nodes, &[], 20, || CurrentEpoch::<Test>::get().is_some());
+		assert_eq!(members_of(&Epochs::<Test>::get(0).unwrap()), vec![1, 3, 4]);
 	});
 }
 
@@ -444,7 +544,7 @@ fn a_false_complaint_excludes_the_complainer() {
 		// Accusing oneself is refused outright.
 		let own = tapchain_primitives::custody::DkgComplaint { accused: 3, ..complaint.clone() };
 		let signed = nodes.signers[&3].sign_message(CustodyMessage::DkgComplaint(own));
-		assert_eq!(dispatch_error(call_of(signed)), Error::<Test>::BadComplaint.into());
+		assert_eq!(submit(call_of(signed)), Err(Error::<Test>::BadComplaint.into()));
 		let signed = nodes.signers[&3].sign_message(CustodyMessage::DkgComplaint(complaint));
 		assert_ok!(submit(call_of(signed)));
 		assert!(events().contains(&Event::DkgRestarting {
@@ -457,12 +557,69 @@ fn a_false_complaint_excludes_the_complainer() {
 }
 
 #[test]
+fn an_attestation_of_another_package_is_outvoted_and_excluded() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		register_all(&nodes);
+		next_block();
+		step(&mut nodes, &[]); // round 1
+		step(&mut nodes, &[]); // round 2
+		// Validator 4 attests a package with the right group key but its own verifying
+		// shares swapped around (the group key check alone cannot tell).
+		let task = BtcCustody::pending_tasks(&4).remove(0);
+		let signed = nodes.signers.get_mut(&4).unwrap().handle_task(&task).unwrap();
+		let CustodyMessage::DkgKeyAttestation(mut attestation) = signed.message else {
+			unreachable!()
+		};
+		let package =
+			frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&attestation.public_key_package)
+				.unwrap();
+		let mut shares: Vec<_> = package.verifying_shares().clone().into_iter().collect();
+		let (first, second) = (shares[0].1, shares[1].1);
+		shares[0].1 = second;
+		shares[1].1 = first;
+		let swapped = frost_secp256k1_tr::keys::PublicKeyPackage::new(
+			shares.into_iter().collect(),
+			*package.verifying_key(),
+			package.min_signers(),
+		);
+		attestation.public_key_package = swapped.serialize().unwrap();
+		let forged =
+			nodes.signers[&4].sign_message(CustodyMessage::DkgKeyAttestation(attestation));
+		assert_ok!(submit(call_of(forged)));
+		step(&mut nodes, &[4]);
+		assert_eq!(CurrentEpoch::<Test>::get(), None);
+		assert!(Offences::get().contains(&(CustodyOffence::DkgWrongKey, vec![4])));
+		run_until(&mut nodes, &[], 20, || CurrentEpoch::<Test>::get().is_some());
+		assert_eq!(members_of(&Epochs::<Test>::get(0).unwrap()), vec![1, 2, 3]);
+	});
+}
+
+#[test]
+fn any_threshold_of_members_signs_whoever_else_is_silent() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		let epoch = with_epoch(&mut nodes, &[]);
+		let message = [5u8; 32];
+		let session_id = open(0, vec![message]).unwrap();
+		// Every member may sign.
+		assert_eq!(SigningSessions::<Test>::get(session_id).unwrap().allowed.into_inner(), vec![
+			1, 2, 3, 4
+		]);
+		// Validator 1 never answers: the other three form the set.
+		run_until(&mut nodes, &[1], 5, || Signatures::<Test>::contains_key(session_id));
+		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
+		assert!(Offences::get().is_empty(), "a set filled without it: nobody waited for it");
+	});
+}
+
+#[test]
 fn a_silent_signer_is_replaced_in_a_new_attempt() {
 	new_test_ext(4).execute_with(|| {
 		let mut nodes = nodes(4);
 		let epoch = with_epoch(&mut nodes, &[]);
 		let message = [5u8; 32];
-		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
+		let session_id = open(0, vec![message]).unwrap();
 		// All four commit; the first three (by identifier) form the set.
 		step(&mut nodes, &[]);
 		let session = SigningSessions::<Test>::get(session_id).unwrap();
@@ -477,6 +634,40 @@ fn a_silent_signer_is_replaced_in_a_new_attempt() {
 		}));
 		assert!(Offences::get().contains(&(CustodyOffence::SigningSilence, vec![2])));
 		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
+		// The fault is recorded. With four members, a key of the other three (3 of 3) would
+		// tolerate no more than this one still does: no rotation.
+		assert_eq!(EpochFaults::<Test>::get(0).into_inner(), vec![2]);
+		next_block();
+		assert!(ActiveDkg::<Test>::get().is_none());
+	});
+}
+
+#[test]
+fn allowed_members_that_never_commit_are_named_and_the_session_fails_only_past_the_budget() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		with_epoch(&mut nodes, &[]);
+		let session_id = open(0, vec![[8u8; 32]]).unwrap();
+		// Only validators 1 and 2 answer (threshold 3): two faulty of four is more than the
+		// one the key tolerates. The deadline names both silent members and, with too few
+		// left, fails the session instead of retrying forever.
+		for _ in 0..=SigningAttemptBlocks::get() {
+			step(&mut nodes, &[3, 4]);
+			next_block();
+		}
+		assert!(events().contains(&Event::SigningRetry {
+			session_id,
+			attempt: 0,
+			excluded: vec![3, 4],
+			offence: Some(CustodyOffence::SigningSilence)
+		}));
+		assert!(events().contains(&Event::SigningFailed { session_id }));
+		assert!(Offences::get().contains(&(CustodyOffence::SigningSilence, vec![3, 4])));
+		assert!(!SigningSessions::<Test>::contains_key(session_id));
+		assert_eq!(
+			<BtcCustody as ThresholdCustody<u64>>::signing_status(session_id),
+			SigningStatus::Failed
+		);
 	});
 }
 
@@ -486,9 +677,9 @@ fn a_bad_signature_share_names_its_signer_who_is_excluded_on_retry() {
 		let mut nodes = nodes(4);
 		let epoch = with_epoch(&mut nodes, &[]);
 		let message = [6u8; 32];
-		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
+		let session_id = open(0, vec![message]).unwrap();
 		step(&mut nodes, &[]); // commitments: set = 1, 2, 3
-						 // Validator 3 sends a wrong share (validly signed by its identity).
+		// Validator 3 sends a wrong share (validly signed by its identity).
 		let task = BtcCustody::pending_tasks(&3).remove(0);
 		let signed = nodes.signers.get_mut(&3).unwrap().handle_task(&task).unwrap();
 		let CustodyMessage::SignatureShares(mut shares) = signed.message else { unreachable!() };
@@ -496,6 +687,10 @@ fn a_bad_signature_share_names_its_signer_who_is_excluded_on_retry() {
 		assert_ok!(submit(call_of(
 			nodes.signers[&3].sign_message(CustodyMessage::SignatureShares(shares))
 		)));
+		assert_eq!(
+			<BtcCustody as ThresholdCustody<u64>>::signing_status(session_id),
+			SigningStatus::Pending { shares_published: true }
+		);
 		step(&mut nodes, &[3]);
 		assert!(events().contains(&Event::SigningRetry {
 			session_id,
@@ -504,37 +699,20 @@ fn a_bad_signature_share_names_its_signer_who_is_excluded_on_retry() {
 			offence: Some(CustodyOffence::BadSignatureShare)
 		}));
 		assert!(!Signatures::<Test>::contains_key(session_id));
+		assert!(!SigningSessions::<Test>::get(session_id).unwrap().allowed.contains(&3));
 		run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(session_id));
 		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
-		// Validator 3 was left out of the retry.
-		assert!(!SigningSessions::<Test>::contains_key(session_id));
 	});
 }
 
 #[test]
-fn signing_messages_are_checked_against_the_session() {
+fn signing_messages_are_checked_against_the_session_before_they_take_block_space() {
 	new_test_ext(4).execute_with(|| {
 		let mut nodes = nodes(4);
 		with_epoch(&mut nodes, &[]);
-		assert_noop!(
-			BtcCustody::request_signatures(0, vec![], None),
-			Error::<Test>::BadMessageCount
-		);
-		assert_noop!(
-			BtcCustody::request_signatures(7, vec![[0; 32]], None),
-			Error::<Test>::UnknownEpoch
-		);
-		assert_noop!(
-			BtcCustody::request_signatures(0, vec![[0; 32]], Some(vec![1, 2])),
-			Error::<Test>::TooFewSigners
-		);
-		let session_id =
-			BtcCustody::request_signatures(0, vec![[3; 32]], Some(vec![1, 2, 4])).unwrap();
-		// Validator 3 is not allowed in this session: it has no task.
-		assert!(BtcCustody::pending_tasks(&3).is_empty());
-		let own =
-			nodes.signers.get_mut(&3).unwrap().signing_commit(1, 3, session_id, 0, 1).unwrap();
-		assert_eq!(dispatch_error(call_of(own)), Error::<Test>::NotAllowedSigner.into());
+		assert_noop!(open(0, vec![]), Error::<Test>::BadMessageCount);
+		assert_noop!(open(7, vec![[0; 32]]), Error::<Test>::UnknownEpoch);
+		let session_id = open(0, vec![[3; 32]]).unwrap();
 		let task = BtcCustody::pending_tasks(&2).remove(0);
 		let signed = nodes.signers.get_mut(&2).unwrap().handle_task(&task).unwrap();
 		let CustodyMessage::SigningCommitment(real) = signed.message.clone() else {
@@ -545,45 +723,65 @@ fn signing_messages_are_checked_against_the_session() {
 		};
 		// Wrong attempt.
 		let late = SigningCommitment { attempt: 5, ..real.clone() };
-		assert_eq!(dispatch_error(resign(late)), Error::<Test>::WrongAttempt.into());
-		// Two commitments for a one-message session; a malformed commitment.
+		assert_eq!(submit(resign(late)), Err(Error::<Test>::WrongAttempt.into()));
+		// Two commitments for a one-message session; a malformed commitment; an oversized one.
 		let two =
 			SigningCommitment { commitments: vec![real.commitments[0].clone(); 2], ..real.clone() };
-		assert_eq!(dispatch_error(resign(two)), Error::<Test>::MalformedSigningMessage.into());
+		assert_eq!(submit(resign(two)), Err(Error::<Test>::MalformedSigningMessage.into()));
 		let garbage = SigningCommitment { commitments: vec![vec![1, 2, 3]], ..real.clone() };
-		assert_eq!(dispatch_error(resign(garbage)), Error::<Test>::MalformedSigningMessage.into());
+		assert_eq!(submit(resign(garbage)), Err(Error::<Test>::MalformedSigningMessage.into()));
+		let huge = SigningCommitment { commitments: vec![vec![2; 4_000]], ..real.clone() };
+		assert_eq!(submit(resign(huge)), Err(Error::<Test>::MalformedSigningMessage.into()));
+		// Someone else's index.
+		let impostor = SigningCommitment { sender: 3, ..real.clone() };
+		assert_eq!(submit(resign(impostor)), Err(Error::<Test>::BadMessageSignature.into()));
 		// Shares before the set is chosen.
 		let early = SignatureShares { session_id, attempt: 0, sender: 2, shares: vec![[1; 32]] };
 		let early = call_of(nodes.signers[&2].sign_message(CustodyMessage::SignatureShares(early)));
-		assert_eq!(dispatch_error(early), Error::<Test>::SigningSetNotChosen.into());
-		assert_ok!(submit(call_of(signed)));
+		assert_eq!(submit(early), Err(Error::<Test>::SigningSetNotChosen.into()));
+		assert_ok!(submit(call_of(signed.clone())));
+		// Twice: a duplicate.
+		assert_eq!(submit(call_of(signed)), Err(Error::<Test>::Duplicate.into()));
+		step(&mut nodes, &[4]); // 1 and 3 complete the set
+		// Validator 4 is late: the set is full, its commitment takes no block space.
+		let task = BtcCustody::pending_tasks(&4);
+		assert!(task.is_empty(), "nothing to do for a member outside the set: {task:?}");
+		let own = nodes.signers.get_mut(&4).unwrap().signing_commit(1, 4, session_id, 0, 1).unwrap();
+		assert_eq!(submit(call_of(own)), Err(Error::<Test>::SigningSetFull.into()));
+		// A member outside the set cannot send shares.
+		let outside = SignatureShares { session_id, attempt: 0, sender: 4, shares: vec![[1; 32]] };
+		let outside =
+			call_of(nodes.signers[&4].sign_message(CustodyMessage::SignatureShares(outside)));
+		assert_eq!(submit(outside), Err(Error::<Test>::NotAllowedSigner.into()));
 		run_until(&mut nodes, &[], 3, || Signatures::<Test>::contains_key(session_id));
 	});
 }
 
 #[test]
-fn an_attempt_without_enough_commitments_starts_over_without_blame() {
-	new_test_ext(4).execute_with(|| {
-		let mut nodes = nodes(4);
-		let epoch = with_epoch(&mut nodes, &[]);
-		let message = [8u8; 32];
-		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
-		// Only validators 1 and 2 answer (threshold 3): the set never fills.
-		for _ in 0..=SigningAttemptBlocks::get() {
-			step(&mut nodes, &[3, 4]);
-			next_block();
-		}
-		assert!(events().contains(&Event::SigningRetry {
-			session_id,
-			attempt: 0,
-			excluded: vec![],
-			offence: None
+fn a_degraded_key_is_replaced_without_its_faulty_members() {
+	// Seven members, threshold 5, two faults tolerated. Two faults spend the budget, and a
+	// key of the five others (threshold 4) tolerates one more: the key is replaced.
+	new_test_ext(7).execute_with(|| {
+		let mut nodes = nodes(7);
+		let first = with_epoch(&mut nodes, &[]);
+		assert_eq!((first.members.len(), first.threshold), (7, 5));
+		let session_id = open(0, vec![[1; 32]]).unwrap();
+		step(&mut nodes, &[]); // 1..=5 form the set
+		// Validators 4 and 5 (in the set) go silent.
+		run_until(&mut nodes, &[4, 5], 20, || Signatures::<Test>::contains_key(session_id));
+		assert!(events().contains(&Event::KeyEpochDegraded {
+			epoch: 0,
+			trusted_members: 5,
+			threshold: 5
 		}));
-		assert!(Offences::get().is_empty(), "nobody is blamed for an unfilled set");
-		assert_eq!(SigningSessions::<Test>::get(session_id).unwrap().attempt, 1);
-		// Once a third signer is back, the new attempt signs.
-		run_until(&mut nodes, &[4], 5, || Signatures::<Test>::contains_key(session_id));
-		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
+		// The next block starts a DKG without them; the new key has five members.
+		run_until(&mut nodes, &[4, 5], 20, || CurrentEpoch::<Test>::get() == Some(1));
+		let second = Epochs::<Test>::get(1).unwrap();
+		assert_eq!((members_of(&second), second.threshold), (vec![1, 2, 3, 6, 7], 4));
+		// The old key's later sessions leave them out while five others remain.
+		let session_id = open(0, vec![[2; 32]]).unwrap();
+		let allowed = SigningSessions::<Test>::get(session_id).unwrap().allowed;
+		assert_eq!(allowed.into_inner(), vec![1, 2, 3, 6, 7]);
 	});
 }
 
@@ -595,34 +793,42 @@ fn a_new_validator_set_gets_a_new_key_epoch_and_the_old_one_signs_until_retired(
 			assert_ok!(submit(registration_call(&nodes, v, v)));
 		}
 		// Not a validator yet: it cannot register.
-		assert!(submit(registration_call(&nodes, 5, 5)).is_err());
+		assert_eq!(
+			submit(registration_call(&nodes, 5, 5)),
+			Err(Error::<Test>::NotValidatorSessionKey.into())
+		);
 		next_block();
 		run_until(&mut nodes, &[5], 10, || CurrentEpoch::<Test>::get().is_some());
 		let first = Epochs::<Test>::get(0).unwrap();
 		assert_eq!(first.members.len(), 4);
-		// Validator 5 joins the set and registers: a DKG among all five.
-		Validators::set(vec![1, 2, 3, 4, 5]);
+		// Validator 5 joins the set and registers; validator 4 leaves: a DKG among 1, 2, 3, 5.
+		Validators::set(vec![1, 2, 3, 5]);
 		assert_ok!(submit(registration_call(&nodes, 5, 5)));
 		next_block();
-		assert_eq!(ActiveDkg::<Test>::get().unwrap().participants.len(), 5);
+		assert_eq!(ActiveDkg::<Test>::get().unwrap().participants.len(), 4);
 		run_until(&mut nodes, &[], 10, || CurrentEpoch::<Test>::get() == Some(1));
 		let second = Epochs::<Test>::get(1).unwrap();
 		assert_ne!(second.output_key, first.output_key);
-		assert_eq!((second.members.len(), second.threshold), (5, 4));
-		// The old epoch still signs (its outputs have not moved yet).
+		assert_eq!((members_of(&second), second.threshold), (vec![1, 2, 3, 5], 3));
+		// Validator 4 left the set but holds a share of a key that holds funds: its stake
+		// stays held, and the old epoch still signs (its outputs have not moved yet).
+		assert!(HeldStake::get().contains(&4));
 		let message = [9u8; 32];
-		let session_id = BtcCustody::request_signatures(0, vec![message], None).unwrap();
+		let session_id = open(0, vec![message]).unwrap();
 		run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(session_id));
 		assert!(verify_bip340(&first.output_key, &message, &session_signatures(session_id)[0]));
-		// Retired, it signs nothing more; the current epoch cannot be retired.
-		assert_noop!(BtcCustody::retire_epoch(1), Error::<Test>::EpochRetired);
-		assert_noop!(BtcCustody::retire_epoch(7), Error::<Test>::UnknownEpoch);
-		assert_ok!(BtcCustody::retire_epoch(0));
-		assert_noop!(
-			BtcCustody::request_signatures(0, vec![message], None),
-			Error::<Test>::EpochRetired
-		);
-		assert_ok!(BtcCustody::request_signatures(1, vec![message], None));
+		// Retired, it signs nothing more, and validator 4's stake is released; the current
+		// epoch cannot be retired.
+		assert_noop!(retire(1), Error::<Test>::EpochRetired);
+		assert_noop!(retire(7), Error::<Test>::UnknownEpoch);
+		let pending = open(0, vec![message]).unwrap();
+		assert_ok!(retire(0));
+		assert!(!SigningSessions::<Test>::contains_key(pending), "its open sessions close");
+		assert_eq!(HeldStake::get(), vec![1, 2, 3, 5]);
+		assert_eq!(BtcCustody::retired_key_dkg_ids(), vec![first.dkg_id]);
+		assert_noop!(open(0, vec![message]), Error::<Test>::EpochRetired);
+		assert_ok!(open(1, vec![message]));
+		next_block();
 	});
 }
 
@@ -809,7 +1015,7 @@ mod recovery {
 				)
 				.unwrap()
 				.to_byte_array();
-			let session_id = BtcCustody::request_signatures(0, vec![sighash], None).unwrap();
+			let session_id = open(0, vec![sighash]).unwrap();
 			run_until(&mut nodes, &[], 5, || Signatures::<Test>::contains_key(session_id));
 			tx.input[0].witness =
 				Witness::from_slice(&[session_signatures(session_id)[0].to_vec()]);
@@ -820,7 +1026,10 @@ mod recovery {
 				ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(internal));
 			let (mut other, other_prevout) = spend(bare, Sequence::ENABLE_RBF_NO_LOCKTIME);
 			other.input[0].witness = tx.input[0].witness.clone();
-			assert!(bitcoin_core_accepts(&other, &other_prevout).is_err());
+			assert_eq!(
+				bitcoin_core_accepts(&other, &other_prevout),
+				Err(bitcoinconsensus::Error::ERR_SCRIPT)
+			);
 
 			// Script path: the committee's MuSig2 signature with nSequence = the delay.
 			let control = tree.control_block(&(script.clone(), LeafVersion::TapScript)).unwrap();

@@ -20,8 +20,11 @@
 //! must lead to a best-chain header's root, 64-byte transactions are refused (they could be
 //! inner nodes in disguise) and the index must fit the branch's depth.
 //!
-//! Valid headers are free (`Pays::No`); a submission with a duplicate pays its fee, and one
-//! with nothing new fails.
+//! A submission that extends the best chain with only new headers is free (`Pays::No`); one
+//! with a duplicate, or that leaves the best chain where it was (a side branch), pays its fee,
+//! and one with nothing new fails. A height holds at most 16 headers; when full, a new header
+//! evicts the least-work one that is neither on the best chain nor a parent (if it has no more
+//! work than the newcomer), so cheap minimum-difficulty headers cannot lock a height.
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -222,6 +225,7 @@ pub mod pallet {
 			ensure!(BestTip::<T>::exists(), Error::<T>::NotInitialized);
 
 			let mut tip = BestTip::<T>::get().ok_or(Error::<T>::NotInitialized)?;
+			let work_before = tip.chain_work;
 			let mut imported = 0u32;
 			let mut duplicates = 0u32;
 			let mut fork_hint = None;
@@ -241,7 +245,10 @@ pub mod pallet {
 				best_hash: tip.hash,
 				best_height: tip.height,
 			});
-			let pays_fee = if duplicates == 0 { Pays::No } else { Pays::Yes };
+			// Free only if it moved the best chain and repeated nothing: a side branch (or
+			// spam at a height) is paid for.
+			let pays_fee =
+				if duplicates == 0 && tip.chain_work > work_before { Pays::No } else { Pays::Yes };
 			Ok(PostDispatchInfo {
 				actual_weight: Some(T::WeightInfo::submit_headers(headers.len() as u32)),
 				pays_fee,
@@ -405,6 +412,18 @@ pub mod pallet {
 			let becomes_best = stored.chain_work > tip.chain_work;
 			let extends_tip = header.prev_blockhash == tip.hash;
 			HeightIndex::<T>::try_mutate(height, |entry| {
+				if entry.all.is_full() {
+					// Cheap headers (testnet's minimum-difficulty rule) could fill a height
+					// before the honest one arrives. A full height makes room by dropping its
+					// least-work header that is neither on the best chain nor a parent, if
+					// it has no more work than this one.
+					let evict = Self::evictable_at(height, &entry.all, entry.best)
+						.filter(|(_, work)| *work <= stored.chain_work)
+						.map(|(evicted, _)| evicted)
+						.ok_or(Error::<T>::TooManyHeadersAtHeight)?;
+					entry.all.retain(|h| *h != evict);
+					Headers::<T>::remove(evict);
+				}
 				entry.all.try_push(hash).map_err(|_| Error::<T>::TooManyHeadersAtHeight)?;
 				if becomes_best {
 					entry.best = Some(hash);
@@ -424,6 +443,27 @@ pub mod pallet {
 				*fork_hint = Some((hash, fork_height));
 			}
 			Ok(())
+		}
+
+		/// Of the headers at `height`, the one with the least cumulative work that is not on
+		/// the best chain and has no child stored (the first of equals), with its work.
+		fn evictable_at(
+			height: u32,
+			all: &[BlockHash],
+			best: Option<BlockHash>,
+		) -> Option<(BlockHash, Work)> {
+			let children: alloc::vec::Vec<BlockHash> = HeightIndex::<T>::get(height + 1)
+				.all
+				.iter()
+				.filter_map(|child| Headers::<T>::get(child).map(|h| h.header.prev_blockhash))
+				.collect();
+			all.iter()
+				.filter(|h| Some(**h) != best && !children.contains(h))
+				.filter_map(|h| Headers::<T>::get(h).map(|stored| (*h, stored.chain_work)))
+				.fold(None, |least: Option<(BlockHash, Work)>, (h, work)| match least {
+					Some((_, least_work)) if least_work <= work => least,
+					_ => Some((h, work)),
+				})
 		}
 
 		/// The best chain's header hash at `height`.

@@ -322,6 +322,45 @@ fn duplicates_pay_and_a_submission_of_only_duplicates_fails() {
 }
 
 #[test]
+fn cheap_headers_cannot_lock_a_height_and_side_branches_pay() {
+	new_test_ext().execute_with(|| {
+		let checkpoint = init_regtest(REGTEST_MIN_DIFFICULTY_BITS);
+		// Sixteen minimum-difficulty siblings at height 1 (free to mine on regtest): the first
+		// extends the tip and is free; the others leave the best chain alone and pay.
+		let spam: Vec<BlockHeader> =
+			(0..MAX_HEADERS_PER_HEIGHT as u8).map(|tag| child(&checkpoint, 600, REGTEST_MIN_DIFFICULTY_BITS, 100 + tag)).collect();
+		assert_eq!(submit(&spam[..1]).unwrap().pays_fee, Pays::No);
+		for header in &spam[1..] {
+			assert_eq!(submit(&[*header]).unwrap().pays_fee, Pays::Yes, "a side branch pays");
+		}
+		assert_eq!(HeightIndex::<Test>::get(1).all.len(), MAX_HEADERS_PER_HEIGHT as usize);
+		// The honest header still gets in: it evicts a spam leaf of no more work (never the
+		// best one), and its child makes it the best chain.
+		let honest = chain(&checkpoint, 2, REGTEST_MIN_DIFFICULTY_BITS, 1);
+		assert_ok!(submit(&honest[..1]));
+		assert!(Headers::<Test>::contains_key(honest[0].block_hash()));
+		assert!(Headers::<Test>::contains_key(spam[0].block_hash()), "the best is never evicted");
+		assert_eq!(HeightIndex::<Test>::get(1).all.len(), MAX_HEADERS_PER_HEIGHT as usize);
+		assert_eq!(submit(&honest[1..]).unwrap().pays_fee, Pays::No);
+		assert_eq!(tip().hash, honest[1].block_hash());
+		// A header with children is not evicted: with the height full of parents and the best,
+		// another sibling is refused.
+		let mut parents = Vec::new();
+		for header in HeightIndex::<Test>::get(1).all.iter() {
+			if *header == honest[0].block_hash() {
+				continue;
+			}
+			let parent = Headers::<Test>::get(header).unwrap().header;
+			let grandchild = child(&parent, 600, REGTEST_MIN_DIFFICULTY_BITS, 7);
+			assert_ok!(submit(&[grandchild]));
+			parents.push(grandchild);
+		}
+		let late = child(&checkpoint, 600, REGTEST_MIN_DIFFICULTY_BITS, 99);
+		assert_noop!(submit(&[late]), Error::<Test>::TooManyHeadersAtHeight);
+	});
+}
+
+#[test]
 fn a_timestamp_at_the_median_of_the_last_eleven_is_refused() {
 	new_test_ext().execute_with(|| {
 		let checkpoint = init_regtest(REGTEST_MIN_DIFFICULTY_BITS);

@@ -93,6 +93,7 @@ pub struct MerkleProof {
 	DecodeWithMemTracking,
 	MaxEncodedLen,
 	TypeInfo,
+	frame_support::PalletError,
 )]
 pub enum SpvError {
 	/// The light client holds no checkpoint yet.

@@ -11,6 +11,7 @@ use scale_info::TypeInfo;
 
 /// Why a string is not an address this chain can pay.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, TypeInfo)]
+#[cfg_attr(feature = "pallet-error", derive(frame_support::PalletError))]
 pub enum AddressError {
 	/// Not valid UTF-8 or longer than any address.
 	Malformed,

@@ -34,8 +34,8 @@ use super::{
 	AccountId, Address, Aura, Authorship, Balance, Balances, Block, BlockNumber, BtcCustody,
 	EthExtraImpl, Hash, Historical, Nonce, Offences, PalletInfo, Runtime, RuntimeCall,
 	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session,
-	SessionKeys, Signature, Staking, System, Timestamp, EXISTENTIAL_DEPOSIT, MAX_VALIDATORS, SATS,
-	SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS, SLOT_DURATION, VERSION,
+	SessionKeys, Signature, Staking, System, Timestamp, DAYS, EXISTENTIAL_DEPOSIT,
+	MAX_ELECTED_VALIDATORS, MAX_VALIDATORS, SATS, SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS, SLOT_DURATION, VERSION,
 };
 
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -297,7 +297,8 @@ impl pallet_staking::Config for Runtime {
 	type EraPayout = ();
 	type NextNewSession = Session;
 	type MaxExposurePageSize = MaxExposurePageSize;
-	type MaxValidatorSet = ConstU32<MAX_VALIDATORS>;
+	/// Every elected validator must be able to hold a share of the custody key.
+	type MaxValidatorSet = ConstU32<MAX_ELECTED_VALIDATORS>;
 	type VoterList = pallet_staking::UseNominatorsAndValidatorsMap<Self>;
 	type TargetList = pallet_staking::UseValidatorsMap<Self>;
 	type MaxUnlockingChunks = ConstU32<32>;
@@ -444,7 +445,9 @@ impl pallet_btc_custody::Config for Runtime {
 	type AuthorityId = AuraId;
 	type Validators = SessionValidatorKeys;
 	type OffenceReporter = CustodyOffencesToStaking;
+	type MemberStake = CustodyStakeFreeze;
 	type MaxParticipants = CustodyMaxParticipants;
+	type MaxValidators = ConstU32<MAX_ELECTED_VALIDATORS>;
 	type MaxMessagesPerSession = CustodyMaxMessagesPerSession;
 	type MaxOpenSessions = CustodyMaxOpenSessions;
 	type DkgRoundBlocks = CustodyDkgRoundBlocks;
@@ -454,6 +457,37 @@ impl pallet_btc_custody::Config for Runtime {
 	type WeightInfo = pallet_btc_custody::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = CustodyValidatorsForBenchmarks;
+}
+
+/// Custody members' bonded BTC stays in their accounts while their key epoch is live: a
+/// freeze of what they had staked when the epoch started, lifted when the bridge retires the
+/// epoch (its funds moved). Unbonding still completes in staking, but the BTC cannot leave
+/// the account before the custody risk it backs is gone. Slashing is not blocked.
+pub struct CustodyStakeFreeze;
+impl CustodyStakeFreeze {
+	fn reason() -> RuntimeFreezeReason {
+		RuntimeFreezeReason::BtcCustody(pallet_btc_custody::FreezeReason::CustodyMember)
+	}
+}
+impl pallet_btc_custody::CustodyStake<AccountId> for CustodyStakeFreeze {
+	fn hold(who: &AccountId) {
+		use frame_support::traits::fungible::MutateFreeze;
+		use sp_staking::StakingInterface;
+		let stake = <Staking as StakingInterface>::total_stake(who).unwrap_or(0);
+		if stake > 0 {
+			let _ = Balances::extend_freeze(&Self::reason(), who, stake);
+		}
+	}
+	fn release(who: &AccountId) {
+		use frame_support::traits::fungible::MutateFreeze;
+		let _ = Balances::thaw(&Self::reason(), who);
+	}
+	fn is_held(who: &AccountId) -> bool {
+		use frame_support::traits::fungible::InspectFreeze;
+		use sp_staking::StakingInterface;
+		Balances::balance_frozen(&Self::reason(), who) > 0 ||
+			<Staking as StakingInterface>::total_stake(who).unwrap_or(0) == 0
+	}
 }
 
 /// Benchmarks of the custody pallet write the validator set and session-key owners
@@ -483,60 +517,16 @@ parameter_types! {
 	pub const BridgeMaxWithdrawalsPerProposal: u32 = 50;
 	/// Inputs of one bridge transaction: one custody signing session signs them all.
 	pub const BridgeMaxInputsPerProposal: u32 = CustodyMaxMessagesPerSession::get();
-	pub const BridgeMaxQueuedWithdrawals: u32 = 1_000;
-	pub const BridgeMaxVoters: u32 = CustodyMaxParticipants::get();
+	/// Queued requests one proposal considers (oldest first; unpayable ones are skipped).
+	pub const BridgeMaxRequestsScanned: u32 = 200;
+	/// A queued request is refunded if not paid within a day (14,400 blocks of 6 s).
+	pub const BridgeWithdrawalTimeoutBlocks: BlockNumber = DAYS;
+	/// An old custody address keeps taking deposits for a day after its key was replaced.
+	pub const BridgeOldEpochGraceBlocks: BlockNumber = DAYS;
+	pub const BridgeMaxVoters: u32 = MAX_ELECTED_VALIDATORS;
 	/// A proposal gets 20 blocks (2 minutes) for its two-thirds decision.
 	pub const BridgeVotingBlocks: BlockNumber = 20;
 	pub const BridgeUnsignedPriority: TransactionPriority = TransactionPriority::MAX / 2;
-}
-
-/// The custody pallet as the bridge sees it.
-pub struct CustodyForBridge;
-impl pallet_btc_bridge::CustodyKeys<AccountId> for CustodyForBridge {
-	fn current_epoch() -> Option<u32> {
-		pallet_btc_custody::CurrentEpoch::<Runtime>::get()
-	}
-	fn output_key(epoch: u32) -> Option<[u8; 32]> {
-		if pallet_btc_custody::RetiredEpochs::<Runtime>::contains_key(epoch) {
-			return None;
-		}
-		pallet_btc_custody::Epochs::<Runtime>::get(epoch).map(|e| e.output_key)
-	}
-	fn validators() -> Vec<AccountId> {
-		pallet_session::Validators::<Runtime>::get()
-	}
-	fn validator_of_identity(identity: &[u8; 32]) -> Option<AccountId> {
-		pallet_btc_custody::IdentityOwners::<Runtime>::get(
-			tapchain_primitives::custody::CustodyIdentity(*identity),
-		)
-	}
-	fn request_signatures(
-		epoch: u32,
-		messages: Vec<[u8; 32]>,
-		allowed: Option<Vec<AccountId>>,
-	) -> Result<u64, sp_runtime::DispatchError> {
-		BtcCustody::request_signatures(epoch, messages, allowed)
-	}
-	fn signing_status(session_id: u64) -> pallet_btc_bridge::SigningStatus {
-		if let Some(signatures) = pallet_btc_custody::Signatures::<Runtime>::get(session_id) {
-			pallet_btc_bridge::SigningStatus::Ready(signatures.into_inner())
-		} else if pallet_btc_custody::SigningSessions::<Runtime>::contains_key(session_id) {
-			pallet_btc_bridge::SigningStatus::Pending
-		} else {
-			pallet_btc_bridge::SigningStatus::Failed
-		}
-	}
-	fn report_vote_silence(validators: &[AccountId]) {
-		use pallet_btc_custody::ReportCustodyOffence;
-		CustodyOffencesToStaking::report(
-			pallet_btc_custody::CustodyOffence::ProposalVoteSilence,
-			validators,
-		);
-	}
-
-	fn retire_epoch(epoch: u32) -> sp_runtime::DispatchResult {
-		BtcCustody::retire_epoch(epoch)
-	}
 }
 
 /// Deposit memos name an EVM address (the account pallet-revive maps it to: the native
@@ -557,13 +547,15 @@ impl pallet_btc_bridge::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
 	type Currency = Balances;
 	type DepositAccounts = MemoAccounts;
-	type Custody = CustodyForBridge;
+	type Custody = BtcCustody;
 	type MinDepositSats = BridgeMinDepositSats;
 	type MaxWithdrawalsPerProposal = BridgeMaxWithdrawalsPerProposal;
 	type MaxInputsPerProposal = BridgeMaxInputsPerProposal;
-	type MaxQueuedWithdrawals = BridgeMaxQueuedWithdrawals;
+	type MaxRequestsScanned = BridgeMaxRequestsScanned;
+	type WithdrawalTimeoutBlocks = BridgeWithdrawalTimeoutBlocks;
 	type MaxVoters = BridgeMaxVoters;
 	type VotingBlocks = BridgeVotingBlocks;
+	type OldEpochGraceBlocks = BridgeOldEpochGraceBlocks;
 	type UnsignedPriority = BridgeUnsignedPriority;
 	type WeightInfo = pallet_btc_bridge::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
@@ -593,6 +585,7 @@ impl pallet_btc_bridge::BenchmarkHelper for CustodyEpochForBenchmarks {
 			},
 		);
 		pallet_btc_custody::CurrentEpoch::<Runtime>::put(0);
+		pallet_btc_custody::LiveEpochs::<Runtime>::insert(0, ());
 		output_key
 	}
 }

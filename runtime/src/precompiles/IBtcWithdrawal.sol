@@ -14,7 +14,9 @@ interface IBtcWithdrawal {
     /// @notice Burns `amount` wei from the caller and queues a payment to `btcAddress`
     /// (bech32/bech32m segwit v0/v1 or base58 P2PKH/P2SH of the chain's Bitcoin network).
     /// Reverts with the reason for a bad address, an amount that is not whole satoshis or is
-    /// below `minimumWithdrawal`, an insufficient balance or a full queue.
+    /// below `minimumWithdrawal`, more than the bridged BTC outstanding, an insufficient
+    /// balance (the caller keeps its existential deposit), or value sent with the call
+    /// (`NonPayable`: the amount is the argument).
     /// @return id The withdrawal's id (see `withdrawal`).
     function requestWithdrawal(string calldata btcAddress, uint256 amount) external returns (uint64 id);
 

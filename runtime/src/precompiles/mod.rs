@@ -67,6 +67,11 @@ impl Precompile for BtcWithdrawal<Runtime> {
 		env: &mut impl Ext<T = Self::T>,
 	) -> Result<Vec<u8>, Error> {
 		let reads = <Runtime as frame_system::Config>::DbWeight::get();
+		// BTC sent along with a call would stay at the precompile's address, which no one
+		// controls: refuse it (the amount to withdraw is an argument and is burned).
+		if !env.value_transferred().is_zero() {
+			return Err(revert("NonPayable: the amount is an argument, send no value"));
+		}
 		match input {
 			IBtcWithdrawalCalls::requestWithdrawal(call) => {
 				env.frame_meter_mut().charge_weight_token(RuntimeCosts::Precompile(
@@ -85,6 +90,14 @@ impl Precompile for BtcWithdrawal<Runtime> {
 					.clone();
 				let amount =
 					u128::try_from(call.amount).map_err(|_| revert("InsufficientBalance"))?;
+				// An address the chain cannot pay reverts with what is wrong with it.
+				let network = pallet_btc_light_client::BitcoinNetwork::<Runtime>::get();
+				if let Err(error) = tapchain_primitives::bitcoin::BitcoinAddress::parse_bytes(
+					call.btcAddress.as_bytes(),
+					network,
+				) {
+					return Err(revert(alloc::format!("{error:?}")));
+				}
 				let id = BtcBridge::do_request_withdrawal(
 					owner.clone(),
 					address_bytes(&call.btcAddress)?,

@@ -1,0 +1,741 @@
+//! Proposals: one Bitcoin transaction at a time, from its construction through the vote and
+//! custody's signatures to its confirmation.
+//!
+//! Each block without a proposal in flight: old epochs that hold nothing are retired; old
+//! epochs' UTXOs are swept to the current key (fee from the reserve; dust topped up with a
+//! current UTXO), or else the queue is paid. The vote takes [`Config::VotingBlocks`]; a
+//! rejected or expired proposal is dropped and its requests wait again. Once approved, the
+//! transaction is final: custody signs its inputs (one session per key epoch; a failed
+//! session is opened again for the same messages) until it is signed, and its confirmation,
+//! proven by anyone, pays its requests. It is never replaced by another transaction spending
+//! its inputs, so no burned request is ever paid twice.
+
+use crate::{
+	builder::{self, BuildError, PayoutRequest, SpendableUtxo},
+	*,
+};
+use alloc::vec::Vec;
+use frame_support::pallet_prelude::*;
+use frame_system::pallet_prelude::BlockNumberFor;
+use sp_runtime::traits::Saturating;
+use tapchain_primitives::{
+	bitcoin::{address::p2tr_script_pubkey, key_spend_sighashes, BlockHash, OutPoint, Transaction, TxOut},
+	bridge::ProposalVote,
+	custody::verify_bip340,
+};
+
+impl<T: Config> Pallet<T> {
+	/// What a vote must find: a current validator's identity, the proposal still taking
+	/// votes (voting, or decided with its window open), its exact txid, no earlier vote.
+	pub(crate) fn check_vote_state(vote: &ProposalVote) -> Result<T::AccountId, Error<T>> {
+		let validator = Self::current_validator_of(&vote.voter)?;
+		let proposal =
+			Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
+		// After a decision a vote is still taken (and only recorded) until the window
+		// closes: a validator one block late is not silent.
+		ensure!(
+			matches!(proposal.status, ProposalStatus::Voting { .. }) ||
+				VoteWindows::<T>::contains_key(vote.proposal_id),
+			Error::<T>::NotVoting
+		);
+		ensure!(proposal.txid.0 == vote.txid, Error::<T>::TxidMismatch);
+		ensure!(
+			!proposal.approvals.contains(&validator) && !proposal.rejections.contains(&validator),
+			Error::<T>::AlreadyVoted
+		);
+		Ok(validator)
+	}
+
+	pub(crate) fn apply_vote(vote: ProposalVote, validator: T::AccountId) -> DispatchResult {
+		let mut proposal =
+			Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
+		let voters =
+			if vote.approve { &mut proposal.approvals } else { &mut proposal.rejections };
+		voters.try_push(validator.clone()).map_err(|_| Error::<T>::NotAValidator)?;
+		Self::deposit_event(Event::ProposalVoted {
+			proposal_id: vote.proposal_id,
+			validator,
+			approve: vote.approve,
+		});
+		if !matches!(proposal.status, ProposalStatus::Voting { .. }) {
+			// Decided already: the late vote only counts against silence.
+			Proposals::<T>::insert(vote.proposal_id, proposal);
+			return Ok(());
+		}
+		let validator_count = T::Custody::validators().len() as u32;
+		let approvals_needed = validator_count * 2 / 3 + 1;
+		if proposal.approvals.len() as u32 >= approvals_needed {
+			proposal.status = ProposalStatus::Approved;
+			Self::deposit_event(Event::ProposalApproved { proposal_id: vote.proposal_id });
+			Self::start_signing(vote.proposal_id, &mut proposal);
+			Proposals::<T>::insert(vote.proposal_id, proposal);
+		} else if proposal.rejections.len() as u32 * 3 > validator_count {
+			proposal.status = ProposalStatus::Rejected;
+			Self::deposit_event(Event::ProposalRejected { proposal_id: vote.proposal_id });
+			Self::drop_proposal(vote.proposal_id, proposal, None);
+		} else {
+			Proposals::<T>::insert(vote.proposal_id, proposal);
+		}
+		Ok(())
+	}
+
+	/// The sighashes of the inputs of `epoch`, in input order.
+	fn sighashes_of_epoch(proposal: &Proposal<T>, epoch: u32) -> Vec<[u8; 32]> {
+		proposal
+			.inputs
+			.iter()
+			.zip(&proposal.sighashes)
+			.filter(|((_, _, e), _)| *e == epoch)
+			.map(|(_, sighash)| *sighash)
+			.collect()
+	}
+
+	/// Opens custody's signing sessions of an approved proposal: one per key epoch of its
+	/// inputs (any `t` of that key's members sign what two thirds of the validators
+	/// approved). Epochs with a session already keep it. If custody cannot open one now (too
+	/// many sessions open), the next block tries again.
+	pub(crate) fn start_signing(proposal_id: ProposalId, proposal: &mut Proposal<T>) {
+		for epoch in proposal.input_epochs() {
+			if proposal.signing_sessions.iter().any(|(e, _)| *e == epoch) {
+				continue;
+			}
+			match T::Custody::request_signatures(epoch, Self::sighashes_of_epoch(proposal, epoch))
+			{
+				Ok(session_id) => {
+					// At most `MaxSigningEpochs` epochs: the builder never mixes more.
+					let _ = proposal.signing_sessions.try_push((epoch, session_id));
+					Self::deposit_event(Event::SigningStarted { proposal_id, epoch, session_id });
+				},
+				Err(error) => {
+					log::warn!(target: "btc-bridge", "proposal {proposal_id}: signing by epoch {epoch} not opened: {error:?}");
+				},
+			}
+		}
+		if proposal.signing_sessions.len() == proposal.input_epochs().len() {
+			proposal.status = ProposalStatus::Signing;
+		}
+	}
+
+	/// Ends a proposal that was never approved (rejected, expired, cancelled): its requests
+	/// are queued again (or refunded), the reserve gets back what a sweep took, and the next
+	/// proposal waits a voting period.
+	pub(crate) fn drop_proposal(
+		proposal_id: ProposalId,
+		proposal: Proposal<T>,
+		refund: Option<RefundReason>,
+	) {
+		let ids: Vec<WithdrawalId> = proposal.payouts.iter().map(|(id, _)| *id).collect();
+		for id in &ids {
+			Withdrawals::<T>::mutate(id, |w| {
+				if let Some(w) = w {
+					w.status = WithdrawalStatus::Queued;
+				}
+			});
+			Self::enqueue(*id);
+		}
+		if let Some(reason) = refund {
+			Self::refund(&ids, reason);
+		}
+		Ledger::<T>::mutate(|ledger| {
+			ledger.reserve_committed_sats =
+				ledger.reserve_committed_sats.saturating_sub(proposal.reserve_fee_sats);
+			ledger.reserve_sats = ledger.reserve_sats.saturating_add(proposal.reserve_fee_sats);
+		});
+		for (_, session_id) in &proposal.signing_sessions {
+			T::Custody::close_session(*session_id);
+		}
+		ProposalByTxid::<T>::remove(proposal.txid);
+		Proposals::<T>::insert(proposal_id, proposal);
+		ActiveProposal::<T>::kill();
+		NextProposalAt::<T>::put(
+			frame_system::Pallet::<T>::block_number().saturating_add(T::VotingBlocks::get()),
+		);
+	}
+
+	/// Closes the voting windows that ended before `now`, reporting the current
+	/// validators who cast no vote on their proposal.
+	pub(crate) fn close_vote_windows(now: BlockNumberFor<T>) -> Weight {
+		let db = T::DbWeight::get();
+		let windows: Vec<(ProposalId, BlockNumberFor<T>)> = VoteWindows::<T>::iter().collect();
+		let closed: Vec<ProposalId> =
+			windows.iter().filter(|(_, end)| now > *end).map(|(id, _)| *id).collect();
+		if closed.is_empty() {
+			return db.reads(1 + windows.len() as u64);
+		}
+		let validators = T::Custody::validators();
+		for proposal_id in &closed {
+			VoteWindows::<T>::remove(proposal_id);
+			let Some(proposal) = Proposals::<T>::get(proposal_id) else { continue };
+			let silent: Vec<T::AccountId> = validators
+				.iter()
+				.filter(|v| !proposal.approvals.contains(v) && !proposal.rejections.contains(v))
+				.cloned()
+				.collect();
+			if !silent.is_empty() {
+				T::Custody::report_vote_silence(&silent);
+				Self::deposit_event(Event::VoteSilenceReported {
+					proposal_id: *proposal_id,
+					validators: silent,
+				});
+			}
+		}
+		db.reads_writes(2 + windows.len() as u64 + closed.len() as u64, closed.len() as u64)
+	}
+
+	/// Moves the proposal in flight on (expiry, signing); returns the weight used.
+	pub(crate) fn advance_active_proposal(now: BlockNumberFor<T>) -> Weight {
+		let db = T::DbWeight::get();
+		let Some(proposal_id) = ActiveProposal::<T>::get() else { return db.reads(1) };
+		let Some(mut proposal) = Proposals::<T>::get(proposal_id) else {
+			ActiveProposal::<T>::kill();
+			return db.reads_writes(2, 1);
+		};
+		let payouts = proposal.payouts.len() as u64;
+		let inputs = proposal.inputs.len() as u64;
+		match proposal.status {
+			ProposalStatus::Voting { deadline } if now > deadline => {
+				proposal.status = ProposalStatus::Expired;
+				Self::deposit_event(Event::ProposalExpired { proposal_id });
+				Self::drop_proposal(proposal_id, proposal, None);
+				db.reads_writes(3 + payouts, 5 + 2 * payouts)
+			},
+			ProposalStatus::Approved => {
+				Self::start_signing(proposal_id, &mut proposal);
+				Proposals::<T>::insert(proposal_id, proposal);
+				db.reads_writes(8, 6)
+			},
+			ProposalStatus::Signing => {
+				let mut signatures: Vec<(u32, Vec<[u8; 64]>)> = Vec::new();
+				let mut failed = Vec::new();
+				for (epoch, session_id) in &proposal.signing_sessions {
+					match T::Custody::signing_status(*session_id) {
+						SigningStatus::Ready(list) => signatures.push((*epoch, list)),
+						SigningStatus::Failed => failed.push(*epoch),
+						SigningStatus::Pending { .. } => {},
+					}
+				}
+				if !failed.is_empty() {
+					// More members failed than the key tolerates: ask again, for the same
+					// messages (the transaction is approved and never changes).
+					proposal.signing_sessions.retain(|(e, _)| !failed.contains(e));
+					proposal.status = ProposalStatus::Approved;
+					Self::start_signing(proposal_id, &mut proposal);
+					Proposals::<T>::insert(proposal_id, proposal);
+					return db.reads_writes(8, 6);
+				}
+				if signatures.len() == proposal.signing_sessions.len() {
+					Self::finish_signing(proposal_id, &mut proposal, signatures);
+					Proposals::<T>::insert(proposal_id, proposal);
+					return SIGNATURE_CHECK_WEIGHT
+						.saturating_mul(inputs)
+						.saturating_add(db.reads_writes(6, 4));
+				}
+				db.reads(4)
+			},
+			_ => db.reads(2),
+		}
+	}
+
+	/// Verifies every input's signature against its epoch's key and assembles the
+	/// witnesses; the sessions are closed once their signatures are used.
+	fn finish_signing(
+		proposal_id: ProposalId,
+		proposal: &mut Proposal<T>,
+		signatures: Vec<(u32, Vec<[u8; 64]>)>,
+	) {
+		let Ok(mut transaction) = Transaction::from_bytes(&proposal.unsigned_tx) else {
+			log::error!(target: "btc-bridge", "proposal {proposal_id}: stored transaction does not decode");
+			return;
+		};
+		let mut next: Vec<(u32, core::slice::Iter<[u8; 64]>)> =
+			signatures.iter().map(|(e, list)| (*e, list.iter())).collect();
+		let mut invalid = Vec::new();
+		for (index, ((_, _, epoch), sighash)) in
+			proposal.inputs.iter().zip(&proposal.sighashes).enumerate()
+		{
+			let signature =
+				next.iter_mut().find(|(e, _)| e == epoch).and_then(|(_, list)| list.next());
+			let key = T::Custody::output_key(*epoch);
+			match (signature, key) {
+				(Some(signature), Some(key)) if verify_bip340(&key, sighash, signature) => {
+					// SIGHASH_DEFAULT: the bare 64-byte signature is the whole witness.
+					transaction.inputs[index].witness = alloc::vec![signature.to_vec()];
+				},
+				_ => {
+					if !invalid.contains(epoch) {
+						invalid.push(*epoch);
+					}
+				},
+			}
+		}
+		for (_, session_id) in &proposal.signing_sessions {
+			T::Custody::close_session(*session_id);
+		}
+		if !invalid.is_empty() {
+			log::error!(target: "btc-bridge", "proposal {proposal_id}: custody signatures of epochs {invalid:?} do not verify; signing again");
+			proposal.signing_sessions.retain(|(e, _)| !invalid.contains(e));
+			proposal.status = ProposalStatus::Approved;
+			return;
+		}
+		let bytes = transaction.to_bytes();
+		let Ok(stored) = BoundedVec::<u8, MaxTransactionBytes>::try_from(bytes.clone()) else {
+			log::error!(target: "btc-bridge", "proposal {proposal_id}: signed transaction too large");
+			return;
+		};
+		SignedTransactions::<T>::insert(proposal_id, stored);
+		proposal.signing_sessions = BoundedVec::new();
+		proposal.status = ProposalStatus::Signed;
+		Self::deposit_event(Event::TransactionSigned {
+			proposal_id,
+			txid: proposal.txid,
+			transaction: bytes,
+		});
+	}
+
+	pub(crate) fn confirm_proposal(
+		proposal_id: ProposalId,
+		proposal: &mut Proposal<T>,
+		bitcoin_block: BlockHash,
+	) {
+		for (outpoint, _, _) in &proposal.inputs {
+			Utxos::<T>::remove(outpoint);
+		}
+		if let Some((vout, value_sats, epoch)) = proposal.custody_output {
+			let outpoint = OutPoint { txid: proposal.txid, vout };
+			Utxos::<T>::insert(outpoint, BridgeUtxo { value_sats, epoch });
+			Deposits::<T>::insert(
+				outpoint,
+				DepositRecord {
+					value_sats,
+					epoch,
+					bitcoin_block,
+					outcome: DepositOutcome::BridgeOutput { proposal_id },
+				},
+			);
+		}
+		let mut paid_requests = 0u64;
+		for (id, _) in &proposal.payouts {
+			Withdrawals::<T>::mutate(id, |w| {
+				if let Some(w) = w {
+					paid_requests = paid_requests.saturating_add(w.amount_sats);
+					w.status = WithdrawalStatus::Paid { proposal_id, txid: proposal.txid };
+				}
+			});
+		}
+		Ledger::<T>::mutate(|ledger| {
+			ledger.pending_withdrawal_sats =
+				ledger.pending_withdrawal_sats.saturating_sub(paid_requests);
+			ledger.reserve_committed_sats =
+				ledger.reserve_committed_sats.saturating_sub(proposal.reserve_fee_sats);
+		});
+		// Signatures may have been aggregated off-chain while custody was still signing.
+		for (_, session_id) in &proposal.signing_sessions {
+			T::Custody::close_session(*session_id);
+		}
+		proposal.signing_sessions = BoundedVec::new();
+		proposal.status = ProposalStatus::Confirmed { bitcoin_block };
+		Proposals::<T>::insert(proposal_id, proposal.clone());
+		ActiveProposal::<T>::kill();
+		Self::deposit_event(Event::ProposalConfirmed {
+			proposal_id,
+			txid: proposal.txid,
+			bitcoin_block,
+		});
+	}
+
+	/// Notes when the current epoch changes: the old one's grace period starts.
+	pub(crate) fn track_epochs(now: BlockNumberFor<T>) {
+		let current = T::Custody::current_epoch();
+		let last = LastSeenEpoch::<T>::get();
+		if current != last {
+			if let Some(old) = last {
+				EpochReplacedAt::<T>::insert(old, now);
+			}
+			LastSeenEpoch::<T>::set(current);
+		}
+	}
+
+	/// Every UTXO by epoch, each list in the order the builder consumes them.
+	fn utxos_by_epoch() -> alloc::collections::BTreeMap<u32, Vec<SpendableUtxo>> {
+		let mut by_epoch: alloc::collections::BTreeMap<u32, Vec<SpendableUtxo>> =
+			Default::default();
+		for (outpoint, utxo) in Utxos::<T>::iter() {
+			by_epoch
+				.entry(utxo.epoch)
+				.or_default()
+				.push(SpendableUtxo { outpoint, value_sats: utxo.value_sats });
+		}
+		for list in by_epoch.values_mut() {
+			builder::selection_order(list);
+		}
+		by_epoch
+	}
+
+	/// Retires empty old epochs past their grace period, then proposes a sweep of old keys'
+	/// coins (they must move before their holders leave) or a payout of the queue.
+	pub(crate) fn start_next_proposal(now: BlockNumberFor<T>) {
+		let Some(current) = T::Custody::current_epoch() else { return };
+		let Some(current_key) = T::Custody::output_key(current) else { return };
+		let mut by_epoch = Self::utxos_by_epoch();
+		let current_utxos = by_epoch.remove(&current).unwrap_or_default();
+		for epoch in T::Custody::live_epochs() {
+			if epoch == current || by_epoch.contains_key(&epoch) {
+				continue;
+			}
+			let replaced_at = EpochReplacedAt::<T>::get(epoch).unwrap_or_else(|| {
+				EpochReplacedAt::<T>::insert(epoch, now);
+				now
+			});
+			if now >= replaced_at.saturating_add(T::OldEpochGraceBlocks::get()) &&
+				T::Custody::retire_epoch(epoch)
+			{
+				EpochReplacedAt::<T>::remove(epoch);
+				Self::deposit_event(Event::EpochSwept { epoch });
+			}
+		}
+		let fee_rate = Self::fee_rate();
+		let max_inputs = T::MaxInputsPerProposal::get() as usize;
+		// Withdrawals come first while old keys are in their grace period; once one is past
+		// it (or nothing waits), sweeping it comes first. Either wait is bounded.
+		let grace_over = by_epoch.keys().any(|epoch| {
+			EpochReplacedAt::<T>::get(epoch)
+				.is_none_or(|at| now >= at.saturating_add(T::OldEpochGraceBlocks::get()))
+		});
+		let sweep_first = grace_over || WithdrawalQueue::<T>::count() == 0;
+		let sweep = |by_epoch: &alloc::collections::BTreeMap<u32, Vec<SpendableUtxo>>| {
+			!by_epoch.is_empty() &&
+				Self::propose_sweep(
+					now,
+					current,
+					&current_key,
+					by_epoch.clone(),
+					&current_utxos,
+					fee_rate,
+					max_inputs,
+				)
+		};
+		if sweep_first && sweep(&by_epoch) {
+			return;
+		}
+		// Payouts spend any live key's UTXOs (the current key's, then the oldest keys'), so a
+		// rotation, or a sweep waiting for the reserve, never holds withdrawals up.
+		let mut epoch_of = alloc::collections::BTreeMap::new();
+		let mut candidates = Vec::new();
+		let lists = core::iter::once((current, current_utxos.clone())).chain(by_epoch.clone());
+		for (epoch, list) in lists.take(<MaxSigningEpochs as Get<u32>>::get() as usize) {
+			for utxo in list {
+				epoch_of.insert(utxo.outpoint, epoch);
+				candidates.push(utxo);
+			}
+		}
+		builder::selection_order(&mut candidates);
+		if Self::propose_payout(now, current, &current_key, &candidates, &epoch_of, fee_rate, max_inputs) {
+			return;
+		}
+		if !sweep_first {
+			sweep(&by_epoch);
+		}
+	}
+
+	/// Proposes a sweep of old epochs' UTXOs (oldest epochs first, at most
+	/// `MaxSigningEpochs` of them) if the reserve can pay its fee; returns whether it did.
+	#[allow(clippy::too_many_arguments)]
+	fn propose_sweep(
+		now: BlockNumberFor<T>,
+		current: u32,
+		current_key: &[u8; 32],
+		old: alloc::collections::BTreeMap<u32, Vec<SpendableUtxo>>,
+		current_utxos: &[SpendableUtxo],
+		fee_rate: u64,
+		max_inputs: usize,
+	) -> bool {
+		let mut epoch_of = alloc::collections::BTreeMap::new();
+		let mut candidates = Vec::new();
+		let from_epoch = old.keys().next().copied().unwrap_or(current);
+		// One slot stays for the top-up's epoch (the current one).
+		for (epoch, list) in old.into_iter().take(<MaxSigningEpochs as Get<u32>>::get() as usize - 1) {
+			for utxo in list {
+				epoch_of.insert(utxo.outpoint, epoch);
+				candidates.push(utxo);
+			}
+		}
+		builder::selection_order(&mut candidates);
+		for utxo in current_utxos {
+			epoch_of.insert(utxo.outpoint, current);
+		}
+		let built = match builder::build_sweep(
+			&candidates,
+			current_utxos,
+			current_key,
+			fee_rate,
+			max_inputs,
+		) {
+			Ok(built) => built,
+			Err(error) => {
+				// Dust that cannot move even topped up waits for a current UTXO (or for
+				// governance to write it off).
+				log::debug!(target: "btc-bridge", "no sweep yet: {error:?}");
+				return false;
+			},
+		};
+		let ledger = Ledger::<T>::get();
+		if ledger.reserve_sats < built.fee_sats {
+			if SweepAwaitingReserve::<T>::get() != Some(built.fee_sats) {
+				SweepAwaitingReserve::<T>::put(built.fee_sats);
+				Self::deposit_event(Event::SweepAwaitingReserve {
+					needed_sats: built.fee_sats,
+					reserve_sats: ledger.reserve_sats,
+				});
+			}
+			return false;
+		}
+		SweepAwaitingReserve::<T>::kill();
+		let output = (0, built.transaction.outputs[0].value_sats, current);
+		let fee = built.fee_sats;
+		Self::store_proposal(
+			now,
+			ProposalKind::Sweep { from_epoch },
+			built,
+			&epoch_of,
+			fee_rate,
+			fee,
+			Some(output),
+		)
+	}
+
+	/// Proposes a payout of the queue; returns whether it did.
+	#[allow(clippy::too_many_arguments)]
+	fn propose_payout(
+		now: BlockNumberFor<T>,
+		current: u32,
+		current_key: &[u8; 32],
+		utxos: &[SpendableUtxo],
+		epoch_of: &alloc::collections::BTreeMap<OutPoint, u32>,
+		fee_rate: u64,
+		max_inputs: usize,
+	) -> bool {
+		let queued = Self::queued_withdrawals(T::MaxRequestsScanned::get() as usize);
+		if queued.is_empty() {
+			return false;
+		}
+		let requests: Vec<PayoutRequest> = queued
+			.iter()
+			.filter_map(|id| {
+				Withdrawals::<T>::get(id).map(|w| PayoutRequest {
+					id: *id,
+					script_pubkey: w.script_pubkey.into_inner(),
+					amount_sats: w.amount_sats,
+				})
+			})
+			.collect();
+		// Change too small to come back is paid by the reserve (nobody burned it).
+		let dust_allowance = Ledger::<T>::get().reserve_sats;
+		let limits = builder::PayoutLimits {
+			max_inputs,
+			max_payouts: T::MaxWithdrawalsPerProposal::get() as usize,
+			dust_allowance_sats: dust_allowance,
+		};
+		let mut built = match builder::build_payout(utxos, &requests, current_key, fee_rate, limits)
+		{
+				Ok(built) => built,
+				Err(BuildError::AllTooSmall { too_small }) => {
+					Self::refund(&too_small, RefundReason::TooSmallForFee);
+					return false;
+				},
+				Err(error) => {
+					log::debug!(target: "btc-bridge", "no payout yet: {error:?}");
+					return false;
+				},
+			};
+		Self::refund(&core::mem::take(&mut built.too_small), RefundReason::TooSmallForFee);
+		let custody_output = built
+			.change_sats
+			.map(|sats| (built.transaction.outputs.len() as u32 - 1, sats, current));
+		let given_up = built.change_given_up_sats;
+		Self::store_proposal(
+			now,
+			ProposalKind::Payout,
+			built,
+			epoch_of,
+			fee_rate,
+			given_up,
+			custody_output,
+		)
+	}
+
+	/// Stores a built transaction as the proposal in flight, its requests out of the queue
+	/// and `reserve_fee_sats` committed from the reserve; returns whether it did (every
+	/// input's epoch must have a live key).
+	#[allow(clippy::too_many_arguments)]
+	fn store_proposal(
+		now: BlockNumberFor<T>,
+		kind: ProposalKind,
+		built: builder::BuiltTransaction,
+		epoch_of: &alloc::collections::BTreeMap<OutPoint, u32>,
+		fee_rate: u64,
+		reserve_fee_sats: u64,
+		custody_output: Option<(u32, u64, u32)>,
+	) -> bool {
+		let mut inputs = Vec::with_capacity(built.inputs.len());
+		let mut prevouts = Vec::with_capacity(built.inputs.len());
+		for utxo in &built.inputs {
+			let Some(epoch) = epoch_of.get(&utxo.outpoint).copied() else { return false };
+			let Some(key) = T::Custody::output_key(epoch) else { return false };
+			inputs.push((utxo.outpoint, utxo.value_sats, epoch));
+			prevouts.push(TxOut {
+				value_sats: utxo.value_sats,
+				script_pubkey: p2tr_script_pubkey(&key),
+			});
+		}
+		let Ok(sighashes) = key_spend_sighashes(&built.transaction, &prevouts) else {
+			return false;
+		};
+		Ledger::<T>::mutate(|ledger| {
+			ledger.reserve_sats = ledger.reserve_sats.saturating_sub(reserve_fee_sats);
+			ledger.reserve_committed_sats =
+				ledger.reserve_committed_sats.saturating_add(reserve_fee_sats);
+		});
+		let proposal_id = NextProposalId::<T>::mutate(|next| {
+			let id = (*next).max(1);
+			*next = id + 1;
+			id
+		});
+		let txid = built.transaction.txid();
+		let withdrawals: Vec<WithdrawalId> = built.payouts.iter().map(|(id, _)| *id).collect();
+		let deadline = now.saturating_add(T::VotingBlocks::get());
+		// The builder keeps within these bounds; a transaction that does not fit is not
+		// proposed (never silently cut).
+		let (Ok(payouts), Ok(inputs), Ok(unsigned_tx), Ok(sighashes)) = (
+			BoundedVec::try_from(built.payouts.clone()),
+			BoundedVec::try_from(inputs),
+			BoundedVec::try_from(built.transaction.to_bytes()),
+			BoundedVec::try_from(sighashes),
+		) else {
+			log::error!(target: "btc-bridge", "a built transaction exceeds the proposal bounds");
+			return false;
+		};
+		let proposal = Proposal::<T> {
+			kind,
+			payouts,
+			inputs,
+			unsigned_tx,
+			txid,
+			sighashes,
+			fee_sats: built.fee_sats,
+			fee_rate_sat_per_vb: fee_rate,
+			vsize: built.vsize,
+			reserve_fee_sats,
+			custody_output,
+			signing_sessions: BoundedVec::new(),
+			approvals: BoundedVec::new(),
+			rejections: BoundedVec::new(),
+			status: ProposalStatus::Voting { deadline },
+			created_at: now,
+		};
+		VoteWindows::<T>::insert(proposal_id, deadline);
+		for id in &withdrawals {
+			Self::dequeue(*id);
+			Withdrawals::<T>::mutate(id, |w| {
+				if let Some(w) = w {
+					w.status = WithdrawalStatus::Proposed { proposal_id };
+				}
+			});
+		}
+		Self::deposit_event(Event::ProposalCreated {
+			proposal_id,
+			kind,
+			txid,
+			withdrawals,
+			inputs: proposal.inputs.len() as u32,
+			fee_sats: proposal.fee_sats,
+			fee_rate_sat_per_vb: proposal.fee_rate_sat_per_vb,
+		});
+		Proposals::<T>::insert(proposal_id, proposal);
+		ProposalByTxid::<T>::insert(txid, proposal_id);
+		ActiveProposal::<T>::put(proposal_id);
+		true
+	}
+
+	/// See [`Call::cancel_proposal`].
+	pub(crate) fn do_cancel_proposal(proposal_id: ProposalId, refund: bool) -> DispatchResult {
+		let mut proposal = Proposals::<T>::get(proposal_id).ok_or(Error::<T>::UnknownProposal)?;
+		ensure!(ActiveProposal::<T>::get() == Some(proposal_id), Error::<T>::NotAwaitingConfirmation);
+		let may_be_signed = match proposal.status {
+			ProposalStatus::Voting { .. } => false,
+			ProposalStatus::Approved | ProposalStatus::Signing => {
+				proposal.signing_sessions.iter().any(|(_, session_id)| {
+					!matches!(
+						T::Custody::signing_status(*session_id),
+						SigningStatus::Pending { shares_published: false } | SigningStatus::Failed
+					)
+				})
+			},
+			_ => true,
+		};
+		ensure!(!may_be_signed, Error::<T>::ProposalMayBeSigned);
+		proposal.status = ProposalStatus::Cancelled;
+		Self::deposit_event(Event::ProposalCancelled { proposal_id, refunded: refund });
+		Self::drop_proposal(proposal_id, proposal, refund.then_some(RefundReason::Cancelled));
+		Ok(())
+	}
+
+	/// See [`Call::write_off_drained_epoch`].
+	pub(crate) fn do_write_off_epoch(epoch: u32) -> DispatchResult {
+		ensure!(
+			T::Custody::current_epoch() != Some(epoch) &&
+				T::Custody::live_epochs().contains(&epoch),
+			Error::<T>::EpochNotDrained
+		);
+		let in_flight = ActiveProposal::<T>::get()
+			.and_then(Proposals::<T>::get)
+			.is_some_and(|p| p.inputs.iter().any(|(_, _, e)| *e == epoch));
+		ensure!(!in_flight, Error::<T>::EpochNotDrained);
+		let utxos: Vec<(OutPoint, BridgeUtxo)> =
+			Utxos::<T>::iter().filter(|(_, utxo)| utxo.epoch == epoch).collect();
+		// Only what no sweep can move now, even topped up with the current UTXOs at the
+		// lowest fee rate governance allows.
+		let current = T::Custody::current_epoch().ok_or(Error::<T>::EpochNotDrained)?;
+		let current_key = T::Custody::output_key(current).ok_or(Error::<T>::EpochNotDrained)?;
+		let mut by_epoch = Self::utxos_by_epoch();
+		let old = by_epoch.remove(&epoch).unwrap_or_default();
+		let current_utxos = by_epoch.remove(&current).unwrap_or_default();
+		let (min_rate, _) = FeeRateBounds::<T>::get();
+		let movable = builder::build_sweep(
+			&old,
+			&current_utxos,
+			&current_key,
+			min_rate,
+			T::MaxInputsPerProposal::get() as usize,
+		)
+		.is_ok();
+		ensure!(!movable, Error::<T>::EpochNotDrained);
+		let total: u64 = utxos.iter().map(|(_, u)| u.value_sats).sum();
+		let mut ledger = Ledger::<T>::get();
+		let mut from_reserve = 0u64;
+		let mut from_unclaimed = 0u64;
+		for (outpoint, utxo) in &utxos {
+			match Deposits::<T>::get(outpoint).map(|r| r.outcome) {
+				Some(DepositOutcome::Unclaimed { .. }) => from_unclaimed += utxo.value_sats,
+				_ => from_reserve += utxo.value_sats,
+			}
+		}
+		ensure!(ledger.reserve_sats >= from_reserve, Error::<T>::ReserveTooLow);
+		ledger.reserve_sats -= from_reserve;
+		ledger.unclaimed_sats = ledger.unclaimed_sats.saturating_sub(from_unclaimed);
+		Ledger::<T>::put(ledger);
+		for (outpoint, _) in &utxos {
+			Utxos::<T>::remove(outpoint);
+			Deposits::<T>::mutate(outpoint, |record| {
+				if let Some(record) = record {
+					if matches!(record.outcome, DepositOutcome::Unclaimed { .. }) {
+						record.outcome = DepositOutcome::WrittenOff;
+					}
+				}
+			});
+		}
+		T::Custody::retire_epoch(epoch);
+		EpochReplacedAt::<T>::remove(epoch);
+		Self::deposit_event(Event::EpochWrittenOff { epoch, sats: total });
+		Ok(())
+	}
+}

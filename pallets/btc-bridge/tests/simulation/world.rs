@@ -1,0 +1,972 @@
+//! One simulated world: the chain (real pallets), Bitcoin (btc-sim's regtest chain: real PoW,
+//! Bitcoin Core's script interpreter on every transaction), the validators' nodes (real
+//! `tapchain-signer` signers, some of them faulty), a relayer and users. Everything random is
+//! drawn from one seed, so a seed replays exactly.
+
+use crate::{
+	faults::{Fault, FaultKind},
+	runtime::*,
+};
+use bitcoin::{hashes::Hash as _, Amount, ScriptBuf, TxOut};
+use codec::Encode;
+use frame_support::traits::{fungible::Inspect, Hooks, UnfilteredDispatchable};
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use sp_runtime::{
+	testing::{TestSignature, UintAuthorityId},
+	traits::ValidateUnsigned,
+	transaction_validity::TransactionSource,
+};
+use std::collections::{BTreeMap, BTreeSet};
+use tapchain_primitives::{
+	bitcoin::{merkle::merkle_branch, BlockHeader, Txid},
+	bridge::{BridgeMessage, DepositRecipient, FeeRateReport, ProposalVote},
+	custody::{CustodyMessage, CustodyTask},
+	sats_to_base_units,
+};
+use tapchain_signer::{proposal_check::check_proposal, SignedMessage, Signer};
+
+/// Blocks after which a burned withdrawal must be paid or refunded (with at most the tolerated
+/// number of faulty validators): the queue timeout, a voting period, a proposal after a
+/// dropped one, the signing bound for the largest fault budget of these sizes, and Bitcoin
+/// confirmations with the relayer's pace.
+pub fn liveness_bound_blocks(validators: usize) -> u64 {
+	let f = (validators - (2 * validators / 3 + 1)) as u64;
+	WithdrawalTimeoutBlocks::get() +
+		2 * VotingBlocks::get() +
+		(f + 1) * 2 * SigningAttemptBlocks::get() +
+		40
+}
+
+/// What the simulation asks of one run.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+	pub validators: u64,
+	pub blocks: u32,
+	pub faults: Vec<Fault>,
+	/// Validators that join (and the block they do) or leave.
+	pub joins: Vec<(u32, u64)>,
+	pub leaves: Vec<(u32, u64)>,
+	/// Chance per block that a user acts, in percent.
+	pub activity_percent: u32,
+	/// Dust deposits to old custody addresses, header spam, reorgs.
+	pub adversarial_users: bool,
+}
+
+/// A validator's node: its signer (gone while crashed), what it answered and its fault.
+pub struct Node {
+	pub account: u64,
+	dir: tempfile::TempDir,
+	signer: Option<Signer>,
+	seed: u64,
+	starts: u64,
+	pub fault: Option<Fault>,
+	answered: BTreeMap<Vec<u8>, u32>,
+	voted: BTreeMap<u64, u32>,
+	fee_reported_at: Option<u32>,
+	/// Everything it ever sent, for replays.
+	sent: Vec<RuntimeCall>,
+}
+
+impl Node {
+	fn open(account: u64, seed: u64, genesis: [u8; 32], fault: Option<Fault>) -> Node {
+		// Key stores on a memory file system where there is one: every write is synced.
+		let dir = match std::path::Path::new("/dev/shm").is_dir() {
+			true => tempfile::tempdir_in("/dev/shm"),
+			false => tempfile::tempdir(),
+		}
+		.expect("a temporary key store");
+		let mut node = Node {
+			account,
+			dir,
+			signer: None,
+			seed,
+			starts: 0,
+			fault,
+			answered: BTreeMap::new(),
+			voted: BTreeMap::new(),
+			fee_reported_at: None,
+			sent: Vec::new(),
+		};
+		node.start(genesis);
+		node
+	}
+
+	/// (Re)starts the node: the signer reopens its key store; nonces are gone.
+	fn start(&mut self, genesis: [u8; 32]) {
+		self.starts += 1;
+		let rng = ChaCha20Rng::seed_from_u64(self.seed ^ (self.account << 32) ^ self.starts);
+		self.signer = Some(
+			Signer::open_with_rng(self.dir.path(), genesis, Box::new(rng)).expect("key store"),
+		);
+		self.answered.clear();
+	}
+
+	fn is(&self, kind: FaultKind, now: u32) -> bool {
+		self.fault.as_ref().is_some_and(|f| f.kind == kind && now >= f.from_block)
+	}
+}
+
+/// A user's withdrawal as the simulation tracks it.
+struct TrackedWithdrawal {
+	requested_at: u32,
+	script: ScriptBuf,
+}
+
+/// Counts of what happened, for the report.
+#[derive(Default, Debug, Clone)]
+pub struct Stats {
+	pub blocks: u64,
+	pub faults_injected: BTreeMap<&'static str, u64>,
+	pub messages_included: u64,
+	pub messages_refused_by_pool: u64,
+	pub deposits: u64,
+	pub withdrawals: u64,
+	pub paid: u64,
+	pub refunded: u64,
+	pub key_epochs: u64,
+	pub reorgs: u64,
+}
+
+impl Stats {
+	pub fn fault(&mut self, name: &'static str) {
+		*self.faults_injected.entry(name).or_default() += 1;
+	}
+
+	pub fn add(&mut self, other: &Stats) {
+		self.blocks += other.blocks;
+		for (k, v) in &other.faults_injected {
+			*self.faults_injected.entry(k).or_default() += v;
+		}
+		self.messages_included += other.messages_included;
+		self.messages_refused_by_pool += other.messages_refused_by_pool;
+		self.deposits += other.deposits;
+		self.withdrawals += other.withdrawals;
+		self.paid += other.paid;
+		self.refunded += other.refunded;
+		self.key_epochs += other.key_epochs;
+		self.reorgs += other.reorgs;
+	}
+}
+
+pub struct World {
+	seed: u64,
+	rng: ChaCha20Rng,
+	scenario: Scenario,
+	genesis: [u8; 32],
+	bitcoin: btc_sim::Chain,
+	btc_time: u64,
+	relayed: Vec<bitcoin::BlockHash>,
+	faucet: btc_sim::wallet::Wallet,
+	miner: ScriptBuf,
+	pub nodes: BTreeMap<u64, Node>,
+	/// Unsigned messages in the pool, by tag (one per tag, as the pool keeps them).
+	pool: Vec<(Vec<u8>, RuntimeCall)>,
+	users: Vec<u64>,
+	/// Deposits sent to Bitcoin and not yet proven (or refused for good).
+	unproven: BTreeSet<bitcoin::Txid>,
+	withdrawals: BTreeMap<u64, TrackedWithdrawal>,
+	/// What each user burned into the fee reserve, base units.
+	reserve_funded: BTreeMap<u64, u128>,
+	pub stats: Stats,
+	/// Fee rate of the Bitcoin "market", sat/vB (what honest nodes estimate).
+	market_fee_rate: u64,
+}
+
+fn fail(seed: u64, block: u64, what: impl std::fmt::Display) -> ! {
+	panic!("simulation seed {seed} failed at block {block}: {what}\n  replay: SIM_SEED={seed} cargo test --release -p pallet-btc-bridge --test simulation -- --nocapture")
+}
+
+fn header_of(block: &bitcoin::Block) -> BlockHeader {
+	BlockHeader::from_bytes(&bitcoin::consensus::serialize(&block.header))
+		.expect("an 80-byte header")
+}
+
+fn txid_of(txid: bitcoin::Txid) -> Txid {
+	Txid(txid.to_byte_array())
+}
+
+impl World {
+	pub fn new(seed: u64, scenario: Scenario) -> (World, sp_io::TestExternalities) {
+		let bitcoin = btc_sim::Chain::new();
+		let genesis_header = header_of(&bitcoin.tip().block);
+		let validators: Vec<u64> = (1..=scenario.validators).collect();
+		let ext = new_chain(&validators, &genesis_header);
+		let world = World {
+			seed,
+			rng: ChaCha20Rng::seed_from_u64(seed),
+			scenario,
+			genesis: [0; 32],
+			btc_time: genesis_header.time as u64,
+			bitcoin,
+			relayed: Vec::new(),
+			faucet: btc_sim::wallet::Wallet::from_seed(b"simulation faucet"),
+			miner: btc_sim::wallet::Wallet::from_seed(b"simulation miner").script_pubkey(),
+			nodes: BTreeMap::new(),
+			pool: Vec::new(),
+			users: (1_000..1_006).collect(),
+			unproven: BTreeSet::new(),
+			withdrawals: BTreeMap::new(),
+			reserve_funded: BTreeMap::new(),
+			stats: Stats::default(),
+			market_fee_rate: 2,
+		};
+		(world, ext)
+	}
+
+	fn now(&self) -> u32 {
+		System::block_number() as u32
+	}
+
+	fn fail(&self, what: impl std::fmt::Display) -> ! {
+		fail(self.seed, System::block_number(), what)
+	}
+
+	fn chance(&mut self, percent: u32) -> bool {
+		self.rng.next_u32() % 100 < percent
+	}
+
+	fn below(&mut self, n: u64) -> u64 {
+		self.rng.next_u64() % n.max(1)
+	}
+
+	/// Runs the scenario, checking every promise after every block, then lets the world
+	/// settle (no new requests) and checks that every withdrawal ended.
+	pub fn run(&mut self) {
+		self.genesis = System::block_hash(0).into();
+		let faults: BTreeMap<u64, Fault> =
+			self.scenario.faults.iter().map(|f| (f.validator, f.clone())).collect();
+		for v in 1..=self.scenario.validators {
+			let node = Node::open(v, self.seed, self.genesis, faults.get(&v).cloned());
+			self.nodes.insert(v, node);
+		}
+		// The faucet's coins mature.
+		for _ in 0..101 {
+			self.mine_bitcoin_block(self.faucet.script_pubkey());
+		}
+		let settle = liveness_bound_blocks(self.scenario.validators as usize + 2) as u32;
+		let total = self.scenario.blocks + settle;
+		for _ in 0..total {
+			let settling = self.now() >= self.scenario.blocks;
+			self.step(!settling);
+		}
+		self.check_everything_ended();
+	}
+
+	/// One block: hooks, the pool's messages, invariants; then everyone acts on it.
+	fn step(&mut self, users_act: bool) {
+		let number = System::block_number() + 1;
+		System::set_block_number(number);
+		System::reset_events();
+		BtcCustody::on_initialize(number);
+		BtcBridge::on_initialize(number);
+		self.include_pool();
+		self.check_invariants();
+		self.stats.blocks += 1;
+		self.stats.key_epochs =
+			pallet_btc_custody::CurrentEpoch::<Runtime>::get().map_or(0, |e| e as u64 + 1);
+
+		self.change_validator_set();
+		self.nodes_act();
+		self.relay();
+		if users_act {
+			self.users_act();
+		}
+	}
+
+	/// Block inclusion: each pooled message is checked again against the state it now
+	/// meets (`pre_dispatch`), dropped if it fails, dispatched otherwise. A message that
+	/// passed must have an effect: its dispatch may not fail.
+	fn include_pool(&mut self) {
+		let pool = std::mem::take(&mut self.pool);
+		for (_, call) in pool {
+			let valid = match &call {
+				RuntimeCall::BtcCustody(c) => {
+					BtcCustody::pre_dispatch(c).is_ok()
+				},
+				RuntimeCall::BtcBridge(c) => BtcBridge::pre_dispatch(c).is_ok(),
+				_ => false,
+			};
+			if !valid {
+				continue;
+			}
+			if let Err(e) = call.clone().dispatch_bypass_filter(RuntimeOrigin::none()) {
+				self.fail(format!("{call:?} passed pre_dispatch but failed at dispatch: {e:?}"));
+			}
+			self.stats.messages_included += 1;
+		}
+	}
+
+	/// The pool's check of a new unsigned message; refused ones are dropped, as is a second
+	/// message with a tag already in the pool.
+	fn submit(&mut self, call: RuntimeCall) -> bool {
+		let validity = match &call {
+			RuntimeCall::BtcCustody(c) => BtcCustody::validate_unsigned(TransactionSource::External, c),
+			RuntimeCall::BtcBridge(c) => BtcBridge::validate_unsigned(TransactionSource::External, c),
+			_ => return false,
+		};
+		let Ok(valid) = validity else {
+			self.stats.messages_refused_by_pool += 1;
+			return false;
+		};
+		let tag = valid.provides.first().cloned().unwrap_or_default();
+		if self.pool.iter().any(|(t, _)| *t == tag) {
+			self.stats.messages_refused_by_pool += 1;
+			return false;
+		}
+		self.pool.push((tag, call));
+		true
+	}
+
+	fn custody_call(signed: SignedMessage) -> RuntimeCall {
+		RuntimeCall::BtcCustody(pallet_btc_custody::Call::from_message(
+			signed.message,
+			signed.signature,
+		))
+	}
+
+	fn change_validator_set(&mut self) {
+		let now = self.now();
+		let joins: Vec<u64> =
+			self.scenario.joins.iter().filter(|(at, _)| *at == now).map(|(_, v)| *v).collect();
+		let leaves: Vec<u64> =
+			self.scenario.leaves.iter().filter(|(at, _)| *at == now).map(|(_, v)| *v).collect();
+		if joins.is_empty() && leaves.is_empty() {
+			return;
+		}
+		Validators::mutate(|set| {
+			set.retain(|v| !leaves.contains(v));
+			for v in &joins {
+				if !set.contains(v) {
+					set.push(*v);
+				}
+			}
+		});
+		let (seed, genesis) = (self.seed, self.genesis);
+		for v in joins {
+			self.nodes.entry(v).or_insert_with(|| Node::open(v, seed, genesis, None));
+		}
+	}
+
+	/// Every node's turn, honest or not.
+	fn nodes_act(&mut self) {
+		let now = self.now();
+		let accounts: Vec<u64> = self.nodes.keys().copied().collect();
+		for account in accounts {
+			let mut node = self.nodes.remove(&account).expect("listed");
+			self.node_act(&mut node, now);
+			self.nodes.insert(account, node);
+		}
+	}
+
+	fn node_act(&mut self, node: &mut Node, now: u32) {
+		// Crash and come back: the key store survives, nonces do not.
+		if let Some(fault) = node.fault.clone() {
+			if fault.kind == FaultKind::Crash {
+				if now == fault.from_block && node.signer.is_some() {
+					node.signer = None;
+					self.stats.fault("crash");
+				}
+				if now == fault.until_block && node.signer.is_none() {
+					node.start(self.genesis);
+				}
+			}
+		}
+		if node.signer.is_none() || node.is(FaultKind::Silent, now) {
+			if node.is(FaultKind::Silent, now) && now == node.fault.as_ref().unwrap().from_block {
+				self.stats.fault("silent");
+			}
+			return;
+		}
+		if !Validators::get().contains(&node.account) &&
+			!pallet_btc_custody::LiveEpochs::<Runtime>::iter_keys().any(|e| {
+				pallet_btc_custody::Epochs::<Runtime>::get(e)
+					.is_some_and(|k| k.members.iter().any(|m| m.0 == node.account))
+			}) {
+			return;
+		}
+		self.register(node);
+		if node.is(FaultKind::Replayer, now) && !node.sent.is_empty() {
+			let index = self.below(node.sent.len() as u64) as usize;
+			let replay = node.sent[index].clone();
+			self.stats.fault("replay");
+			self.submit(replay);
+		}
+		self.answer_tasks(node, now);
+		self.vote(node, now);
+		self.report_fee(node, now);
+	}
+
+	fn register(&mut self, node: &mut Node) {
+		let validator = node.account;
+		if !Validators::get().contains(&validator) {
+			return;
+		}
+		let signer = node.signer.as_ref().expect("running");
+		let registered = pallet_btc_custody::Registrations::<Runtime>::get(validator);
+		if registered.is_some_and(|r| r.identity == signer.identity()) {
+			return;
+		}
+		let nonce = pallet_btc_custody::RegistrationNonces::<Runtime>::get(validator);
+		let (payload, identity_signature) = signer.registration(validator, nonce);
+		let call = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
+			session_signature: TestSignature(validator, payload.encode()),
+			payload,
+			session_key: UintAuthorityId(validator),
+			identity_signature,
+		});
+		node.sent.push(call.clone());
+		self.submit(call);
+	}
+
+	fn answer_tasks(&mut self, node: &mut Node, now: u32) {
+		let tasks = BtcCustody::pending_tasks(&node.account);
+		node.answered.retain(|_, at| now < *at + 3);
+		for task in tasks {
+			let key = (task_key(&task), node.starts).encode();
+			if node.answered.contains_key(&key) {
+				continue;
+			}
+			node.answered.insert(key, now);
+			let signing = matches!(task, CustodyTask::SigningCommit { .. } | CustodyTask::SigningShare { .. });
+			if signing && node.is(FaultKind::VoteThenSilent, now) {
+				self.stats.fault("vote-then-silent");
+				continue;
+			}
+			let signer = node.signer.as_mut().expect("running");
+			let signed = match signer.handle_task(&task) {
+				Ok(signed) => signed,
+				// A restart lost the attempt's nonces: the chain's deadline moves on.
+				Err(_) => continue,
+			};
+			let signed = self.corrupt(node, signed, now);
+			let call = Self::custody_call(signed.clone());
+			node.sent.push(call.clone());
+			self.submit(call.clone());
+			if node.is(FaultKind::Spammer, now) {
+				self.spam(node, &signed);
+			}
+		}
+	}
+
+	/// What a dishonest node does to its honest message.
+	fn corrupt(&mut self, node: &Node, signed: SignedMessage, now: u32) -> SignedMessage {
+		let signer = node.signer.as_ref().expect("running");
+		match signed.message {
+			CustodyMessage::DkgShares(mut message) if node.is(FaultKind::BadDkgShare, now) => {
+				let victim = self.below(message.shares.len() as u64) as usize;
+				message.shares[victim].0[5] ^= 0x40;
+				self.stats.fault("bad DKG share");
+				signer.sign_message(CustodyMessage::DkgShares(message))
+			},
+			CustodyMessage::SignatureShares(mut message)
+				if node.is(FaultKind::BadSignatureShare, now) =>
+			{
+				for share in message.shares.iter_mut() {
+					share[31] ^= 1;
+				}
+				self.stats.fault("bad signature share");
+				signer.sign_message(CustodyMessage::SignatureShares(message))
+			},
+			CustodyMessage::DkgKeyAttestation(mut message)
+				if node.is(FaultKind::WrongAttestation, now) =>
+			{
+				let package = frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(
+					&message.public_key_package,
+				)
+				.expect("its own package");
+				let mut shares: Vec<_> = package.verifying_shares().clone().into_iter().collect();
+				if shares.len() >= 2 {
+					let (a, b) = (shares[0].1, shares[1].1);
+					shares[0].1 = b;
+					shares[1].1 = a;
+				}
+				let swapped = frost_secp256k1_tr::keys::PublicKeyPackage::new(
+					shares.into_iter().collect(),
+					*package.verifying_key(),
+					package.min_signers(),
+				);
+				message.public_key_package = swapped.serialize().expect("serializes");
+				self.stats.fault("wrong attestation");
+				signer.sign_message(CustodyMessage::DkgKeyAttestation(message))
+			},
+			CustodyMessage::DkgKeyAttestation(message) if node.is(FaultKind::FalseComplaint, now) => {
+				let n = pallet_btc_custody::ActiveDkg::<Runtime>::get()
+					.map_or(2, |r| r.participants.len() as u16);
+				let accused = if message.sender == 1 { n } else { 1 };
+				self.stats.fault("false complaint");
+				signer.sign_message(CustodyMessage::DkgComplaint(
+					tapchain_primitives::custody::DkgComplaint {
+						dkg_id: message.dkg_id,
+						sender: message.sender,
+						accused,
+						shared_point: tapchain_primitives::custody::SharedPoint(
+							signer.encryption_key().0,
+						),
+						proof: tapchain_primitives::custody::DleqProof([7; 64]),
+					},
+				))
+			},
+			message => SignedMessage { message, signature: signed.signature },
+		}
+	}
+
+	/// Spam: the same message again, another attempt's number, garbage commitments.
+	fn spam(&mut self, node: &Node, signed: &SignedMessage) {
+		let signer = node.signer.as_ref().expect("running");
+		self.stats.fault("spam");
+		self.submit(Self::custody_call(signed.clone()));
+		let variant = match signed.message.clone() {
+			CustodyMessage::SigningCommitment(mut m) => {
+				if self.chance(50) {
+					m.attempt += 1;
+				} else {
+					m.commitments = vec![vec![1, 2, 3]; m.commitments.len()];
+				}
+				CustodyMessage::SigningCommitment(m)
+			},
+			CustodyMessage::SignatureShares(mut m) => {
+				m.shares.push([9; 32]);
+				CustodyMessage::SignatureShares(m)
+			},
+			CustodyMessage::DkgCommitment(mut m) => {
+				m.package.truncate(m.package.len() / 2);
+				CustodyMessage::DkgCommitment(m)
+			},
+			other => other,
+		};
+		self.submit(Self::custody_call(signer.sign_message(variant)));
+	}
+
+	fn vote(&mut self, node: &mut Node, now: u32) {
+		let Some(id) = pallet_btc_bridge::ActiveProposal::<Runtime>::get() else { return };
+		let Some(proposal) = pallet_btc_bridge::Proposals::<Runtime>::get(id) else { return };
+		if proposal.approvals.contains(&node.account) || proposal.rejections.contains(&node.account)
+		{
+			return;
+		}
+		if node.voted.get(&id).is_some_and(|at| now < at + 3) {
+			return;
+		}
+		if let Some(fault) = &node.fault {
+			if fault.kind == FaultKind::LateVoter &&
+				now < proposal.created_at as u32 + fault.delay_blocks
+			{
+				return;
+			}
+		}
+		let Some(check) = BtcBridge::proposal_check(id) else { return };
+		let approve = if node.is(FaultKind::RejectAll, now) {
+			self.stats.fault("reject everything");
+			false
+		} else {
+			match check_proposal(&check, Some(self.market_fee_rate)) {
+				Ok(()) => true,
+				Err(reason) => {
+					self.fail(format!("honest validator {} rejects proposal {id}: {reason}", node.account))
+				},
+			}
+		};
+		let signer = node.signer.as_ref().expect("running");
+		let vote = ProposalVote {
+			proposal_id: id,
+			txid: proposal.txid.0,
+			voter: signer.identity().0,
+			approve,
+		};
+		let signature = signer.sign_bridge_message(&BridgeMessage::ProposalVote(vote.clone()));
+		let call =
+			RuntimeCall::BtcBridge(pallet_btc_bridge::Call::vote_on_proposal { vote, signature });
+		node.voted.insert(id, now);
+		node.sent.push(call.clone());
+		if node.is(FaultKind::LateVoter, now) {
+			self.stats.fault("late vote");
+		}
+		self.submit(call);
+	}
+
+	fn report_fee(&mut self, node: &mut Node, now: u32) {
+		if node.fee_reported_at.is_some_and(|at| now < at + 10) {
+			return;
+		}
+		node.fee_reported_at = Some(now);
+		let signer = node.signer.as_ref().expect("running");
+		// A dishonest reporter names an absurd rate; it must not move the median.
+		let rate = if node.fault.is_some() && self.chance(50) {
+			self.stats.fault("absurd fee report");
+			150
+		} else {
+			self.market_fee_rate
+		};
+		let report = FeeRateReport { reporter: signer.identity().0, sat_per_vbyte: rate, at_block: now };
+		let signature = signer.sign_bridge_message(&BridgeMessage::FeeRateReport(report.clone()));
+		let call =
+			RuntimeCall::BtcBridge(pallet_btc_bridge::Call::report_fee_rate { report, signature });
+		node.sent.push(call.clone());
+		self.submit(call);
+	}
+
+	fn mine_bitcoin_block(&mut self, payout: ScriptBuf) {
+		self.btc_time += 600;
+		self.bitcoin.mock_time_secs = Some(self.btc_time);
+		NowSecs::set(self.btc_time + 60);
+		self.bitcoin.mine_block(&payout);
+	}
+
+	/// The relayer: mines, relays headers, proves deposits, broadcasts and proves the
+	/// bridge's transactions.
+	fn relay(&mut self) {
+		if self.chance(50) {
+			if self.scenario.adversarial_users && self.chance(3) && self.bitcoin.height() > 110 {
+				// A one-block reorg: the tip is replaced; its transactions go back to the
+				// mempool and are mined again.
+				let tip = self.bitcoin.tip_hash();
+				self.bitcoin.invalidate_block(&tip).expect("not the genesis");
+				self.mine_bitcoin_block(self.miner.clone());
+				self.mine_bitcoin_block(self.miner.clone());
+				self.stats.reorgs += 1;
+				self.stats.fault("bitcoin reorg");
+			} else {
+				self.mine_bitcoin_block(self.miner.clone());
+			}
+		}
+		self.relay_headers();
+		self.prove_deposits();
+		self.broadcast_and_prove();
+	}
+
+	fn relay_headers(&mut self) {
+		let tip_height = self.bitcoin.height();
+		// From the first height the light client's best chain disagrees on.
+		let mut from = 1;
+		while from <= tip_height {
+			let ours = self.bitcoin.hash_at(from).expect("active");
+			let theirs = pallet_btc_light_client::Pallet::<Runtime>::best_hash_at(from);
+			if theirs.map(|h| h.0) != Some(ours.to_byte_array()) {
+				break;
+			}
+			from += 1;
+		}
+		if from > tip_height {
+			return;
+		}
+		let headers: Vec<BlockHeader> = (from..=tip_height)
+			.map(|h| header_of(&self.bitcoin.block(&self.bitcoin.hash_at(h).unwrap()).unwrap().block))
+			.collect();
+		for batch in headers.chunks(2016) {
+			if let Err(e) = BtcLightClient::submit_headers(
+				RuntimeOrigin::signed(99),
+				batch.to_vec().try_into().expect("within the limit"),
+			) {
+				self.fail(format!("the light client refused Bitcoin's own headers: {e:?}"));
+			}
+		}
+		if self.scenario.adversarial_users && self.chance(10) {
+			// Header spam: a cheap sibling of the tip (regtest difficulty). It may be stored
+			// or refused; it must never lock out the honest chain (checked by relaying).
+			let tip = self.bitcoin.tip().block.header;
+			let mut spam = tip;
+			spam.time += 1 + self.below(60) as u32;
+			spam.merkle_root = bitcoin::TxMerkleNode::from_byte_array([self.rng.next_u32() as u8; 32]);
+			let parent = self.bitcoin.block(&tip.prev_blockhash).map(|p| p.block.header);
+			if let Some(parent) = parent {
+				spam.prev_blockhash = parent.block_hash();
+				while !spam.target().is_met_by(spam.block_hash()) {
+					spam.nonce += 1;
+				}
+				let header = BlockHeader::from_bytes(&bitcoin::consensus::serialize(&spam)).unwrap();
+				let _ = BtcLightClient::submit_headers(
+					RuntimeOrigin::signed(98),
+					vec![header].try_into().unwrap(),
+				);
+				self.stats.fault("header spam");
+			}
+		}
+		self.relayed = (0..=tip_height).filter_map(|h| self.bitcoin.hash_at(h)).collect();
+	}
+
+	/// A Merkle proof of `txid` in the active block `block`.
+	fn proof(&self, block: &bitcoin::Block, txid: bitcoin::Txid) -> Option<pallet_btc_light_client::MerkleProof> {
+		let txids: Vec<Txid> = block.txdata.iter().map(|tx| txid_of(tx.compute_txid())).collect();
+		let index = txids.iter().position(|t| *t == txid_of(txid))?;
+		Some(pallet_btc_light_client::MerkleProof {
+			tx_index: index as u32,
+			branch: merkle_branch(&txids, index)?.try_into().ok()?,
+		})
+	}
+
+	fn prove_deposits(&mut self) {
+		let unproven: Vec<bitcoin::Txid> = self.unproven.iter().copied().collect();
+		for txid in unproven {
+			let Some((tx, block_hash)) = self.bitcoin.confirmed_tx(&txid).map(|(t, b)| (t.clone(), b)) else {
+				continue;
+			};
+			if self.bitcoin.confirmations(&block_hash) < 3 {
+				continue;
+			}
+			let block = self.bitcoin.block(&block_hash).unwrap().block.clone();
+			let Some(proof) = self.proof(&block, txid) else { continue };
+			let result = BtcBridge::submit_deposit(
+				RuntimeOrigin::signed(97),
+				bitcoin::consensus::serialize(&tx),
+				proof,
+				tapchain_primitives::bitcoin::BlockHash(block_hash.to_byte_array()),
+			);
+			match result {
+				Ok(()) => {
+					self.stats.deposits += 1;
+					self.unproven.remove(&txid);
+				},
+				Err(e) => {
+					let final_refusal = e == pallet_btc_bridge::Error::<Runtime>::AlreadyCredited.into() ||
+						e == pallet_btc_bridge::Error::<Runtime>::NoCustodyOutput.into();
+					if final_refusal {
+						self.unproven.remove(&txid);
+					}
+				},
+			}
+		}
+	}
+
+	fn broadcast_and_prove(&mut self) {
+		let Some(id) = pallet_btc_bridge::ActiveProposal::<Runtime>::get() else { return };
+		let Some(proposal) = pallet_btc_bridge::Proposals::<Runtime>::get(id) else { return };
+		let txid = bitcoin::Txid::from_byte_array(proposal.txid.0);
+		if let Some(signed) = pallet_btc_bridge::SignedTransactions::<Runtime>::get(id) {
+			if self.bitcoin.confirmed_tx(&txid).is_none() && self.bitcoin.mempool_entry(&txid).is_none() {
+				let tx: bitcoin::Transaction =
+					bitcoin::consensus::deserialize(&signed).expect("a signed transaction");
+				if let Err(e) = self.bitcoin.accept_to_mempool(tx, 0) {
+					self.fail(format!("Bitcoin refused the bridge's signed transaction {txid}: {e:?}"));
+				}
+			}
+		}
+		let Some((tx, block_hash)) = self.bitcoin.confirmed_tx(&txid).map(|(t, b)| (t.clone(), b)) else {
+			return;
+		};
+		if self.bitcoin.confirmations(&block_hash) < 3 {
+			return;
+		}
+		let block = self.bitcoin.block(&block_hash).unwrap().block.clone();
+		let proof = self.proof(&block, txid).expect("in its block");
+		let result = BtcBridge::submit_withdrawal_proof(
+			RuntimeOrigin::signed(97),
+			id,
+			bitcoin::consensus::serialize(&tx),
+			proof,
+			tapchain_primitives::bitcoin::BlockHash(block_hash.to_byte_array()),
+		);
+		if let Err(e) = result {
+			self.fail(format!("the proof of confirmed proposal {id} was refused: {e:?}"));
+		}
+	}
+
+	fn custody_scripts(&self) -> Vec<(u32, ScriptBuf)> {
+		BtcBridge::deposit_scripts()
+			.into_iter()
+			.map(|(epoch, script)| (epoch, ScriptBuf::from_bytes(script)))
+			.collect()
+	}
+
+	/// Users: deposits (some without memo, some dust to old keys), withdrawals (some too
+	/// small, some too large for any transaction), reserve funding.
+	fn users_act(&mut self) {
+		if !self.chance(self.scenario.activity_percent) {
+			return;
+		}
+		let index = self.below(self.users.len() as u64) as usize;
+		let user = self.users[index];
+		let scripts = self.custody_scripts();
+		match self.below(10) {
+			0..=3 if !scripts.is_empty() => {
+				let (_, current) = scripts.last().cloned().unwrap();
+				let sats = 20_000 + self.below(2_000_000);
+				let memo = DepositRecipient::Native(padded(user)).memo_script();
+				let mut outputs = vec![TxOut { value: Amount::from_sat(sats), script_pubkey: current }];
+				if !self.chance(10) {
+					outputs.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(memo) });
+				}
+				self.send_deposit(outputs);
+			},
+			4 if self.scenario.adversarial_users && scripts.len() > 1 => {
+				// Dust to an old (still live) key: it must not pin that key.
+				let (_, old) = scripts[self.below(scripts.len() as u64 - 1) as usize].clone();
+				self.stats.fault("dust to an old key");
+				self.send_deposit(vec![TxOut { value: Amount::from_sat(331), script_pubkey: old }]);
+			},
+			5..=8 => self.withdraw(user),
+			_ => {
+				let balance = Balances::balance(&user);
+				if balance > sats_to_base_units(100_000) &&
+					pallet_btc_bridge::Ledger::<Runtime>::get().reserve_sats < 50_000
+				{
+					let amount = sats_to_base_units(30_000);
+					if BtcBridge::fund_fee_reserve(RuntimeOrigin::signed(user), amount).is_ok() {
+						*self.reserve_funded.entry(user).or_default() += amount;
+					}
+				}
+			},
+		}
+	}
+
+	fn send_deposit(&mut self, outputs: Vec<TxOut>) {
+		let Ok(tx) = self.faucet.pay(&self.bitcoin, outputs, self.market_fee_rate) else { return };
+		let txid = tx.compute_txid();
+		if let Err(e) = self.bitcoin.accept_to_mempool(tx, 0) {
+			self.fail(format!("the faucet's deposit was refused: {e:?}"));
+		}
+		self.unproven.insert(txid);
+	}
+
+	fn withdraw(&mut self, user: u64) {
+		let balance = Balances::balance(&user);
+		if balance < sats_to_base_units(2_000) {
+			return;
+		}
+		let id = pallet_btc_bridge::NextWithdrawalId::<Runtime>::get();
+		let wallet = btc_sim::wallet::Wallet::from_seed(format!("withdrawal {} {id}", self.seed).as_bytes());
+		let max_sats = (balance / sats_to_base_units(1)) as u64;
+		let sats = match self.below(10) {
+			0 if self.scenario.adversarial_users => 500 + self.below(500), // small: may be refunded
+			1 if self.scenario.adversarial_users => max_sats + 1,         // more than held
+			_ => 1_000 + self.below(max_sats / 2),
+		};
+		let address: frame_support::BoundedVec<u8, _> =
+			wallet.address.to_string().into_bytes().try_into().expect("short");
+		if BtcBridge::request_withdrawal(RuntimeOrigin::signed(user), address, sats_to_base_units(sats)).is_ok() {
+			self.stats.withdrawals += 1;
+			self.withdrawals.insert(id, TrackedWithdrawal { requested_at: self.now(), script: wallet.script_pubkey() });
+		}
+	}
+
+	/// Faulty validators within the tolerated number for the smallest set of the run.
+	fn within_budget(&self) -> bool {
+		let n = Validators::get().len();
+		let faulty = self
+			.nodes
+			.values()
+			.filter(|node| node.fault.is_some() && Validators::get().contains(&node.account))
+			.count();
+		faulty <= n - (2 * n / 3 + 1)
+	}
+
+	/// The promises, after every block.
+	fn check_invariants(&mut self) {
+		if let Err(e) = BtcCustody::do_try_state() {
+			self.fail(format!("custody try_state: {e:?}"));
+		}
+		if let Err(e) = BtcBridge::do_try_state() {
+			self.fail(format!("bridge try_state: {e:?}"));
+		}
+		// Every bridge UTXO is unspent on Bitcoin, or spent by the approved transaction in
+		// flight: the bridge never counts coins that are gone.
+		let in_flight = pallet_btc_bridge::ActiveProposal::<Runtime>::get()
+			.and_then(pallet_btc_bridge::Proposals::<Runtime>::get)
+			.filter(|p| p.status.is_approved_in_flight());
+		for (outpoint, utxo) in pallet_btc_bridge::Utxos::<Runtime>::iter() {
+			let bitcoin_outpoint = bitcoin::OutPoint {
+				txid: bitcoin::Txid::from_byte_array(outpoint.txid.0),
+				vout: outpoint.vout,
+			};
+			let unspent = self.bitcoin.utxo(&bitcoin_outpoint).is_some_and(|coin| coin.output.value.to_sat() == utxo.value_sats);
+			let spent_by_flight = in_flight.as_ref().is_some_and(|p| p.inputs.iter().any(|(o, _, _)| *o == outpoint));
+			if !unspent && !spent_by_flight {
+				self.fail(format!("bridge UTXO {outpoint:?} is not unspent on Bitcoin"));
+			}
+		}
+		// Users' balances are what the bridge's records say they should be.
+		for user in self.users.clone() {
+			let credited: u128 = pallet_btc_bridge::Deposits::<Runtime>::iter_values()
+				.filter(|r| matches!(r.outcome, pallet_btc_bridge::DepositOutcome::Credited { account } if account == user))
+				.map(|r| sats_to_base_units(r.value_sats))
+				.sum();
+			let mut burned = 0u128;
+			let mut refunded = 0u128;
+			for (_, w) in pallet_btc_bridge::Withdrawals::<Runtime>::iter() {
+				if w.owner == user {
+					burned += sats_to_base_units(w.amount_sats);
+					if w.status == pallet_btc_bridge::WithdrawalStatus::Refunded {
+						refunded += sats_to_base_units(w.amount_sats);
+					}
+				}
+			}
+			let funded = self.reserve_funded.get(&user).copied().unwrap_or(0);
+			let expected = credited + refunded - burned - funded;
+			if Balances::balance(&user) != expected {
+				self.fail(format!("user {user} holds {} base units, its records say {expected}", Balances::balance(&user)));
+			}
+		}
+		// Liveness: within the fault budget, no withdrawal stays burned past the bound.
+		let now = self.now() as u64;
+		let bound = liveness_bound_blocks(Validators::get().len());
+		if self.within_budget() {
+			for (id, tracked) in &self.withdrawals {
+				let Some(w) = pallet_btc_bridge::Withdrawals::<Runtime>::get(id) else { continue };
+				let ended = matches!(
+					w.status,
+					pallet_btc_bridge::WithdrawalStatus::Paid { .. } |
+						pallet_btc_bridge::WithdrawalStatus::Refunded
+				);
+				if !ended && now > tracked.requested_at as u64 + bound {
+					self.fail(format!("withdrawal {id} requested at block {} is still {:?} after {bound} blocks", tracked.requested_at, w.status));
+				}
+			}
+		}
+	}
+
+	/// After the settling blocks: every withdrawal ended, and Bitcoin paid each paid one
+	/// exactly once, exactly its amount.
+	fn check_everything_ended(&mut self) {
+		let budget = self.within_budget();
+		let mut received: BTreeMap<ScriptBuf, u64> = BTreeMap::new();
+		for height in 0..=self.bitcoin.height() {
+			let hash = self.bitcoin.hash_at(height).unwrap();
+			for tx in &self.bitcoin.block(&hash).unwrap().block.txdata {
+				for output in &tx.output {
+					*received.entry(output.script_pubkey.clone()).or_default() += output.value.to_sat();
+				}
+			}
+		}
+		for (id, tracked) in &self.withdrawals {
+			let w = pallet_btc_bridge::Withdrawals::<Runtime>::get(id).expect("recorded");
+			let got = received.get(&tracked.script).copied().unwrap_or(0);
+			match w.status {
+				pallet_btc_bridge::WithdrawalStatus::Paid { proposal_id, .. } => {
+					let paid = pallet_btc_bridge::Proposals::<Runtime>::get(proposal_id)
+						.and_then(|p| p.payouts.iter().find(|(w, _)| w == id).map(|(_, s)| *s))
+						.expect("a paid withdrawal is in its proposal");
+					if got != paid {
+						self.fail(format!("withdrawal {id}: Bitcoin paid {got} sats, the chain says {paid}"));
+					}
+					self.stats.paid += 1;
+				},
+				pallet_btc_bridge::WithdrawalStatus::Refunded => {
+					if got != 0 {
+						self.fail(format!("withdrawal {id} was refunded and also paid {got} sats"));
+					}
+					self.stats.refunded += 1;
+				},
+				status if budget => self.fail(format!("withdrawal {id} never ended: {status:?}")),
+				_ => {},
+			}
+		}
+	}
+}
+
+/// A 32-byte native account id whose first 8 bytes are `account` (the mock's mapping).
+fn padded(account: u64) -> [u8; 32] {
+	let mut bytes = [0u8; 32];
+	bytes[..8].copy_from_slice(&account.to_le_bytes());
+	bytes
+}
+
+/// What identifies a task for de-duplication, as the node worker keys them.
+fn task_key(task: &CustodyTask) -> Vec<u8> {
+	match task {
+		CustodyTask::DkgCommit { dkg, .. } => (0u8, dkg.dkg_id).encode(),
+		CustodyTask::DkgShare { dkg, .. } => (1u8, dkg.dkg_id).encode(),
+		CustodyTask::DkgFinish { dkg, .. } => (2u8, dkg.dkg_id).encode(),
+		CustodyTask::SigningCommit { session_id, attempt, .. } => (3u8, *session_id, *attempt).encode(),
+		CustodyTask::SigningShare { session_id, attempt, .. } => (4u8, *session_id, *attempt).encode(),
+	}
+}
