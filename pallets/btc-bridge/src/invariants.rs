@@ -8,7 +8,10 @@ fn check(condition: bool, what: impl FnOnce() -> String) -> Result<(), TryRuntim
 	if condition {
 		Ok(())
 	} else {
-		log::error!(target: "btc-bridge", "try_state: {}", what());
+		let what = what();
+		log::error!(target: "btc-bridge", "try_state: {what}");
+		#[cfg(feature = "std")]
+		eprintln!("btc-bridge try_state: {what}");
 		Err(TryRuntimeError::Other("btc-bridge invariant broken; see the log"))
 	}
 }

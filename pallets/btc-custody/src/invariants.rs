@@ -9,7 +9,10 @@ fn check(condition: bool, what: impl FnOnce() -> alloc::string::String) -> Resul
 	if condition {
 		Ok(())
 	} else {
-		log::error!(target: "btc-custody", "try_state: {}", what());
+		let what = what();
+		log::error!(target: "btc-custody", "try_state: {what}");
+		#[cfg(feature = "std")]
+		eprintln!("btc-custody try_state: {what}");
 		Err(TryRuntimeError::Other("btc-custody invariant broken; see the log"))
 	}
 }

@@ -35,7 +35,7 @@ fn seeded_fault_schedules_keep_every_promise() {
 	let blocks = env_u64("SIM_BLOCKS").unwrap_or(90) as u32;
 	let seeds: Vec<u64> = match env_u64("SIM_SEED") {
 		Some(seed) => vec![seed],
-		None => (1..=env_u64("SIM_SEEDS").unwrap_or(150)).collect(),
+		None => (1..=env_u64("SIM_SEEDS").unwrap_or(250)).collect(),
 	};
 	let started = Instant::now();
 	let mut total = Stats::default();
@@ -95,10 +95,12 @@ fn an_approver_that_never_signs_does_not_stall_withdrawals() {
 /// and the other four hold a key they can sign with; back online, the two vote again.
 #[test]
 fn a_key_held_by_too_few_never_goes_live() {
+	// The DKG starts at block 4; commitments are in block 5, shares in block 6: the two stop
+	// right after sending their shares.
 	let crash = |validator| Fault {
 		validator,
 		kind: FaultKind::Crash,
-		from_block: 4,
+		from_block: 6,
 		until_block: 25,
 		delay_blocks: 0,
 	};

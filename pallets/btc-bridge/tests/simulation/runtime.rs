@@ -34,6 +34,8 @@ impl pallet_balances::Config for Runtime {
 	type Balance = u128;
 	type AccountStore = System;
 	type ExistentialDeposit = frame_support::traits::ConstU128<EXISTENTIAL_DEPOSIT>;
+	type RuntimeFreezeReason = RuntimeFreezeReason;
+	type MaxFreezes = frame_support::traits::VariantCountOf<RuntimeFreezeReason>;
 }
 
 parameter_types! {
@@ -58,7 +60,7 @@ parameter_types! {
 	pub const PruningDepth: u32 = 2016 + 100;
 	pub const MaxHeadersPerSubmission: u32 = 2016;
 	pub const MaxParticipants: u32 = 100;
-	pub const MaxMessagesPerSession: u32 = 64;
+	pub const MaxMessagesPerSession: u32 = 16;
 	pub const MaxOpenSessions: u32 = 16;
 	pub const DkgRoundBlocks: u64 = 5;
 	pub const SigningAttemptBlocks: u64 = 3;
@@ -66,7 +68,7 @@ parameter_types! {
 	pub const MinRecoveryDelayBlocks: u16 = 1000;
 	pub const MinDepositSats: u64 = 10_000;
 	pub const MaxWithdrawalsPerProposal: u32 = 20;
-	pub const MaxInputsPerProposal: u32 = 64;
+	pub const MaxInputsPerProposal: u32 = 16;
 	pub const MaxRequestsScanned: u32 = 100;
 	pub const WithdrawalTimeoutBlocks: u64 = 60;
 	pub const VotingBlocks: u64 = 8;

@@ -64,6 +64,9 @@ pub struct Node {
 	answered: BTreeMap<Vec<u8>, u32>,
 	voted: BTreeMap<u64, u32>,
 	fee_reported_at: Option<u32>,
+	/// Whether its operator gave it a Bitcoin node (`--bitcoind-rpc-url`): only then does it
+	/// report fee estimates and check proposals' rates against its own; from which block.
+	bitcoind_from: Option<u32>,
 	/// Everything it ever sent, for replays.
 	sent: Vec<RuntimeCall>,
 }
@@ -86,6 +89,7 @@ impl Node {
 			answered: BTreeMap::new(),
 			voted: BTreeMap::new(),
 			fee_reported_at: None,
+			bitcoind_from: None,
 			sent: Vec::new(),
 		};
 		node.start(genesis);
@@ -237,7 +241,14 @@ impl World {
 		let faults: BTreeMap<u64, Fault> =
 			self.scenario.faults.iter().map(|f| (f.validator, f.clone())).collect();
 		for v in 1..=self.scenario.validators {
-			let node = Node::open(v, self.seed, self.genesis, faults.get(&v).cloned());
+			let mut node = Node::open(v, self.seed, self.genesis, faults.get(&v).cloned());
+			// Some operators run no Bitcoin node; the others start reporting at different
+			// times (a faulty one reports from the start).
+			node.bitcoind_from = match node.fault.is_some() || self.chance(70) {
+				true if node.fault.is_some() => Some(0),
+				true => Some(self.below(30) as u32),
+				false => None,
+			};
 			self.nodes.insert(v, node);
 		}
 		// The faucet's coins mature.
@@ -560,7 +571,8 @@ impl World {
 			self.stats.fault("reject everything");
 			false
 		} else {
-			match check_proposal(&check, Some(self.market_fee_rate)) {
+			let estimate = node.bitcoind_from.is_some_and(|from| now >= from).then_some(self.market_fee_rate);
+			match check_proposal(&check, estimate) {
 				Ok(()) => true,
 				Err(reason) => {
 					self.fail(format!("honest validator {} rejects proposal {id}: {reason}", node.account))
@@ -586,7 +598,9 @@ impl World {
 	}
 
 	fn report_fee(&mut self, node: &mut Node, now: u32) {
-		if node.fee_reported_at.is_some_and(|at| now < at + 10) {
+		if node.bitcoind_from.is_none_or(|from| now < from) ||
+			node.fee_reported_at.is_some_and(|at| now < at + 10)
+		{
 			return;
 		}
 		node.fee_reported_at = Some(now);
@@ -826,9 +840,18 @@ impl World {
 		let id = pallet_btc_bridge::NextWithdrawalId::<Runtime>::get();
 		let wallet = btc_sim::wallet::Wallet::from_seed(format!("withdrawal {} {id}", self.seed).as_bytes());
 		let max_sats = (balance / sats_to_base_units(1)) as u64;
+		// Exactly the largest UTXO but for a few sats: the change would be dust.
+		let largest = pallet_btc_bridge::Utxos::<Runtime>::iter_values()
+			.map(|u| u.value_sats)
+			.max()
+			.unwrap_or(0);
 		let sats = match self.below(10) {
 			0 if self.scenario.adversarial_users => 500 + self.below(500), // small: may be refunded
 			1 if self.scenario.adversarial_users => max_sats + 1,         // more than held
+			2 if self.scenario.adversarial_users && largest > 1_000 && largest - 200 < max_sats => {
+				self.stats.fault("dust change");
+				largest - 1 - self.below(300)
+			},
 			_ => 1_000 + self.below(max_sats / 2),
 		};
 		let address: frame_support::BoundedVec<u8, _> =
