@@ -69,7 +69,8 @@ pub struct ProposalView {
 	pub id: u64,
 	/// `payout` or `sweep`.
 	pub kind: String,
-	/// `voting`, `approved`, `signing`, `signed`, `confirmed`, `rejected` or `expired`.
+	/// `voting`, `approved`, `signing`, `signed`, `confirmed`, `rejected`, `expired` or
+	/// `cancelled`.
 	pub status: String,
 	pub txid: String,
 	/// The unsigned transaction, hex.
@@ -80,6 +81,27 @@ pub struct ProposalView {
 	pub vsize: u64,
 	pub approvals: u32,
 	pub rejections: u32,
+}
+
+/// The bridge's books, in sats: custody UTXOs add up to `issued + pendingWithdrawals +
+/// unclaimed + reserve + reserveCommitted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackingView {
+	/// Sum of the custody UTXOs.
+	pub utxo_sats: u64,
+	/// What the approved transaction in flight pays out of custody.
+	pub in_flight_outflow_sats: u64,
+	/// Bridged BTC outstanding.
+	pub issued_sats: u64,
+	/// Burned by withdrawals not yet paid or refunded.
+	pub pending_withdrawal_sats: u64,
+	/// Deposits recorded without credit.
+	pub unclaimed_sats: u64,
+	/// The fee reserve (pays sweep fees and dust change).
+	pub reserve_sats: u64,
+	/// The reserve committed to the transaction in flight.
+	pub reserve_committed_sats: u64,
 }
 
 /// A signed bridge transaction.
@@ -135,6 +157,10 @@ pub trait BridgeRpc {
 	#[method(name = "bridge_activeProposal")]
 	fn active_proposal(&self, at: Option<Hash>) -> RpcResult<Option<ProposalView>>;
 
+	/// The bridge's books: the bitcoin it holds and what it owes (sats).
+	#[method(name = "bridge_backing")]
+	fn backing(&self, at: Option<Hash>) -> RpcResult<BackingView>;
+
 	/// A proposal by id.
 	#[method(name = "bridge_proposal")]
 	fn proposal(&self, id: u64, at: Option<Hash>) -> RpcResult<Option<ProposalView>>;
@@ -188,24 +214,23 @@ fn proposal_view(id: u64, proposal: &pallet_btc_bridge::Proposal<Runtime>) -> Pr
 	}
 }
 
-/// A finalized PSBT of `signed`, with every input's spent output when the key is known.
+/// A finalized PSBT of `signed`, with every input's spent output (its amount and the output
+/// key of its custody epoch) when the key is known.
 pub fn finalized_psbt(
 	signed: &Transaction,
-	spent_sats: &[u64],
-	input_output_key: Option<[u8; 32]>,
+	spent: &[(u64, Option<[u8; 32]>)],
 ) -> Result<Psbt, String> {
 	let mut unsigned = signed.clone();
 	for input in unsigned.input.iter_mut() {
 		input.witness = Witness::new();
 	}
 	let mut psbt = Psbt::from_unsigned_tx(unsigned).map_err(|e| e.to_string())?;
-	let script = input_output_key
-		.and_then(|key| XOnlyPublicKey::from_slice(&key).ok())
-		.map(|key| ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(key)));
-	for ((input, signed_input), sats) in psbt.inputs.iter_mut().zip(&signed.input).zip(spent_sats) {
-		if let Some(script) = &script {
-			input.witness_utxo =
-				Some(TxOut { value: Amount::from_sat(*sats), script_pubkey: script.clone() });
+	for ((input, signed_input), (sats, key)) in psbt.inputs.iter_mut().zip(&signed.input).zip(spent) {
+		let script = key
+			.and_then(|key| XOnlyPublicKey::from_slice(&key).ok())
+			.map(|key| ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(key)));
+		if let Some(script) = script {
+			input.witness_utxo = Some(TxOut { value: Amount::from_sat(*sats), script_pubkey: script });
 		}
 		input.final_script_witness = Some(signed_input.witness.clone());
 	}
@@ -230,6 +255,20 @@ where
 			              6a 22 5443 <32-byte native account> (bridge_depositMemo builds it)"
 				.into(),
 		}))
+	}
+
+	fn backing(&self, at: Option<Hash>) -> RpcResult<BackingView> {
+		let at = at.unwrap_or_else(|| self.client.info().best_hash);
+		let backing = self.client.runtime_api().backing(at).map_err(runtime_error)?;
+		Ok(BackingView {
+			utxo_sats: backing.utxo_sats,
+			in_flight_outflow_sats: backing.in_flight_outflow_sats,
+			issued_sats: backing.ledger.issued_sats,
+			pending_withdrawal_sats: backing.ledger.pending_withdrawal_sats,
+			unclaimed_sats: backing.ledger.unclaimed_sats,
+			reserve_sats: backing.ledger.reserve_sats,
+			reserve_committed_sats: backing.ledger.reserve_committed_sats,
+		})
 	}
 
 	fn deposit_memo(&self, recipient: String) -> RpcResult<Bytes> {
@@ -325,13 +364,20 @@ where
 			.proposal(at, proposal_id)
 			.map_err(runtime_error)?
 			.ok_or_else(|| runtime_error("signed transaction without its proposal"))?;
-		let input_output_key = api
+		let epoch_keys = api
 			.proposal_check(at, proposal_id)
 			.map_err(runtime_error)?
-			.and_then(|check| check.input_output_key);
+			.map(|check| check.epoch_output_keys)
+			.unwrap_or_default();
 		let signed: Transaction = deserialize(&bytes).map_err(runtime_error)?;
-		let spent: Vec<u64> = proposal.inputs.iter().map(|(_, sats, _)| *sats).collect();
-		let psbt = finalized_psbt(&signed, &spent, input_output_key).map_err(runtime_error)?;
+		let spent: Vec<(u64, Option<[u8; 32]>)> = proposal
+			.inputs
+			.iter()
+			.map(|(_, sats, epoch)| {
+				(*sats, epoch_keys.iter().find(|(e, _)| e == epoch).map(|(_, key)| *key))
+			})
+			.collect();
+		let psbt = finalized_psbt(&signed, &spent).map_err(runtime_error)?;
 		Ok(Some(SignedTransaction {
 			txid: signed.compute_txid().to_string(),
 			hex: hex::encode(&bytes),

@@ -413,7 +413,9 @@ impl sp_staking::offence::Offence<pallet_session::historical::IdentificationTupl
 		use pallet_btc_custody::CustodyOffence::*;
 		match self.offence {
 			DkgSilence | SigningSilence | ProposalVoteSilence => Perbill::zero(),
-			DkgBadShare | DkgFalseComplaint | BadSignatureShare => Perbill::from_percent(1),
+			DkgBadShare | DkgFalseComplaint | DkgWrongKey | BadSignatureShare => {
+				Perbill::from_percent(1)
+			},
 		}
 	}
 }
