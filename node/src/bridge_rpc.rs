@@ -225,12 +225,14 @@ pub fn finalized_psbt(
 		input.witness = Witness::new();
 	}
 	let mut psbt = Psbt::from_unsigned_tx(unsigned).map_err(|e| e.to_string())?;
-	for ((input, signed_input), (sats, key)) in psbt.inputs.iter_mut().zip(&signed.input).zip(spent) {
-		let script = key
-			.and_then(|key| XOnlyPublicKey::from_slice(&key).ok())
-			.map(|key| ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(key)));
+	for ((input, signed_input), (sats, key)) in psbt.inputs.iter_mut().zip(&signed.input).zip(spent)
+	{
+		let script = key.and_then(|key| XOnlyPublicKey::from_slice(&key).ok()).map(|key| {
+			ScriptBuf::new_p2tr_tweaked(TweakedPublicKey::dangerous_assume_tweaked(key))
+		});
 		if let Some(script) = script {
-			input.witness_utxo = Some(TxOut { value: Amount::from_sat(*sats), script_pubkey: script });
+			input.witness_utxo =
+				Some(TxOut { value: Amount::from_sat(*sats), script_pubkey: script });
 		}
 		input.final_script_witness = Some(signed_input.witness.clone());
 	}

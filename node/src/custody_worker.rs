@@ -477,8 +477,7 @@ where
 		validator: AccountId,
 		at: <Block as BlockT>::Hash,
 	) {
-		let nonce = match self.client.runtime_api().next_registration_nonce(at, validator.clone())
-		{
+		let nonce = match self.client.runtime_api().next_registration_nonce(at, validator.clone()) {
 			Ok(nonce) => nonce,
 			Err(e) => {
 				log::warn!(target: LOG_TARGET, "Custody registration nonce unavailable: {e}");

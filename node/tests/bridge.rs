@@ -249,7 +249,9 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 	// floor(2*4/3)+1 = 3 approvals decide; the fourth vote may still be recorded (votes count
 	// for the whole window, against silence).
 	assert!(proposal["approvals"].as_u64().unwrap() >= 3, "floor(2*4/3)+1 approvals: {proposal}");
-	assert_eq!(proposal["rejections"].as_u64().unwrap(), 0, "{proposal}");
+	// Dave's Bitcoin node estimates 80 sat/vB: his node refuses a rate more than twice away
+	// from it (14); the three others approve, and one rejection of four decides nothing.
+	assert!(proposal["rejections"].as_u64().unwrap() <= 1, "{proposal}");
 	assert_eq!(proposal["feeRateSatPerVb"].as_u64().unwrap(), 14, "the validators' median rate");
 	let signed = node.rpc("bridge_signedTransaction", json!([proposal_id])).unwrap();
 	let raw = hex_decode(&signed["hex"]);

@@ -598,9 +598,8 @@ fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign
 		// Every member's bonded BTC is frozen while the key is live: unbonded, it still
 		// cannot leave the account before the key's funds have moved.
 		use frame_support::traits::fungible::InspectFreeze;
-		let reason = crate::RuntimeFreezeReason::BtcCustody(
-			pallet_btc_custody::FreezeReason::CustodyMember,
-		);
+		let reason =
+			crate::RuntimeFreezeReason::BtcCustody(pallet_btc_custody::FreezeReason::CustodyMember);
 		for (_, stash) in &validators {
 			assert_eq!(
 				Balances::balance_frozen(&reason, &stash.to_account_id()),

@@ -393,8 +393,11 @@ impl Signer {
 	}
 
 	fn sign(&self, message: CustodyMessage) -> SignedMessage {
-		let signature =
-			sign_auth(&self.identity, &message.digest(&self.genesis_hash), &random_secret(&self.rng));
+		let signature = sign_auth(
+			&self.identity,
+			&message.digest(&self.genesis_hash),
+			&random_secret(&self.rng),
+		);
 		SignedMessage { message, signature }
 	}
 

@@ -73,7 +73,10 @@ fn signed_vsize(tx: &Transaction) -> u64 {
 
 /// Checks a proposal; `Ok` means vote to approve. `own_fee_estimate` is the validator's own
 /// Bitcoin node's fee estimate, sat/vB, if it has one.
-pub fn check_proposal(check: &ProposalCheck, own_fee_estimate: Option<u64>) -> Result<(), Rejection> {
+pub fn check_proposal(
+	check: &ProposalCheck,
+	own_fee_estimate: Option<u64>,
+) -> Result<(), Rejection> {
 	let tx: Transaction = deserialize(&check.unsigned_tx).map_err(|_| Rejection::Undecodable)?;
 	if tx.version != bitcoin::transaction::Version::TWO {
 		return Err(Rejection::UnexpectedShape("version"));

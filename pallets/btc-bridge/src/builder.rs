@@ -319,8 +319,14 @@ mod tests {
 	fn pays_requests_in_order_with_change_and_an_equal_fee_share() {
 		let mut utxos = alloc::vec![utxo(1, 40_000), utxo(2, 100_000), utxo(3, 60_000)];
 		selection_order(&mut utxos);
-		let built =
-			build_payout(&utxos, &[request(1, 50_000), request(2, 70_000)], &KEY, 10, limits(10, 1_000)).unwrap();
+		let built = build_payout(
+			&utxos,
+			&[request(1, 50_000), request(2, 70_000)],
+			&KEY,
+			10,
+			limits(10, 1_000),
+		)
+		.unwrap();
 		// Largest first: 100k then 60k cover 120k.
 		assert_eq!(built.inputs, alloc::vec![utxo(2, 100_000), utxo(3, 60_000)]);
 		assert_eq!(built.change_sats, Some(40_000));
@@ -353,13 +359,25 @@ mod tests {
 	#[test]
 	fn later_requests_wait_when_funds_or_inputs_run_out() {
 		let utxos = [utxo(1, 30_000), utxo(2, 20_000)];
-		let built =
-			build_payout(&utxos, &[request(1, 25_000), request(2, 30_000)], &KEY, 1, limits(10, 1_000)).unwrap();
+		let built = build_payout(
+			&utxos,
+			&[request(1, 25_000), request(2, 30_000)],
+			&KEY,
+			1,
+			limits(10, 1_000),
+		)
+		.unwrap();
 		assert_eq!(built.payouts.len(), 1);
 		assert_eq!(built.payouts[0].0, 1);
 		// One input allowed: only what the largest UTXO covers.
-		let built =
-			build_payout(&utxos, &[request(1, 25_000), request(2, 4_000)], &KEY, 1, limits(1, 1_000)).unwrap();
+		let built = build_payout(
+			&utxos,
+			&[request(1, 25_000), request(2, 4_000)],
+			&KEY,
+			1,
+			limits(1, 1_000),
+		)
+		.unwrap();
 		assert_eq!(built.payouts.iter().map(|p| p.0).collect::<Vec<_>>(), alloc::vec![1, 2]);
 		assert_eq!(
 			build_payout(&utxos, &[request(1, 60_000)], &KEY, 1, limits(10, 1_000)),
@@ -393,7 +411,9 @@ mod tests {
 
 	#[test]
 	fn dust_change_is_given_up_within_the_allowance_and_dust_requests_are_left_out() {
-		let built = build_payout(&[utxo(1, 50_100)], &[request(1, 50_000)], &KEY, 1, limits(10, 1_000)).unwrap();
+		let built =
+			build_payout(&[utxo(1, 50_100)], &[request(1, 50_000)], &KEY, 1, limits(10, 1_000))
+				.unwrap();
 		assert_eq!(built.change_sats, None);
 		assert_eq!(built.change_given_up_sats, 100);
 		assert_eq!(built.fee_sats, 100 + built.vsize);
@@ -401,9 +421,14 @@ mod tests {
 		// The request pays its fee share; the 100 sats nobody burned are the allowance's.
 		assert_eq!(built.payouts, alloc::vec![(1, 50_000 - built.vsize)]);
 		// Without an allowance, one more input brings the change back.
-		let built =
-			build_payout(&[utxo(1, 50_100), utxo(2, 9_000)], &[request(1, 50_000)], &KEY, 1, limits(10, 0))
-				.unwrap();
+		let built = build_payout(
+			&[utxo(1, 50_100), utxo(2, 9_000)],
+			&[request(1, 50_000)],
+			&KEY,
+			1,
+			limits(10, 0),
+		)
+		.unwrap();
 		assert_eq!(built.inputs.len(), 2);
 		assert_eq!((built.change_sats, built.change_given_up_sats), (Some(9_100), 0));
 		// No further input: nothing is built.
@@ -435,7 +460,10 @@ mod tests {
 		assert_eq!(built.transaction.outputs[0].value_sats, 15_000 - built.fee_sats);
 		assert_eq!(built.fee_sats, 2 * built.vsize);
 		assert_eq!(build_sweep(&[utxo(1, 400)], &[], &KEY, 2, 10), Err(BuildError::SweepBelowDust));
-		assert_eq!(build_sweep(&[], &[utxo(2, 9_000)], &KEY, 2, 10), Err(BuildError::NothingToSweep));
+		assert_eq!(
+			build_sweep(&[], &[utxo(2, 9_000)], &KEY, 2, 10),
+			Err(BuildError::NothingToSweep)
+		);
 	}
 
 	#[test]

@@ -5,7 +5,9 @@ use crate::*;
 use alloc::vec::Vec;
 use frame_support::{pallet_prelude::*, traits::fungible::Mutate};
 use tapchain_primitives::{
-	bitcoin::{address::p2tr_script_pubkey, BitcoinAddress, BlockHash, OutPoint, Transaction, Txid},
+	bitcoin::{
+		address::p2tr_script_pubkey, BitcoinAddress, BlockHash, OutPoint, Transaction, Txid,
+	},
 	bridge::{DepositRecipient, MemoParse},
 	sats_to_base_units,
 };
@@ -77,9 +79,7 @@ impl<T: Config> Pallet<T> {
 		for (vout, value_sats, epoch) in fresh {
 			let outpoint = OutPoint { txid, vout };
 			let outcome = match (memo, ambiguous) {
-				(_, true) => {
-					DepositOutcome::Unclaimed { reason: UnclaimedReason::AmbiguousMemo }
-				},
+				(_, true) => DepositOutcome::Unclaimed { reason: UnclaimedReason::AmbiguousMemo },
 				(None, false) => DepositOutcome::Unclaimed { reason: UnclaimedReason::NoMemo },
 				(Some(_), false) if value_sats < T::MinDepositSats::get() => {
 					DepositOutcome::Unclaimed { reason: UnclaimedReason::BelowMinimum }

@@ -53,17 +53,15 @@ impl<T: Config> Pallet<T> {
 	/// What a fee report must find: a current validator, a positive rate, and a block at
 	/// least [`MIN_FEE_REPORT_INTERVAL_BLOCKS`] after the reporter's last report, recent
 	/// enough to count and not in the future.
-	pub(crate) fn check_fee_report_state(
-		report: &FeeRateReport,
-	) -> Result<T::AccountId, Error<T>> {
+	pub(crate) fn check_fee_report_state(report: &FeeRateReport) -> Result<T::AccountId, Error<T>> {
 		let validator = Self::current_validator_of(&report.reporter)?;
 		ensure!(report.sat_per_vbyte > 0, Error::<T>::InvalidFeeRate);
 		let now: u32 = frame_system::Pallet::<T>::block_number().try_into().unwrap_or(u32::MAX);
 		let previous = FeeRateReports::<T>::get(&validator).map(|(_, at)| at);
 		ensure!(
-			report.at_block <= now &&
-				report.at_block >= now.saturating_sub(FEE_REPORT_MAX_AGE_BLOCKS) &&
-				previous.is_none_or(|at| {
+			report.at_block <= now
+				&& report.at_block >= now.saturating_sub(FEE_REPORT_MAX_AGE_BLOCKS)
+				&& previous.is_none_or(|at| {
 					report.at_block >= at.saturating_add(MIN_FEE_REPORT_INTERVAL_BLOCKS)
 				}),
 			Error::<T>::StaleReport
@@ -75,8 +73,8 @@ impl<T: Config> Pallet<T> {
 	/// and the reserve grows by as much, so the backing is unchanged.
 	pub fn do_fund_fee_reserve(who: T::AccountId, amount: Balance) -> DispatchResult {
 		ensure!(amount.is_multiple_of(BASE_UNITS_PER_SAT), Error::<T>::NotWholeSats);
-		let sats =
-			u64::try_from(amount / BASE_UNITS_PER_SAT).map_err(|_| Error::<T>::InsufficientBalance)?;
+		let sats = u64::try_from(amount / BASE_UNITS_PER_SAT)
+			.map_err(|_| Error::<T>::InsufficientBalance)?;
 		let mut ledger = Ledger::<T>::get();
 		ensure!(sats <= ledger.issued_sats, Error::<T>::ExceedsBridgedSupply);
 		T::Currency::burn_from(

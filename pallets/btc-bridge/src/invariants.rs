@@ -87,12 +87,15 @@ impl<T: Config> Pallet<T> {
 					format!("proposal {id} not listed by its txid")
 				})?;
 				check(proposal.reserve_fee_sats == ledger.reserve_committed_sats, || {
-					format!("proposal {id} commits {} of the reserve, the books say {ledger:?}", proposal.reserve_fee_sats)
+					format!(
+						"proposal {id} commits {} of the reserve, the books say {ledger:?}",
+						proposal.reserve_fee_sats
+					)
 				})?;
 				for (outpoint, sats, epoch) in &proposal.inputs {
 					check(
-						Utxos::<T>::get(outpoint) ==
-							Some(BridgeUtxo { value_sats: *sats, epoch: *epoch }),
+						Utxos::<T>::get(outpoint)
+							== Some(BridgeUtxo { value_sats: *sats, epoch: *epoch }),
 						|| format!("proposal {id} spends {outpoint:?}, not a bridge UTXO"),
 					)?;
 				}

@@ -225,8 +225,7 @@ pub mod pallet {
 	/// At most one proposal starts per block and a window lasts `VotingBlocks`, so this holds
 	/// at most `VotingBlocks + 1` entries.
 	#[pallet::storage]
-	pub type VoteWindows<T: Config> =
-		StorageMap<_, Twox64Concat, ProposalId, BlockNumberFor<T>>;
+	pub type VoteWindows<T: Config> = StorageMap<_, Twox64Concat, ProposalId, BlockNumberFor<T>>;
 
 	/// The proposal in flight (voting, signing, or signed and not yet confirmed).
 	#[pallet::storage]
@@ -304,7 +303,12 @@ pub mod pallet {
 		/// A withdrawal was burned and queued.
 		WithdrawalRequested { id: WithdrawalId, owner: T::AccountId, address: Vec<u8>, sats: u64 },
 		/// A withdrawal's burned amount was minted back.
-		WithdrawalRefunded { id: WithdrawalId, owner: T::AccountId, sats: u64, reason: RefundReason },
+		WithdrawalRefunded {
+			id: WithdrawalId,
+			owner: T::AccountId,
+			sats: u64,
+			reason: RefundReason,
+		},
 		/// A transaction was proposed.
 		ProposalCreated {
 			proposal_id: ProposalId,
@@ -418,8 +422,8 @@ pub mod pallet {
 			if ActiveProposal::<T>::get().is_none() && now >= NextProposalAt::<T>::get() {
 				// Benchmarked: building a payout of the offered requests from every UTXO; a
 				// sweep reads the UTXO set once more.
-				let offered = (WithdrawalQueue::<T>::count())
-					.clamp(1, T::MaxWithdrawalsPerProposal::get());
+				let offered =
+					(WithdrawalQueue::<T>::count()).clamp(1, T::MaxWithdrawalsPerProposal::get());
 				let build =
 					<T as Config>::WeightInfo::build_payout_proposal(offered, Utxos::<T>::count());
 				weight.saturating_accrue(build.saturating_mul(2));
@@ -529,10 +533,7 @@ pub mod pallet {
 			ensure!(raw_tx.len() <= MAX_DEPOSIT_TX_BYTES, Error::<T>::TransactionTooLarge);
 			let mut proposal =
 				Proposals::<T>::get(proposal_id).ok_or(Error::<T>::UnknownProposal)?;
-			ensure!(
-				proposal.status.is_approved_in_flight(),
-				Error::<T>::NotAwaitingConfirmation
-			);
+			ensure!(proposal.status.is_approved_in_flight(), Error::<T>::NotAwaitingConfirmation);
 			let inclusion = pallet_btc_light_client::Pallet::<T>::verify_confirmed_inclusion(
 				&raw_tx,
 				&proof,

@@ -5,7 +5,6 @@
 
 use crate as pallet_btc_bridge;
 use crate::{DepositAccounts, SigningStatus, ThresholdCustody};
-use tapchain_primitives::custody::SigningRequestError;
 use frame_support::{derive_impl, parameter_types, traits::UnixTime};
 use k256::schnorr::SigningKey;
 use pallet_btc_light_client::Checkpoint;
@@ -14,6 +13,7 @@ use tapchain_primitives::bitcoin::{
 	merkle::merkle_branch, merkle_root, BlockHash, BlockHeader, CompactTarget, Network, Target,
 	Transaction, TxMerkleNode,
 };
+use tapchain_primitives::custody::SigningRequestError;
 
 type Block = frame_system::mocking::MockBlock<Test>;
 
@@ -126,10 +126,7 @@ impl ThresholdCustody<u64> for MockCustody {
 	fn validator_of_identity(identity: &[u8; 32]) -> Option<u64> {
 		(1..=20u64).find(|v| identity_of(*v) == *identity)
 	}
-	fn request_signatures(
-		epoch: u32,
-		messages: Vec<[u8; 32]>,
-	) -> Result<u64, SigningRequestError> {
+	fn request_signatures(epoch: u32, messages: Vec<[u8; 32]>) -> Result<u64, SigningRequestError> {
 		if Self::output_key(epoch).is_none() {
 			return Err(SigningRequestError::EpochRetired);
 		}

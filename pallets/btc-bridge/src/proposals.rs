@@ -19,7 +19,9 @@ use frame_support::pallet_prelude::*;
 use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::Saturating;
 use tapchain_primitives::{
-	bitcoin::{address::p2tr_script_pubkey, key_spend_sighashes, BlockHash, OutPoint, Transaction, TxOut},
+	bitcoin::{
+		address::p2tr_script_pubkey, key_spend_sighashes, BlockHash, OutPoint, Transaction, TxOut,
+	},
 	bridge::ProposalVote,
 	custody::verify_bip340,
 };
@@ -29,13 +31,12 @@ impl<T: Config> Pallet<T> {
 	/// votes (voting, or decided with its window open), its exact txid, no earlier vote.
 	pub(crate) fn check_vote_state(vote: &ProposalVote) -> Result<T::AccountId, Error<T>> {
 		let validator = Self::current_validator_of(&vote.voter)?;
-		let proposal =
-			Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
+		let proposal = Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
 		// After a decision a vote is still taken (and only recorded) until the window
 		// closes: a validator one block late is not silent.
 		ensure!(
-			matches!(proposal.status, ProposalStatus::Voting { .. }) ||
-				VoteWindows::<T>::contains_key(vote.proposal_id),
+			matches!(proposal.status, ProposalStatus::Voting { .. })
+				|| VoteWindows::<T>::contains_key(vote.proposal_id),
 			Error::<T>::NotVoting
 		);
 		ensure!(proposal.txid.0 == vote.txid, Error::<T>::TxidMismatch);
@@ -49,8 +50,7 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn apply_vote(vote: ProposalVote, validator: T::AccountId) -> DispatchResult {
 		let mut proposal =
 			Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
-		let voters =
-			if vote.approve { &mut proposal.approvals } else { &mut proposal.rejections };
+		let voters = if vote.approve { &mut proposal.approvals } else { &mut proposal.rejections };
 		voters.try_push(validator.clone()).map_err(|_| Error::<T>::NotAValidator)?;
 		Self::deposit_event(Event::ProposalVoted {
 			proposal_id: vote.proposal_id,
@@ -99,8 +99,7 @@ impl<T: Config> Pallet<T> {
 			if proposal.signing_sessions.iter().any(|(e, _)| *e == epoch) {
 				continue;
 			}
-			match T::Custody::request_signatures(epoch, Self::sighashes_of_epoch(proposal, epoch))
-			{
+			match T::Custody::request_signatures(epoch, Self::sighashes_of_epoch(proposal, epoch)) {
 				Ok(session_id) => {
 					// At most `MaxSigningEpochs` epochs: the builder never mixes more.
 					let _ = proposal.signing_sessions.try_push((epoch, session_id));
@@ -386,8 +385,8 @@ impl<T: Config> Pallet<T> {
 				EpochReplacedAt::<T>::insert(epoch, now);
 				now
 			});
-			if now >= replaced_at.saturating_add(T::OldEpochGraceBlocks::get()) &&
-				T::Custody::retire_epoch(epoch)
+			if now >= replaced_at.saturating_add(T::OldEpochGraceBlocks::get())
+				&& T::Custody::retire_epoch(epoch)
 			{
 				EpochReplacedAt::<T>::remove(epoch);
 				Self::deposit_event(Event::EpochSwept { epoch });
@@ -403,8 +402,8 @@ impl<T: Config> Pallet<T> {
 		});
 		let sweep_first = grace_over || WithdrawalQueue::<T>::count() == 0;
 		let sweep = |by_epoch: &alloc::collections::BTreeMap<u32, Vec<SpendableUtxo>>| {
-			!by_epoch.is_empty() &&
-				Self::propose_sweep(
+			!by_epoch.is_empty()
+				&& Self::propose_sweep(
 					now,
 					current,
 					&current_key,
@@ -429,7 +428,15 @@ impl<T: Config> Pallet<T> {
 			}
 		}
 		builder::selection_order(&mut candidates);
-		if Self::propose_payout(now, current, &current_key, &candidates, &epoch_of, fee_rate, max_inputs) {
+		if Self::propose_payout(
+			now,
+			current,
+			&current_key,
+			&candidates,
+			&epoch_of,
+			fee_rate,
+			max_inputs,
+		) {
 			return;
 		}
 		if !sweep_first {
@@ -453,7 +460,9 @@ impl<T: Config> Pallet<T> {
 		let mut candidates = Vec::new();
 		let from_epoch = old.keys().next().copied().unwrap_or(current);
 		// One slot stays for the top-up's epoch (the current one).
-		for (epoch, list) in old.into_iter().take(<MaxSigningEpochs as Get<u32>>::get() as usize - 1) {
+		for (epoch, list) in
+			old.into_iter().take(<MaxSigningEpochs as Get<u32>>::get() as usize - 1)
+		{
 			for utxo in list {
 				epoch_of.insert(utxo.outpoint, epoch);
 				candidates.push(utxo);
@@ -537,16 +546,16 @@ impl<T: Config> Pallet<T> {
 		};
 		let mut built = match builder::build_payout(utxos, &requests, current_key, fee_rate, limits)
 		{
-				Ok(built) => built,
-				Err(BuildError::AllTooSmall { too_small }) => {
-					Self::refund(&too_small, RefundReason::TooSmallForFee);
-					return false;
-				},
-				Err(error) => {
-					log::debug!(target: "btc-bridge", "no payout yet: {error:?}");
-					return false;
-				},
-			};
+			Ok(built) => built,
+			Err(BuildError::AllTooSmall { too_small }) => {
+				Self::refund(&too_small, RefundReason::TooSmallForFee);
+				return false;
+			},
+			Err(error) => {
+				log::debug!(target: "btc-bridge", "no payout yet: {error:?}");
+				return false;
+			},
+		};
 		Self::refund(&core::mem::take(&mut built.too_small), RefundReason::TooSmallForFee);
 		let custody_output = built
 			.change_sats
@@ -659,7 +668,10 @@ impl<T: Config> Pallet<T> {
 	/// See [`Call::cancel_proposal`].
 	pub(crate) fn do_cancel_proposal(proposal_id: ProposalId, refund: bool) -> DispatchResult {
 		let mut proposal = Proposals::<T>::get(proposal_id).ok_or(Error::<T>::UnknownProposal)?;
-		ensure!(ActiveProposal::<T>::get() == Some(proposal_id), Error::<T>::NotAwaitingConfirmation);
+		ensure!(
+			ActiveProposal::<T>::get() == Some(proposal_id),
+			Error::<T>::NotAwaitingConfirmation
+		);
 		let may_be_signed = match proposal.status {
 			ProposalStatus::Voting { .. } => false,
 			ProposalStatus::Approved | ProposalStatus::Signing => {
@@ -682,8 +694,8 @@ impl<T: Config> Pallet<T> {
 	/// See [`Call::write_off_drained_epoch`].
 	pub(crate) fn do_write_off_epoch(epoch: u32) -> DispatchResult {
 		ensure!(
-			T::Custody::current_epoch() != Some(epoch) &&
-				T::Custody::live_epochs().contains(&epoch),
+			T::Custody::current_epoch() != Some(epoch)
+				&& T::Custody::live_epochs().contains(&epoch),
 			Error::<T>::EpochNotDrained
 		);
 		let in_flight = ActiveProposal::<T>::get()

@@ -7,13 +7,15 @@ use frame_support::{
 	traits::{fungible::Inspect, Hooks},
 	BoundedVec,
 };
+use pallet_btc_light_client::SpvError;
 use sp_runtime::{
 	traits::ValidateUnsigned,
 	transaction_validity::{InvalidTransaction, TransactionSource},
 };
-use pallet_btc_light_client::SpvError;
 use tapchain_primitives::{
-	bitcoin::{address::p2tr_script_pubkey, AddressError, OutPoint, Transaction, TxIn, TxOut, Txid},
+	bitcoin::{
+		address::p2tr_script_pubkey, AddressError, OutPoint, Transaction, TxIn, TxOut, Txid,
+	},
 	bridge::{BridgeMessage, DepositRecipient, FeeRateReport, ProposalVote},
 	custody::AuthSignature,
 	sats_to_base_units,
@@ -579,20 +581,42 @@ mod withdrawals {
 			report_fee(3, 10, 14);
 			assert_eq!(BtcBridge::fee_rate(), 12);
 			// Replayed, or a newer one within five blocks: no block space for either.
-			assert_eq!(submit_unsigned(report_call(3, 3, 10, 99)), Err(Error::<Test>::StaleReport.into()));
-			assert_eq!(submit_unsigned(report_call(3, 3, 14, 99)), Err(Error::<Test>::StaleReport.into()));
+			assert_eq!(
+				submit_unsigned(report_call(3, 3, 10, 99)),
+				Err(Error::<Test>::StaleReport.into())
+			);
+			assert_eq!(
+				submit_unsigned(report_call(3, 3, 14, 99)),
+				Err(Error::<Test>::StaleReport.into())
+			);
 			// From the future.
-			assert_eq!(submit_unsigned(report_call(3, 3, 21, 99)), Err(Error::<Test>::StaleReport.into()));
+			assert_eq!(
+				submit_unsigned(report_call(3, 3, 21, 99)),
+				Err(Error::<Test>::StaleReport.into())
+			);
 			// Signed by another identity than the one it names.
-			assert_eq!(submit_unsigned(report_call(3, 4, 15, 1)), Err(Error::<Test>::BadSignature.into()));
+			assert_eq!(
+				submit_unsigned(report_call(3, 4, 15, 1)),
+				Err(Error::<Test>::BadSignature.into())
+			);
 			// A zero rate; a reporter that is not a validator.
-			assert_eq!(submit_unsigned(report_call(4, 4, 15, 0)), Err(Error::<Test>::InvalidFeeRate.into()));
-			assert_eq!(submit_unsigned(report_call(9, 9, 15, 5)), Err(Error::<Test>::NotAValidator.into()));
+			assert_eq!(
+				submit_unsigned(report_call(4, 4, 15, 0)),
+				Err(Error::<Test>::InvalidFeeRate.into())
+			);
+			assert_eq!(
+				submit_unsigned(report_call(9, 9, 15, 5)),
+				Err(Error::<Test>::NotAValidator.into())
+			);
 			report_fee(3, 15, 16);
 			assert_eq!(BtcBridge::fee_rate(), 12);
 			// A validator that left no longer counts: three reports of three validators.
 			Validators::set(vec![1, 3, 4]);
-			assert_eq!(BtcBridge::fee_rate(), 1, "validators 1 and 3 reported: not two thirds of 1, 3, 4");
+			assert_eq!(
+				BtcBridge::fee_rate(),
+				1,
+				"validators 1 and 3 reported: not two thirds of 1, 3, 4"
+			);
 			report_fee(4, 20, 20);
 			assert_eq!(BtcBridge::fee_rate(), 16);
 			// Nor does a report older than an hour of blocks.
@@ -666,7 +690,11 @@ mod proposals {
 			let sessions = Sessions::get();
 			assert_eq!(sessions.len(), 1);
 			let (epoch, messages, _) = sessions[0].clone().unwrap();
-			assert_eq!((epoch, messages), (0, proposal.sighashes.to_vec()), "custody signs the sighashes");
+			assert_eq!(
+				(epoch, messages),
+				(0, proposal.sighashes.to_vec()),
+				"custody signs the sighashes"
+			);
 			// A vote after approval is only recorded (it counts against silence).
 			assert_ok!(vote(4, id, true));
 			assert_eq!(Sessions::get().len(), 1, "no second signing session");
@@ -918,7 +946,10 @@ mod proposals {
 			next_block();
 			next_block();
 			assert_eq!(Sessions::get().len(), 3);
-			assert_eq!(Sessions::get()[2].clone().unwrap().1, Proposals::<Test>::get(id).unwrap().sighashes.to_vec());
+			assert_eq!(
+				Sessions::get()[2].clone().unwrap().1,
+				Proposals::<Test>::get(id).unwrap().sighashes.to_vec()
+			);
 			sign_pending_sessions();
 			next_block();
 			assert!(SignedTransactions::<Test>::get(id).is_some());
@@ -1103,7 +1134,6 @@ mod proposals {
 	}
 }
 
-
 /// Alice burns `sats` of her bridged BTC into the fee reserve.
 fn fund_reserve(sats: u64) {
 	assert_ok!(BtcBridge::fund_fee_reserve(
@@ -1150,10 +1180,8 @@ mod rotation {
 			next_block();
 			assert_eq!(ActiveProposal::<Test>::get(), None);
 			let needed = SweepAwaitingReserve::<Test>::get().expect("the sweep waits");
-			assert!(bridge_events().contains(&Event::SweepAwaitingReserve {
-				needed_sats: needed,
-				reserve_sats: 0
-			}));
+			assert!(bridge_events()
+				.contains(&Event::SweepAwaitingReserve { needed_sats: needed, reserve_sats: 0 }));
 			fund_reserve(10_000);
 			assert_eq!(Ledger::<Test>::get().reserve_sats, 10_000);
 			next_block();
@@ -1233,10 +1261,10 @@ mod rotation {
 					complete_active_proposal(&mut chain);
 					next_block();
 				}
-				let dust = wallet_tx(100 + epoch as u8, vec![TxOut {
-					value_sats: 300,
-					script_pubkey: custody_script(epoch - 1),
-				}]);
+				let dust = wallet_tx(
+					100 + epoch as u8,
+					vec![TxOut { value_sats: 300, script_pubkey: custody_script(epoch - 1) }],
+				);
 				assert_ok!(submit_deposit(&mut chain, &dust));
 				next_block();
 				let id = ActiveProposal::<Test>::get().expect("the dust is swept");
@@ -1279,7 +1307,10 @@ mod rotation {
 			assert_eq!(Retired::get(), vec![0]);
 			assert_eq!(Ledger::<Test>::get().unclaimed_sats, 0);
 			let outpoint = OutPoint { txid: dust.txid(), vout: 0 };
-			assert_eq!(Deposits::<Test>::get(outpoint).unwrap().outcome, DepositOutcome::WrittenOff);
+			assert_eq!(
+				Deposits::<Test>::get(outpoint).unwrap().outcome,
+				DepositOutcome::WrittenOff
+			);
 			next_block();
 		});
 	}
@@ -1368,7 +1399,8 @@ mod validator_check {
 				// Someone else funds the reserve, which pays the 100 sats of dust change.
 				let mut other = [0u8; 32];
 				other[0] = 8;
-				let tx = wallet_tx(84, vec![pay_custody(50_000), memo(DepositRecipient::Native(other))]);
+				let tx =
+					wallet_tx(84, vec![pay_custody(50_000), memo(DepositRecipient::Native(other))]);
 				assert_ok!(submit_deposit(&mut chain, &tx));
 				assert_ok!(BtcBridge::fund_fee_reserve(
 					RuntimeOrigin::signed(8),

@@ -4,8 +4,7 @@ use crate::Config;
 use alloc::vec::Vec;
 use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{
-	pallet_prelude::*, traits::ConstU32, CloneNoBound, DebugNoBound, EqNoBound,
-	PartialEqNoBound,
+	pallet_prelude::*, traits::ConstU32, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound,
 };
 use frame_system::pallet_prelude::BlockNumberFor;
 use scale_info::TypeInfo;
@@ -287,11 +286,11 @@ pub struct BridgeLedger {
 impl BridgeLedger {
 	/// What the custody UTXOs must add up to.
 	pub fn total_sats(&self) -> u128 {
-		self.issued_sats as u128 +
-			self.pending_withdrawal_sats as u128 +
-			self.unclaimed_sats as u128 +
-			self.reserve_sats as u128 +
-			self.reserve_committed_sats as u128
+		self.issued_sats as u128
+			+ self.pending_withdrawal_sats as u128
+			+ self.unclaimed_sats as u128
+			+ self.reserve_sats as u128
+			+ self.reserve_committed_sats as u128
 	}
 }
 

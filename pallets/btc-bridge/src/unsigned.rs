@@ -35,7 +35,11 @@ impl<T: Config> Pallet<T> {
 	pub fn verify_bridge_message(call: &Call<T>) -> Result<(Vec<u8>, u64), Option<Error<T>>> {
 		Ok(match call {
 			Call::vote_on_proposal { vote, signature } => {
-				Self::verify_signature(&vote.voter, BridgeMessage::ProposalVote(vote.clone()), signature)?;
+				Self::verify_signature(
+					&vote.voter,
+					BridgeMessage::ProposalVote(vote.clone()),
+					signature,
+				)?;
 				let validator = Self::check_vote_state(vote)?;
 				((b"btc-bridge-vote", vote.proposal_id, validator).encode(), 64)
 			},

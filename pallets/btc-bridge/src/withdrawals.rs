@@ -71,10 +71,12 @@ impl<T: Config> Pallet<T> {
 		ensure!(sats >= Self::minimum_withdrawal_sats(&parsed), Error::<T>::WithdrawalTooSmall);
 		let mut ledger = Ledger::<T>::get();
 		ensure!(sats <= ledger.issued_sats, Error::<T>::ExceedsBridgedSupply);
-		let script_pubkey: BoundedVec<u8, MaxScriptLen> = parsed
-			.script_pubkey()
-			.try_into()
-			.map_err(|_| Error::<T>::InvalidAddress(tapchain_primitives::bitcoin::AddressError::InvalidProgramLength))?;
+		let script_pubkey: BoundedVec<u8, MaxScriptLen> =
+			parsed.script_pubkey().try_into().map_err(|_| {
+				Error::<T>::InvalidAddress(
+					tapchain_primitives::bitcoin::AddressError::InvalidProgramLength,
+				)
+			})?;
 		// `Preserve`: a withdrawal never reaps the account (an EVM account's nonce with it).
 		T::Currency::burn_from(
 			&who,
@@ -117,8 +119,10 @@ impl<T: Config> Pallet<T> {
 	pub(crate) fn refund(ids: &[WithdrawalId], reason: RefundReason) {
 		for id in ids {
 			let Some(mut withdrawal) = Withdrawals::<T>::get(id) else { continue };
-			if matches!(withdrawal.status, WithdrawalStatus::Paid { .. } | WithdrawalStatus::Refunded)
-			{
+			if matches!(
+				withdrawal.status,
+				WithdrawalStatus::Paid { .. } | WithdrawalStatus::Refunded
+			) {
 				continue;
 			}
 			Self::dequeue(*id);

@@ -195,9 +195,7 @@ impl<T: Config> Pallet<T> {
 
 	/// What a complaint must find: round 3, a complainer that has not attested, and an
 	/// accused other participant.
-	pub(crate) fn check_dkg_complaint_state(
-		message: &DkgComplaint,
-	) -> Result<DkgRun<T>, Error<T>> {
+	pub(crate) fn check_dkg_complaint_state(message: &DkgComplaint) -> Result<DkgRun<T>, Error<T>> {
 		let run = Self::active_run(message.dkg_id, DkgPhase::Finish)?;
 		Self::dkg_sender(&run, message.sender)?;
 		ensure!(
@@ -221,14 +219,11 @@ impl<T: Config> Pallet<T> {
 		let commitment = DkgCommitments::<T>::get(run.dkg_id, message.accused)
 			.and_then(|bytes| frost_checks::stored_commitment(&bytes))
 			.ok_or(Error::<T>::BadComplaint)?;
-		let (ephemeral_key, shares) = DkgShareSets::<T>::get(run.dkg_id, message.accused)
-			.ok_or(Error::<T>::BadComplaint)?;
+		let (ephemeral_key, shares) =
+			DkgShareSets::<T>::get(run.dkg_id, message.accused).ok_or(Error::<T>::BadComplaint)?;
 		// The accused's list skips the accused itself.
-		let position = if message.sender < message.accused {
-			message.sender - 1
-		} else {
-			message.sender - 2
-		};
+		let position =
+			if message.sender < message.accused { message.sender - 1 } else { message.sender - 2 };
 		let share = shares.get(position as usize).ok_or(Error::<T>::BadComplaint)?;
 		let complainer_key = run.participant(message.sender).ok_or(Error::<T>::UnknownSender)?.2;
 		let verdict = frost_checks::judge_complaint(
@@ -422,14 +417,12 @@ impl<T: Config> Pallet<T> {
 		let recovery = RecoveryLeafConfig::<T>::get();
 		let merkle_root = recovery.map(|leaf| leaf.leaf_hash());
 		let Some((internal_key, output_key)) =
-			frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&package).ok().and_then(
-				|p| {
-					Some((
-						frost_checks::x_only(p.verifying_key())?,
-						frost_checks::output_key(&p, merkle_root.as_ref())?,
-					))
-				},
-			)
+			frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&package).ok().and_then(|p| {
+				Some((
+					frost_checks::x_only(p.verifying_key())?,
+					frost_checks::output_key(&p, merkle_root.as_ref())?,
+				))
+			})
 		else {
 			return;
 		};

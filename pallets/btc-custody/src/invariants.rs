@@ -5,7 +5,10 @@ use alloc::{collections::BTreeSet, format, vec::Vec};
 use frame_support::pallet_prelude::*;
 use sp_runtime::TryRuntimeError;
 
-fn check(condition: bool, what: impl FnOnce() -> alloc::string::String) -> Result<(), TryRuntimeError> {
+fn check(
+	condition: bool,
+	what: impl FnOnce() -> alloc::string::String,
+) -> Result<(), TryRuntimeError> {
 	if condition {
 		Ok(())
 	} else {
@@ -74,16 +77,16 @@ impl<T: Config> Pallet<T> {
 			})?;
 			let rounds_ok = match run.phase {
 				DkgPhase::Commit => {
-					DkgShareSets::<T>::iter_key_prefix(run.dkg_id).next().is_none() &&
-						DkgAttestations::<T>::iter_key_prefix(run.dkg_id).next().is_none()
+					DkgShareSets::<T>::iter_key_prefix(run.dkg_id).next().is_none()
+						&& DkgAttestations::<T>::iter_key_prefix(run.dkg_id).next().is_none()
 				},
 				DkgPhase::Share => {
-					DkgCommitments::<T>::iter_key_prefix(run.dkg_id).count() == n &&
-						DkgAttestations::<T>::iter_key_prefix(run.dkg_id).next().is_none()
+					DkgCommitments::<T>::iter_key_prefix(run.dkg_id).count() == n
+						&& DkgAttestations::<T>::iter_key_prefix(run.dkg_id).next().is_none()
 				},
 				DkgPhase::Finish => {
-					DkgShareSets::<T>::iter_key_prefix(run.dkg_id).count() == n &&
-						DkgAttestations::<T>::iter_key_prefix(run.dkg_id).count() < n
+					DkgShareSets::<T>::iter_key_prefix(run.dkg_id).count() == n
+						&& DkgAttestations::<T>::iter_key_prefix(run.dkg_id).count() < n
 				},
 			};
 			check(rounds_ok, || format!("DKG {}: data of another round", run.dkg_id))?;
@@ -113,9 +116,9 @@ impl<T: Config> Pallet<T> {
 				|| format!("session {session_id}: allowed signers not enough members"),
 			)?;
 			check(
-				session.signing_set.is_empty() ||
-					(session.signing_set.len() == t &&
-						session.signing_set.iter().all(|i| session.allowed.contains(i))),
+				session.signing_set.is_empty()
+					|| (session.signing_set.len() == t
+						&& session.signing_set.iter().all(|i| session.allowed.contains(i))),
 				|| format!("session {session_id}: signing set is not t allowed members"),
 			)?;
 			check(session.deadline <= now + T::SigningAttemptBlocks::get(), || {

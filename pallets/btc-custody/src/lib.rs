@@ -292,8 +292,13 @@ pub mod pallet {
 	/// left out of its later sessions while enough others remain, and counted against its
 	/// health (a degraded epoch is replaced).
 	#[pallet::storage]
-	pub type EpochFaults<T: Config> =
-		StorageMap<_, Twox64Concat, u32, BoundedVec<ParticipantIndex, T::MaxParticipants>, ValueQuery>;
+	pub type EpochFaults<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		u32,
+		BoundedVec<ParticipantIndex, T::MaxParticipants>,
+		ValueQuery,
+	>;
 
 	/// Key epochs whose funds have moved (the bridge says so): they sign nothing more.
 	#[pallet::storage]

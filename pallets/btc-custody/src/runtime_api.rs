@@ -119,7 +119,9 @@ impl<T: Config> Pallet<T> {
 
 	/// See [`BtcCustodyApi::retired_key_dkg_ids`].
 	pub fn retired_key_dkg_ids() -> Vec<DkgId> {
-		RetiredEpochs::<T>::iter_keys().filter_map(|e| Epochs::<T>::get(e).map(|k| k.dkg_id)).collect()
+		RetiredEpochs::<T>::iter_keys()
+			.filter_map(|e| Epochs::<T>::get(e).map(|k| k.dkg_id))
+			.collect()
 	}
 
 	/// See [`BtcCustodyApi::current_custody_key`].

@@ -26,10 +26,7 @@ use sp_runtime::traits::Saturating;
 impl<T: Config> Pallet<T> {
 	/// Opens a session in which epoch `epoch`'s key signs `messages`; returns its id. The
 	/// signatures arrive with [`Event::SignaturesReady`] and in [`Signatures`].
-	pub fn open_session(
-		epoch: u32,
-		messages: Vec<[u8; 32]>,
-	) -> Result<SigningSessionId, Error<T>> {
+	pub fn open_session(epoch: u32, messages: Vec<[u8; 32]>) -> Result<SigningSessionId, Error<T>> {
 		let key_epoch = Epochs::<T>::get(epoch).ok_or(Error::<T>::UnknownEpoch)?;
 		ensure!(!RetiredEpochs::<T>::contains_key(epoch), Error::<T>::EpochRetired);
 		ensure!(!messages.is_empty(), Error::<T>::BadMessageCount);
@@ -41,11 +38,8 @@ impl<T: Config> Pallet<T> {
 			members.clone().filter(|i| !faults.contains(i)).collect();
 		// Members that failed before sit this session out while the others can sign alone;
 		// otherwise everyone gets another chance.
-		let allowed = if trusted.len() >= key_epoch.threshold as usize {
-			trusted
-		} else {
-			members.collect()
-		};
+		let allowed =
+			if trusted.len() >= key_epoch.threshold as usize { trusted } else { members.collect() };
 		let session_id = NextSessionId::<T>::get().max(1);
 		OpenSessions::<T>::try_append(session_id).map_err(|_| Error::<T>::TooManySessions)?;
 		NextSessionId::<T>::put(session_id + 1);
@@ -64,11 +58,7 @@ impl<T: Config> Pallet<T> {
 				shares_published: false,
 			},
 		);
-		Self::deposit_event(Event::SigningRequested {
-			session_id,
-			epoch,
-			messages: message_count,
-		});
+		Self::deposit_event(Event::SigningRequested { session_id, epoch, messages: message_count });
 		Ok(session_id)
 	}
 
@@ -79,8 +69,7 @@ impl<T: Config> Pallet<T> {
 		attempt: u32,
 		sender: ParticipantIndex,
 	) -> Result<(SigningSession<T>, EpochOf<T>), Error<T>> {
-		let session =
-			SigningSessions::<T>::get(session_id).ok_or(Error::<T>::UnknownSession)?;
+		let session = SigningSessions::<T>::get(session_id).ok_or(Error::<T>::UnknownSession)?;
 		ensure!(session.attempt == attempt, Error::<T>::WrongAttempt);
 		let epoch = Epochs::<T>::get(session.epoch).ok_or(Error::<T>::UnknownEpoch)?;
 		ensure!(
@@ -193,7 +182,11 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	fn finish_attempt(session_id: SigningSessionId, session: SigningSession<T>, epoch: &EpochOf<T>) {
+	fn finish_attempt(
+		session_id: SigningSessionId,
+		session: SigningSession<T>,
+		epoch: &EpochOf<T>,
+	) {
 		let key = (session_id, session.attempt);
 		let Ok(public) =
 			frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&epoch.public_key_package)
@@ -269,8 +262,9 @@ impl<T: Config> Pallet<T> {
 				}
 			}
 		});
-		if CurrentEpoch::<T>::get() == Some(index) &&
-			!was_degraded && Self::is_degraded(index, &epoch)
+		if CurrentEpoch::<T>::get() == Some(index)
+			&& !was_degraded
+			&& Self::is_degraded(index, &epoch)
 		{
 			let faulty: Vec<T::AccountId> = EpochFaults::<T>::get(index)
 				.iter()

@@ -564,16 +564,17 @@ fn an_attestation_of_another_package_is_outvoted_and_excluded() {
 		next_block();
 		step(&mut nodes, &[]); // round 1
 		step(&mut nodes, &[]); // round 2
-		// Validator 4 attests a package with the right group key but its own verifying
-		// shares swapped around (the group key check alone cannot tell).
+						 // Validator 4 attests a package with the right group key but its own verifying
+						 // shares swapped around (the group key check alone cannot tell).
 		let task = BtcCustody::pending_tasks(&4).remove(0);
 		let signed = nodes.signers.get_mut(&4).unwrap().handle_task(&task).unwrap();
 		let CustodyMessage::DkgKeyAttestation(mut attestation) = signed.message else {
 			unreachable!()
 		};
-		let package =
-			frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&attestation.public_key_package)
-				.unwrap();
+		let package = frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(
+			&attestation.public_key_package,
+		)
+		.unwrap();
 		let mut shares: Vec<_> = package.verifying_shares().clone().into_iter().collect();
 		let (first, second) = (shares[0].1, shares[1].1);
 		shares[0].1 = second;
@@ -584,8 +585,7 @@ fn an_attestation_of_another_package_is_outvoted_and_excluded() {
 			package.min_signers(),
 		);
 		attestation.public_key_package = swapped.serialize().unwrap();
-		let forged =
-			nodes.signers[&4].sign_message(CustodyMessage::DkgKeyAttestation(attestation));
+		let forged = nodes.signers[&4].sign_message(CustodyMessage::DkgKeyAttestation(attestation));
 		assert_ok!(submit(call_of(forged)));
 		step(&mut nodes, &[4]);
 		assert_eq!(CurrentEpoch::<Test>::get(), None);
@@ -603,9 +603,10 @@ fn any_threshold_of_members_signs_whoever_else_is_silent() {
 		let message = [5u8; 32];
 		let session_id = open(0, vec![message]).unwrap();
 		// Every member may sign.
-		assert_eq!(SigningSessions::<Test>::get(session_id).unwrap().allowed.into_inner(), vec![
-			1, 2, 3, 4
-		]);
+		assert_eq!(
+			SigningSessions::<Test>::get(session_id).unwrap().allowed.into_inner(),
+			vec![1, 2, 3, 4]
+		);
 		// Validator 1 never answers: the other three form the set.
 		run_until(&mut nodes, &[1], 5, || Signatures::<Test>::contains_key(session_id));
 		assert!(verify_bip340(&epoch.output_key, &message, &session_signatures(session_id)[0]));
@@ -679,7 +680,7 @@ fn a_bad_signature_share_names_its_signer_who_is_excluded_on_retry() {
 		let message = [6u8; 32];
 		let session_id = open(0, vec![message]).unwrap();
 		step(&mut nodes, &[]); // commitments: set = 1, 2, 3
-		// Validator 3 sends a wrong share (validly signed by its identity).
+						 // Validator 3 sends a wrong share (validly signed by its identity).
 		let task = BtcCustody::pending_tasks(&3).remove(0);
 		let signed = nodes.signers.get_mut(&3).unwrap().handle_task(&task).unwrap();
 		let CustodyMessage::SignatureShares(mut shares) = signed.message else { unreachable!() };
@@ -743,10 +744,11 @@ fn signing_messages_are_checked_against_the_session_before_they_take_block_space
 		// Twice: a duplicate.
 		assert_eq!(submit(call_of(signed)), Err(Error::<Test>::Duplicate.into()));
 		step(&mut nodes, &[4]); // 1 and 3 complete the set
-		// Validator 4 is late: the set is full, its commitment takes no block space.
+						  // Validator 4 is late: the set is full, its commitment takes no block space.
 		let task = BtcCustody::pending_tasks(&4);
 		assert!(task.is_empty(), "nothing to do for a member outside the set: {task:?}");
-		let own = nodes.signers.get_mut(&4).unwrap().signing_commit(1, 4, session_id, 0, 1).unwrap();
+		let own =
+			nodes.signers.get_mut(&4).unwrap().signing_commit(1, 4, session_id, 0, 1).unwrap();
 		assert_eq!(submit(call_of(own)), Err(Error::<Test>::SigningSetFull.into()));
 		// A member outside the set cannot send shares.
 		let outside = SignatureShares { session_id, attempt: 0, sender: 4, shares: vec![[1; 32]] };
@@ -767,7 +769,7 @@ fn a_degraded_key_is_replaced_without_its_faulty_members() {
 		assert_eq!((first.members.len(), first.threshold), (7, 5));
 		let session_id = open(0, vec![[1; 32]]).unwrap();
 		step(&mut nodes, &[]); // 1..=5 form the set
-		// Validators 4 and 5 (in the set) go silent.
+						 // Validators 4 and 5 (in the set) go silent.
 		run_until(&mut nodes, &[4, 5], 20, || Signatures::<Test>::contains_key(session_id));
 		assert!(events().contains(&Event::KeyEpochDegraded {
 			epoch: 0,

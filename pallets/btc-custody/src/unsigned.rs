@@ -166,8 +166,10 @@ impl<T: Config> Pallet<T> {
 		message: &M,
 		signature: &AuthSignature,
 	) -> Result<(), Error<T>> {
-		let (_, identity) =
-			epoch.members.get((sender as usize).wrapping_sub(1)).ok_or(Error::<T>::UnknownSender)?;
+		let (_, identity) = epoch
+			.members
+			.get((sender as usize).wrapping_sub(1))
+			.ok_or(Error::<T>::UnknownSender)?;
 		Self::verify_identity(identity, message, signature)
 	}
 

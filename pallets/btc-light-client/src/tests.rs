@@ -327,8 +327,9 @@ fn cheap_headers_cannot_lock_a_height_and_side_branches_pay() {
 		let checkpoint = init_regtest(REGTEST_MIN_DIFFICULTY_BITS);
 		// Sixteen minimum-difficulty siblings at height 1 (free to mine on regtest): the first
 		// extends the tip and is free; the others leave the best chain alone and pay.
-		let spam: Vec<BlockHeader> =
-			(0..MAX_HEADERS_PER_HEIGHT as u8).map(|tag| child(&checkpoint, 600, REGTEST_MIN_DIFFICULTY_BITS, 100 + tag)).collect();
+		let spam: Vec<BlockHeader> = (0..MAX_HEADERS_PER_HEIGHT as u8)
+			.map(|tag| child(&checkpoint, 600, REGTEST_MIN_DIFFICULTY_BITS, 100 + tag))
+			.collect();
 		assert_eq!(submit(&spam[..1]).unwrap().pays_fee, Pays::No);
 		for header in &spam[1..] {
 			assert_eq!(submit(&[*header]).unwrap().pays_fee, Pays::Yes, "a side branch pays");

@@ -35,7 +35,8 @@ use super::{
 	EthExtraImpl, Hash, Historical, Nonce, Offences, PalletInfo, Runtime, RuntimeCall,
 	RuntimeEvent, RuntimeFreezeReason, RuntimeHoldReason, RuntimeOrigin, RuntimeTask, Session,
 	SessionKeys, Signature, Staking, System, Timestamp, DAYS, EXISTENTIAL_DEPOSIT,
-	MAX_ELECTED_VALIDATORS, MAX_VALIDATORS, SATS, SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS, SLOT_DURATION, VERSION,
+	MAX_ELECTED_VALIDATORS, MAX_VALIDATORS, SATS, SESSIONS_PER_ERA, SESSION_PERIOD_IN_BLOCKS,
+	SLOT_DURATION, VERSION,
 };
 
 const NORMAL_DISPATCH_RATIO: Perbill = Perbill::from_percent(75);
@@ -487,8 +488,8 @@ impl pallet_btc_custody::CustodyStake<AccountId> for CustodyStakeFreeze {
 	fn is_held(who: &AccountId) -> bool {
 		use frame_support::traits::fungible::InspectFreeze;
 		use sp_staking::StakingInterface;
-		Balances::balance_frozen(&Self::reason(), who) > 0 ||
-			<Staking as StakingInterface>::total_stake(who).unwrap_or(0) == 0
+		Balances::balance_frozen(&Self::reason(), who) > 0
+			|| <Staking as StakingInterface>::total_stake(who).unwrap_or(0) == 0
 	}
 }
 

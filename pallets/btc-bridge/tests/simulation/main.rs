@@ -21,7 +21,9 @@ use std::time::Instant;
 use world::{Scenario, Stats, World};
 
 fn env_u64(name: &str) -> Option<u64> {
-	std::env::var(name).ok().map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number")))
+	std::env::var(name)
+		.ok()
+		.map(|v| v.parse().unwrap_or_else(|_| panic!("{name} must be a number")))
 }
 
 fn run(seed: u64, scenario: Scenario) -> Stats {
@@ -115,10 +117,10 @@ fn a_key_held_by_too_few_never_goes_live() {
 /// set the rate; a huge request blocked the queue; cheap headers locked a height.
 #[test]
 fn rotations_dust_reorgs_and_spam_keep_the_books() {
-	let mut scenario = scenario(7, vec![
-		fault(3, FaultKind::BadSignatureShare, 10),
-		fault(6, FaultKind::Replayer, 0),
-	]);
+	let mut scenario = scenario(
+		7,
+		vec![fault(3, FaultKind::BadSignatureShare, 10), fault(6, FaultKind::Replayer, 0)],
+	);
 	scenario.adversarial_users = true;
 	scenario.joins = vec![(30, 60)];
 	scenario.leaves = vec![(70, 4)];

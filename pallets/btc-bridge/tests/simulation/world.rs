@@ -32,10 +32,10 @@ use tapchain_signer::{proposal_check::check_proposal, SignedMessage, Signer};
 /// confirmations with the relayer's pace.
 pub fn liveness_bound_blocks(validators: usize) -> u64 {
 	let f = (validators - (2 * validators / 3 + 1)) as u64;
-	WithdrawalTimeoutBlocks::get() +
-		2 * VotingBlocks::get() +
-		(f + 1) * 2 * SigningAttemptBlocks::get() +
-		40
+	WithdrawalTimeoutBlocks::get()
+		+ 2 * VotingBlocks::get()
+		+ (f + 1) * 2 * SigningAttemptBlocks::get()
+		+ 40
 }
 
 /// What the simulation asks of one run.
@@ -292,9 +292,7 @@ impl World {
 		let pool = std::mem::take(&mut self.pool);
 		for (_, call) in pool {
 			let valid = match &call {
-				RuntimeCall::BtcCustody(c) => {
-					BtcCustody::pre_dispatch(c).is_ok()
-				},
+				RuntimeCall::BtcCustody(c) => BtcCustody::pre_dispatch(c).is_ok(),
 				RuntimeCall::BtcBridge(c) => BtcBridge::pre_dispatch(c).is_ok(),
 				_ => false,
 			};
@@ -312,8 +310,12 @@ impl World {
 	/// message with a tag already in the pool.
 	fn submit(&mut self, call: RuntimeCall) -> bool {
 		let validity = match &call {
-			RuntimeCall::BtcCustody(c) => BtcCustody::validate_unsigned(TransactionSource::External, c),
-			RuntimeCall::BtcBridge(c) => BtcBridge::validate_unsigned(TransactionSource::External, c),
+			RuntimeCall::BtcCustody(c) => {
+				BtcCustody::validate_unsigned(TransactionSource::External, c)
+			},
+			RuntimeCall::BtcBridge(c) => {
+				BtcBridge::validate_unsigned(TransactionSource::External, c)
+			},
 			_ => return false,
 		};
 		let Ok(valid) = validity else {
@@ -389,8 +391,8 @@ impl World {
 			}
 			return;
 		}
-		if !Validators::get().contains(&node.account) &&
-			!pallet_btc_custody::LiveEpochs::<Runtime>::iter_keys().any(|e| {
+		if !Validators::get().contains(&node.account)
+			&& !pallet_btc_custody::LiveEpochs::<Runtime>::iter_keys().any(|e| {
 				pallet_btc_custody::Epochs::<Runtime>::get(e)
 					.is_some_and(|k| k.members.iter().any(|m| m.0 == node.account))
 			}) {
@@ -439,7 +441,10 @@ impl World {
 				continue;
 			}
 			node.answered.insert(key, now);
-			let signing = matches!(task, CustodyTask::SigningCommit { .. } | CustodyTask::SigningShare { .. });
+			let signing = matches!(
+				task,
+				CustodyTask::SigningCommit { .. } | CustodyTask::SigningShare { .. }
+			);
 			if signing && node.is(FaultKind::VoteThenSilent, now) {
 				self.stats.fault("vote-then-silent");
 				continue;
@@ -501,7 +506,9 @@ impl World {
 				self.stats.fault("wrong attestation");
 				signer.sign_message(CustodyMessage::DkgKeyAttestation(message))
 			},
-			CustodyMessage::DkgKeyAttestation(message) if node.is(FaultKind::FalseComplaint, now) => {
+			CustodyMessage::DkgKeyAttestation(message)
+				if node.is(FaultKind::FalseComplaint, now) =>
+			{
 				let n = pallet_btc_custody::ActiveDkg::<Runtime>::get()
 					.map_or(2, |r| r.participants.len() as u16);
 				let accused = if message.sender == 1 { n } else { 1 };
@@ -560,8 +567,8 @@ impl World {
 			return;
 		}
 		if let Some(fault) = &node.fault {
-			if fault.kind == FaultKind::LateVoter &&
-				now < proposal.created_at as u32 + fault.delay_blocks
+			if fault.kind == FaultKind::LateVoter
+				&& now < proposal.created_at as u32 + fault.delay_blocks
 			{
 				return;
 			}
@@ -571,12 +578,14 @@ impl World {
 			self.stats.fault("reject everything");
 			false
 		} else {
-			let estimate = node.bitcoind_from.is_some_and(|from| now >= from).then_some(self.market_fee_rate);
+			let estimate =
+				node.bitcoind_from.is_some_and(|from| now >= from).then_some(self.market_fee_rate);
 			match check_proposal(&check, estimate) {
 				Ok(()) => true,
-				Err(reason) => {
-					self.fail(format!("honest validator {} rejects proposal {id}: {reason}", node.account))
-				},
+				Err(reason) => self.fail(format!(
+					"honest validator {} rejects proposal {id}: {reason}",
+					node.account
+				)),
 			}
 		};
 		let signer = node.signer.as_ref().expect("running");
@@ -598,8 +607,8 @@ impl World {
 	}
 
 	fn report_fee(&mut self, node: &mut Node, now: u32) {
-		if node.bitcoind_from.is_none_or(|from| now < from) ||
-			node.fee_reported_at.is_some_and(|at| now < at + 10)
+		if node.bitcoind_from.is_none_or(|from| now < from)
+			|| node.fee_reported_at.is_some_and(|at| now < at + 10)
 		{
 			return;
 		}
@@ -612,7 +621,8 @@ impl World {
 		} else {
 			self.market_fee_rate
 		};
-		let report = FeeRateReport { reporter: signer.identity().0, sat_per_vbyte: rate, at_block: now };
+		let report =
+			FeeRateReport { reporter: signer.identity().0, sat_per_vbyte: rate, at_block: now };
 		let signature = signer.sign_bridge_message(&BridgeMessage::FeeRateReport(report.clone()));
 		let call =
 			RuntimeCall::BtcBridge(pallet_btc_bridge::Call::report_fee_rate { report, signature });
@@ -665,7 +675,9 @@ impl World {
 			return;
 		}
 		let headers: Vec<BlockHeader> = (from..=tip_height)
-			.map(|h| header_of(&self.bitcoin.block(&self.bitcoin.hash_at(h).unwrap()).unwrap().block))
+			.map(|h| {
+				header_of(&self.bitcoin.block(&self.bitcoin.hash_at(h).unwrap()).unwrap().block)
+			})
 			.collect();
 		for batch in headers.chunks(2016) {
 			if let Err(e) = BtcLightClient::submit_headers(
@@ -681,14 +693,16 @@ impl World {
 			let tip = self.bitcoin.tip().block.header;
 			let mut spam = tip;
 			spam.time += 1 + self.below(60) as u32;
-			spam.merkle_root = bitcoin::TxMerkleNode::from_byte_array([self.rng.next_u32() as u8; 32]);
+			spam.merkle_root =
+				bitcoin::TxMerkleNode::from_byte_array([self.rng.next_u32() as u8; 32]);
 			let parent = self.bitcoin.block(&tip.prev_blockhash).map(|p| p.block.header);
 			if let Some(parent) = parent {
 				spam.prev_blockhash = parent.block_hash();
 				while !spam.target().is_met_by(spam.block_hash()) {
 					spam.nonce += 1;
 				}
-				let header = BlockHeader::from_bytes(&bitcoin::consensus::serialize(&spam)).unwrap();
+				let header =
+					BlockHeader::from_bytes(&bitcoin::consensus::serialize(&spam)).unwrap();
 				let _ = BtcLightClient::submit_headers(
 					RuntimeOrigin::signed(98),
 					vec![header].try_into().unwrap(),
@@ -700,7 +714,11 @@ impl World {
 	}
 
 	/// A Merkle proof of `txid` in the active block `block`.
-	fn proof(&self, block: &bitcoin::Block, txid: bitcoin::Txid) -> Option<pallet_btc_light_client::MerkleProof> {
+	fn proof(
+		&self,
+		block: &bitcoin::Block,
+		txid: bitcoin::Txid,
+	) -> Option<pallet_btc_light_client::MerkleProof> {
 		let txids: Vec<Txid> = block.txdata.iter().map(|tx| txid_of(tx.compute_txid())).collect();
 		let index = txids.iter().position(|t| *t == txid_of(txid))?;
 		Some(pallet_btc_light_client::MerkleProof {
@@ -712,7 +730,9 @@ impl World {
 	fn prove_deposits(&mut self) {
 		let unproven: Vec<bitcoin::Txid> = self.unproven.iter().copied().collect();
 		for txid in unproven {
-			let Some((tx, block_hash)) = self.bitcoin.confirmed_tx(&txid).map(|(t, b)| (t.clone(), b)) else {
+			let Some((tx, block_hash)) =
+				self.bitcoin.confirmed_tx(&txid).map(|(t, b)| (t.clone(), b))
+			else {
 				continue;
 			};
 			if self.bitcoin.confirmations(&block_hash) < 3 {
@@ -732,8 +752,9 @@ impl World {
 					self.unproven.remove(&txid);
 				},
 				Err(e) => {
-					let final_refusal = e == pallet_btc_bridge::Error::<Runtime>::AlreadyCredited.into() ||
-						e == pallet_btc_bridge::Error::<Runtime>::NoCustodyOutput.into();
+					let final_refusal = e
+						== pallet_btc_bridge::Error::<Runtime>::AlreadyCredited.into()
+						|| e == pallet_btc_bridge::Error::<Runtime>::NoCustodyOutput.into();
 					if final_refusal {
 						self.unproven.remove(&txid);
 					}
@@ -747,15 +768,20 @@ impl World {
 		let Some(proposal) = pallet_btc_bridge::Proposals::<Runtime>::get(id) else { return };
 		let txid = bitcoin::Txid::from_byte_array(proposal.txid.0);
 		if let Some(signed) = pallet_btc_bridge::SignedTransactions::<Runtime>::get(id) {
-			if self.bitcoin.confirmed_tx(&txid).is_none() && self.bitcoin.mempool_entry(&txid).is_none() {
+			if self.bitcoin.confirmed_tx(&txid).is_none()
+				&& self.bitcoin.mempool_entry(&txid).is_none()
+			{
 				let tx: bitcoin::Transaction =
 					bitcoin::consensus::deserialize(&signed).expect("a signed transaction");
 				if let Err(e) = self.bitcoin.accept_to_mempool(tx, 0) {
-					self.fail(format!("Bitcoin refused the bridge's signed transaction {txid}: {e:?}"));
+					self.fail(format!(
+						"Bitcoin refused the bridge's signed transaction {txid}: {e:?}"
+					));
 				}
 			}
 		}
-		let Some((tx, block_hash)) = self.bitcoin.confirmed_tx(&txid).map(|(t, b)| (t.clone(), b)) else {
+		let Some((tx, block_hash)) = self.bitcoin.confirmed_tx(&txid).map(|(t, b)| (t.clone(), b))
+		else {
 			return;
 		};
 		if self.bitcoin.confirmations(&block_hash) < 3 {
@@ -796,9 +822,13 @@ impl World {
 				let (_, current) = scripts.last().cloned().unwrap();
 				let sats = 20_000 + self.below(2_000_000);
 				let memo = DepositRecipient::Native(padded(user)).memo_script();
-				let mut outputs = vec![TxOut { value: Amount::from_sat(sats), script_pubkey: current }];
+				let mut outputs =
+					vec![TxOut { value: Amount::from_sat(sats), script_pubkey: current }];
 				if !self.chance(10) {
-					outputs.push(TxOut { value: Amount::ZERO, script_pubkey: ScriptBuf::from_bytes(memo) });
+					outputs.push(TxOut {
+						value: Amount::ZERO,
+						script_pubkey: ScriptBuf::from_bytes(memo),
+					});
 				}
 				self.send_deposit(outputs);
 			},
@@ -811,8 +841,8 @@ impl World {
 			5..=8 => self.withdraw(user),
 			_ => {
 				let balance = Balances::balance(&user);
-				if balance > sats_to_base_units(100_000) &&
-					pallet_btc_bridge::Ledger::<Runtime>::get().reserve_sats < 50_000
+				if balance > sats_to_base_units(100_000)
+					&& pallet_btc_bridge::Ledger::<Runtime>::get().reserve_sats < 50_000
 				{
 					let amount = sats_to_base_units(30_000);
 					if BtcBridge::fund_fee_reserve(RuntimeOrigin::signed(user), amount).is_ok() {
@@ -838,7 +868,8 @@ impl World {
 			return;
 		}
 		let id = pallet_btc_bridge::NextWithdrawalId::<Runtime>::get();
-		let wallet = btc_sim::wallet::Wallet::from_seed(format!("withdrawal {} {id}", self.seed).as_bytes());
+		let wallet =
+			btc_sim::wallet::Wallet::from_seed(format!("withdrawal {} {id}", self.seed).as_bytes());
 		let max_sats = (balance / sats_to_base_units(1)) as u64;
 		// Exactly the largest UTXO but for a few sats: the change would be dust.
 		let largest = pallet_btc_bridge::Utxos::<Runtime>::iter_values()
@@ -847,7 +878,7 @@ impl World {
 			.unwrap_or(0);
 		let sats = match self.below(10) {
 			0 if self.scenario.adversarial_users => 500 + self.below(500), // small: may be refunded
-			1 if self.scenario.adversarial_users => max_sats + 1,         // more than held
+			1 if self.scenario.adversarial_users => max_sats + 1,          // more than held
 			2 if self.scenario.adversarial_users && largest > 1_000 && largest - 200 < max_sats => {
 				self.stats.fault("dust change");
 				largest - 1 - self.below(300)
@@ -856,9 +887,18 @@ impl World {
 		};
 		let address: frame_support::BoundedVec<u8, _> =
 			wallet.address.to_string().into_bytes().try_into().expect("short");
-		if BtcBridge::request_withdrawal(RuntimeOrigin::signed(user), address, sats_to_base_units(sats)).is_ok() {
+		if BtcBridge::request_withdrawal(
+			RuntimeOrigin::signed(user),
+			address,
+			sats_to_base_units(sats),
+		)
+		.is_ok()
+		{
 			self.stats.withdrawals += 1;
-			self.withdrawals.insert(id, TrackedWithdrawal { requested_at: self.now(), script: wallet.script_pubkey() });
+			self.withdrawals.insert(
+				id,
+				TrackedWithdrawal { requested_at: self.now(), script: wallet.script_pubkey() },
+			);
 		}
 	}
 
@@ -891,8 +931,12 @@ impl World {
 				txid: bitcoin::Txid::from_byte_array(outpoint.txid.0),
 				vout: outpoint.vout,
 			};
-			let unspent = self.bitcoin.utxo(&bitcoin_outpoint).is_some_and(|coin| coin.output.value.to_sat() == utxo.value_sats);
-			let spent_by_flight = in_flight.as_ref().is_some_and(|p| p.inputs.iter().any(|(o, _, _)| *o == outpoint));
+			let unspent = self
+				.bitcoin
+				.utxo(&bitcoin_outpoint)
+				.is_some_and(|coin| coin.output.value.to_sat() == utxo.value_sats);
+			let spent_by_flight =
+				in_flight.as_ref().is_some_and(|p| p.inputs.iter().any(|(o, _, _)| *o == outpoint));
 			if !unspent && !spent_by_flight {
 				self.fail(format!("bridge UTXO {outpoint:?} is not unspent on Bitcoin"));
 			}
@@ -916,7 +960,10 @@ impl World {
 			let funded = self.reserve_funded.get(&user).copied().unwrap_or(0);
 			let expected = credited + refunded - burned - funded;
 			if Balances::balance(&user) != expected {
-				self.fail(format!("user {user} holds {} base units, its records say {expected}", Balances::balance(&user)));
+				self.fail(format!(
+					"user {user} holds {} base units, its records say {expected}",
+					Balances::balance(&user)
+				));
 			}
 		}
 		// Liveness: within the fault budget, no withdrawal stays burned past the bound.
@@ -927,11 +974,14 @@ impl World {
 				let Some(w) = pallet_btc_bridge::Withdrawals::<Runtime>::get(id) else { continue };
 				let ended = matches!(
 					w.status,
-					pallet_btc_bridge::WithdrawalStatus::Paid { .. } |
-						pallet_btc_bridge::WithdrawalStatus::Refunded
+					pallet_btc_bridge::WithdrawalStatus::Paid { .. }
+						| pallet_btc_bridge::WithdrawalStatus::Refunded
 				);
 				if !ended && now > tracked.requested_at as u64 + bound {
-					self.fail(format!("withdrawal {id} requested at block {} is still {:?} after {bound} blocks", tracked.requested_at, w.status));
+					self.fail(format!(
+						"withdrawal {id} requested at block {} is still {:?} after {bound} blocks",
+						tracked.requested_at, w.status
+					));
 				}
 			}
 		}
@@ -946,7 +996,8 @@ impl World {
 			let hash = self.bitcoin.hash_at(height).unwrap();
 			for tx in &self.bitcoin.block(&hash).unwrap().block.txdata {
 				for output in &tx.output {
-					*received.entry(output.script_pubkey.clone()).or_default() += output.value.to_sat();
+					*received.entry(output.script_pubkey.clone()).or_default() +=
+						output.value.to_sat();
 				}
 			}
 		}
@@ -959,7 +1010,9 @@ impl World {
 						.and_then(|p| p.payouts.iter().find(|(w, _)| w == id).map(|(_, s)| *s))
 						.expect("a paid withdrawal is in its proposal");
 					if got != paid {
-						self.fail(format!("withdrawal {id}: Bitcoin paid {got} sats, the chain says {paid}"));
+						self.fail(format!(
+							"withdrawal {id}: Bitcoin paid {got} sats, the chain says {paid}"
+						));
 					}
 					self.stats.paid += 1;
 				},
@@ -989,7 +1042,11 @@ fn task_key(task: &CustodyTask) -> Vec<u8> {
 		CustodyTask::DkgCommit { dkg, .. } => (0u8, dkg.dkg_id).encode(),
 		CustodyTask::DkgShare { dkg, .. } => (1u8, dkg.dkg_id).encode(),
 		CustodyTask::DkgFinish { dkg, .. } => (2u8, dkg.dkg_id).encode(),
-		CustodyTask::SigningCommit { session_id, attempt, .. } => (3u8, *session_id, *attempt).encode(),
-		CustodyTask::SigningShare { session_id, attempt, .. } => (4u8, *session_id, *attempt).encode(),
+		CustodyTask::SigningCommit { session_id, attempt, .. } => {
+			(3u8, *session_id, *attempt).encode()
+		},
+		CustodyTask::SigningShare { session_id, attempt, .. } => {
+			(4u8, *session_id, *attempt).encode()
+		},
 	}
 }
