@@ -5,13 +5,16 @@ use super::*;
 use crate::Pallet as BtcBridge;
 use alloc::vec;
 use frame_benchmarking::v2::*;
-use frame_support::traits::Hooks;
+use frame_support::{
+	traits::{Get, Hooks},
+	BoundedVec,
+};
 use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use pallet_btc_light_client::{test_utils::*, MerkleProof};
 use tapchain_primitives::{
 	bitcoin::{
 		address::p2tr_script_pubkey, merkle::merkle_branch, merkle_root, BitcoinAddress,
-		BlockHeader, Network, Transaction, TxIn, TxMerkleNode, TxOut,
+		BlockHeader, Network, OutPoint, Transaction, TxIn, TxMerkleNode, TxOut, Txid,
 	},
 	bridge::DepositRecipient,
 };

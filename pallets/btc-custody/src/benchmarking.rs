@@ -9,6 +9,7 @@
 use super::*;
 use crate::Pallet as BtcCustody;
 use alloc::{collections::BTreeMap, vec, vec::Vec};
+use codec::Encode;
 use frame_benchmarking::v2::*;
 use frame_support::{
 	traits::{Get, Hooks},
