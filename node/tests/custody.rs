@@ -5,7 +5,7 @@
 mod common;
 
 use codec::Encode;
-use common::{start_local_testnet, state_call, submit_signed, Node};
+use common::{start_local_testnet, state_call, state_call_finalized, submit_signed, Node};
 use sp_keyring::Sr25519Keyring;
 use std::time::Duration;
 use tapchain_runtime::RuntimeCall;
@@ -57,11 +57,29 @@ fn four_validators_run_a_dkg_and_sign_even_with_one_stopped() {
 	nodes[0]
 		.wait_until("a custody key epoch", Duration::from_secs(300), |n| custody_key(n).is_some());
 	let epoch_block = nodes[0].best_number().unwrap();
-	let (epoch, dkg_id, output_key) = custody_key(&nodes[0]).unwrap();
+	// Compared once final: a best block may still be replaced (every participant's
+	// attestation starts the key, and a fork may carry them in other blocks).
+	let finalized_key = |n: &Node| {
+		state_call_finalized::<Option<(u32, u64, [u8; 32])>>(
+			n,
+			"BtcCustodyApi_current_custody_key",
+			&[],
+		)
+		.ok()
+		.flatten()
+	};
+	nodes[0].wait_until("the custody key finalized", Duration::from_secs(120), |n| {
+		finalized_key(n).is_some()
+	});
+	let (epoch, dkg_id, output_key) = finalized_key(&nodes[0]).unwrap();
 	assert_eq!(epoch, 0);
 	for node in &nodes[1..] {
-		node.wait_until("the same custody key", Duration::from_secs(60), |n| {
-			custody_key(n) == Some((epoch, dkg_id, output_key))
+		node.wait_until("the same custody key", Duration::from_secs(120), |n| {
+			let key = finalized_key(n);
+			if key.is_some() && key != Some((epoch, dkg_id, output_key)) {
+				eprintln!("{} has another custody key: {key:?}", n.name);
+			}
+			key == Some((epoch, dkg_id, output_key))
 		});
 	}
 	// Every validator's worker reports what it submitted.

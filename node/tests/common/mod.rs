@@ -374,6 +374,18 @@ pub fn state_call<T: codec::Decode>(node: &Node, method: &str, args: &[u8]) -> R
 	T::decode(&mut &hex_decode(&result)[..]).map_err(|e| format!("{method}: {e}"))
 }
 
+/// [`state_call`] at the node's finalized head: what every node agrees on.
+pub fn state_call_finalized<T: codec::Decode>(
+	node: &Node,
+	method: &str,
+	args: &[u8],
+) -> Result<T, String> {
+	let head = node.rpc("chain_getFinalizedHead", json!([]))?;
+	let result =
+		node.rpc("state_call", json!([method, format!("0x{}", hex::encode(args)), head]))?;
+	T::decode(&mut &hex_decode(&result)[..]).map_err(|e| format!("{method}: {e}"))
+}
+
 /// Signs `call` as `signer` (native extrinsic, next nonce from the pool) and submits it.
 pub fn submit_signed(
 	node: &Node,

@@ -15,14 +15,8 @@
 
 use crate::*;
 use alloc::vec::Vec;
-use frame_support::{
-	pallet_prelude::*,
-	traits::{
-		fungible::Mutate,
-		tokens::{Fortitude, Precision, Preservation},
-	},
-};
-use tapchain_primitives::{bridge::FeeRateReport, Balance, BASE_UNITS_PER_SAT};
+use frame_support::pallet_prelude::*;
+use tapchain_primitives::{bridge::FeeRateReport, Balance};
 
 impl<T: Config> Pallet<T> {
 	/// The fee rate proposals use now, sat/vB (see the module docs).
@@ -72,20 +66,8 @@ impl<T: Config> Pallet<T> {
 	/// Burns `amount` of `who`'s BTC into the fee reserve: bridged BTC outstanding shrinks
 	/// and the reserve grows by as much, so the backing is unchanged.
 	pub fn do_fund_fee_reserve(who: T::AccountId, amount: Balance) -> DispatchResult {
-		ensure!(amount.is_multiple_of(BASE_UNITS_PER_SAT), Error::<T>::NotWholeSats);
-		let sats = u64::try_from(amount / BASE_UNITS_PER_SAT)
-			.map_err(|_| Error::<T>::InsufficientBalance)?;
-		let mut ledger = Ledger::<T>::get();
-		ensure!(sats <= ledger.issued_sats, Error::<T>::ExceedsBridgedSupply);
-		T::Currency::burn_from(
-			&who,
-			amount,
-			Preservation::Preserve,
-			Precision::Exact,
-			Fortitude::Polite,
-		)
-		.map_err(|_| Error::<T>::InsufficientBalance)?;
-		ledger.issued_sats -= sats;
+		let sats = Self::whole_sats(amount)?;
+		let mut ledger = Self::burn_bridged(&who, sats)?;
 		ledger.reserve_sats += sats;
 		Ledger::<T>::put(ledger);
 		SweepAwaitingReserve::<T>::kill();

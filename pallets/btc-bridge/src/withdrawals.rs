@@ -56,6 +56,31 @@ impl<T: Config> Pallet<T> {
 			.saturating_add(Self::fee_rate_weight())
 	}
 
+	/// `amount` (base units) in whole sats.
+	pub(crate) fn whole_sats(amount: Balance) -> Result<u64, Error<T>> {
+		ensure!(amount.is_multiple_of(BASE_UNITS_PER_SAT), Error::<T>::NotWholeSats);
+		u64::try_from(amount / BASE_UNITS_PER_SAT).map_err(|_| Error::<T>::InsufficientBalance)
+	}
+
+	/// Burns `sats` of `who`'s BTC, never more than the bridged BTC outstanding (the bridge
+	/// pays out only what came in) and never reaping the account (`Preserve`: an EVM
+	/// account's nonce would go with it). Returns the books with `issued` lowered, for the
+	/// caller to credit where the sats go and store.
+	pub(crate) fn burn_bridged(who: &T::AccountId, sats: u64) -> Result<BridgeLedger, Error<T>> {
+		let mut ledger = Ledger::<T>::get();
+		ensure!(sats <= ledger.issued_sats, Error::<T>::ExceedsBridgedSupply);
+		T::Currency::burn_from(
+			who,
+			sats_to_base_units(sats),
+			Preservation::Preserve,
+			Precision::Exact,
+			Fortitude::Polite,
+		)
+		.map_err(|_| Error::<T>::InsufficientBalance)?;
+		ledger.issued_sats -= sats;
+		Ok(ledger)
+	}
+
 	/// Burns and queues a withdrawal (the call and the EVM precompile both use this).
 	pub fn do_request_withdrawal(
 		who: T::AccountId,
@@ -65,28 +90,15 @@ impl<T: Config> Pallet<T> {
 		let network = pallet_btc_light_client::BitcoinNetwork::<T>::get();
 		let parsed =
 			BitcoinAddress::parse_bytes(&address, network).map_err(Error::<T>::InvalidAddress)?;
-		ensure!(amount.is_multiple_of(BASE_UNITS_PER_SAT), Error::<T>::NotWholeSats);
-		let sats = u64::try_from(amount / BASE_UNITS_PER_SAT)
-			.map_err(|_| Error::<T>::InsufficientBalance)?;
+		let sats = Self::whole_sats(amount)?;
 		ensure!(sats >= Self::minimum_withdrawal_sats(&parsed), Error::<T>::WithdrawalTooSmall);
-		let mut ledger = Ledger::<T>::get();
-		ensure!(sats <= ledger.issued_sats, Error::<T>::ExceedsBridgedSupply);
 		let script_pubkey: BoundedVec<u8, MaxScriptLen> =
 			parsed.script_pubkey().try_into().map_err(|_| {
 				Error::<T>::InvalidAddress(
 					tapchain_primitives::bitcoin::AddressError::InvalidProgramLength,
 				)
 			})?;
-		// `Preserve`: a withdrawal never reaps the account (an EVM account's nonce with it).
-		T::Currency::burn_from(
-			&who,
-			amount,
-			Preservation::Preserve,
-			Precision::Exact,
-			Fortitude::Polite,
-		)
-		.map_err(|_| Error::<T>::InsufficientBalance)?;
-		ledger.issued_sats -= sats;
+		let mut ledger = Self::burn_bridged(&who, sats)?;
 		ledger.pending_withdrawal_sats = ledger.pending_withdrawal_sats.saturating_add(sats);
 		Ledger::<T>::put(ledger);
 		let id = NextWithdrawalId::<T>::mutate(|next| {
