@@ -10,6 +10,7 @@ pub mod bitcoin;
 pub mod bridge;
 #[cfg(feature = "custody")]
 pub mod custody;
+pub mod vault;
 
 /// Balance of an account, in BTC base units (18 decimals: 1 BTC = 10^18 base units).
 ///
