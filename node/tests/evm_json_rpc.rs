@@ -40,12 +40,18 @@ fn ethereum_clients_deploy_and_use_contracts_paying_gas_in_btc() {
 	node.wait_until("block 1", Duration::from_secs(120), |n| n.best_number().unwrap_or(0) >= 1);
 	let eth_rpc = EthRpc::start(&node);
 	let chain_id = eth_rpc.wait_ready(Duration::from_secs(120));
-	assert_eq!(chain_id, json!(format!("{:#x}", tapchain_runtime::configs::EVM_CHAIN_ID)));
+	// The development preset's chain ID, read by eth-rpc from the chain.
+	let expected_chain_id = tapchain_runtime::genesis_config_presets::DEVELOPMENT_EVM_CHAIN_ID;
+	let other_network_chain_id =
+		tapchain_runtime::genesis_config_presets::LOCAL_TESTNET_EVM_CHAIN_ID;
+	assert_eq!(chain_id, json!(format!("{expected_chain_id:#x}")));
 
 	let output = Command::new("node")
 		.args(["--test", "--test-concurrency=1", "tests/"])
 		.current_dir(&project)
 		.env("ETH_RPC_URL", eth_rpc.url())
+		.env("EXPECTED_CHAIN_ID", expected_chain_id.to_string())
+		.env("OTHER_NETWORK_CHAIN_ID", other_network_chain_id.to_string())
 		.env("NODE_RPC_URL", format!("ws://127.0.0.1:{}", node.rpc_port))
 		.output()
 		.expect("node runs");

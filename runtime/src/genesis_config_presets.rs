@@ -12,8 +12,9 @@
 //! junk`). Their private keys are public: they are for development chains only.
 
 use crate::{
-	AccountId, BalancesConfig, BtcBridgeConfig, BtcLightClientConfig, RuntimeGenesisConfig,
-	SessionConfig, SessionKeys, StakingConfig, SudoConfig, BASE_UNITS_PER_BTC,
+	AccountId, BalancesConfig, BtcBridgeConfig, BtcLightClientConfig, EvmChainIdConfig,
+	RuntimeGenesisConfig, SessionConfig, SessionKeys, StakingConfig, SudoConfig,
+	BASE_UNITS_PER_BTC,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -53,6 +54,14 @@ pub const GENESIS_VALIDATOR_BOND: Balance = 100 * BASE_UNITS_PER_BTC;
 
 /// Name of the preset whose light client follows Bitcoin mainnet.
 pub const MAINNET_PRESET: &str = "mainnet";
+
+/// EVM chain IDs (EIP-155), one per preset, so that a transaction signed for one network is
+/// refused by the others. None is in the ethereum-lists registry.
+pub const DEVELOPMENT_EVM_CHAIN_ID: u64 = crate::configs::EVM_CHAIN_ID;
+/// `local_testnet`'s EVM chain ID.
+pub const LOCAL_TESTNET_EVM_CHAIN_ID: u64 = 8_284_243;
+/// `mainnet`'s EVM chain ID (a real deployment keeps it when it replaces the validators).
+pub const MAINNET_EVM_CHAIN_ID: u64 = 8_284_244;
 
 /// Bitcoin regtest's genesis header (hash 0f9188f1...2206): the checkpoint of the
 /// development networks, whose Bitcoin side is a regtest node.
@@ -124,6 +133,7 @@ fn testnet_genesis(
 	endowed_accounts: Vec<AccountId>,
 	root: AccountId,
 	bitcoin: Network,
+	evm_chain_id: u64,
 ) -> Value {
 	let mut balances: Vec<(AccountId, Balance)> =
 		endowed_accounts.iter().cloned().map(|account| (account, DEV_ACCOUNT_BALANCE)).collect();
@@ -159,6 +169,7 @@ fn testnet_genesis(
 				.collect::<Vec<_>>(),
 		},
 		sudo: SudoConfig { key: Some(root) },
+		evm_chain_id: EvmChainIdConfig { chain_id: evm_chain_id },
 		btc_light_client: BtcLightClientConfig { network, checkpoint: Some(checkpoint) },
 		btc_bridge: BtcBridgeConfig {
 			// Six on the public networks; regtest (btc-sim, tests) mines on demand, three do.
@@ -190,6 +201,7 @@ pub fn development_config_genesis() -> Value {
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
 		Network::Regtest,
+		DEVELOPMENT_EVM_CHAIN_ID,
 	)
 }
 
@@ -205,6 +217,7 @@ pub fn mainnet_config_genesis() -> Value {
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
 		Network::Mainnet,
+		MAINNET_EVM_CHAIN_ID,
 	)
 }
 
@@ -236,6 +249,7 @@ pub fn local_config_genesis() -> Value {
 		dev_accounts(),
 		Sr25519Keyring::Alice.to_account_id(),
 		Network::Regtest,
+		LOCAL_TESTNET_EVM_CHAIN_ID,
 	)
 }
 

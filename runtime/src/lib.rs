@@ -33,7 +33,7 @@
 //! `tapchain-node eth-rpc`. BTC pays gas and one base unit is one wei
 //! (`NativeToEthRatio = 1`), so `eth_getBalance` shows the native balance in the same units:
 //! the spendable part of it, i.e. all but the existential deposit.
-//! The chain ID is [`configs::EVM_CHAIN_ID`].
+//! The chain ID is set in genesis, one per preset ([`evm_chain_id`]).
 //!
 //! Gas is the fee expressed in units of the gas price: the gas price is
 //! [`configs::EVM_GAS_PRICE_WEI`] (fee multiplier 1 x ratio 1 x `GasScale`), chosen so that
@@ -62,6 +62,7 @@ extern crate alloc;
 
 pub mod apis;
 pub mod configs;
+pub mod evm_chain_id;
 pub mod genesis_config_presets;
 pub mod precompiles;
 #[cfg(test)]
@@ -367,4 +368,8 @@ mod runtime {
 	/// The EVM. eth-rpc's client is generated for a pallet of this name.
 	#[runtime::pallet_index(30)]
 	pub type Revive = pallet_revive;
+
+	/// The EVM chain ID, set in genesis (`evm_chain_id.rs`).
+	#[runtime::pallet_index(31)]
+	pub type EvmChainId = crate::evm_chain_id;
 }

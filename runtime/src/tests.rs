@@ -7,7 +7,7 @@ use crate::{
 	RuntimeEvent, RuntimeGenesisConfig, RuntimeOrigin, Session, SessionKeys, SignedPayload,
 	Staking, System, TxExtension, UncheckedExtrinsic, EXISTENTIAL_DEPOSIT, SATS, SESSIONS_PER_ERA,
 };
-use codec::Encode;
+use codec::{Decode, Encode};
 use frame_support::{
 	assert_noop, assert_ok,
 	traits::{Get, Hooks, IntegrityTest},
@@ -493,6 +493,36 @@ fn the_evm_gas_price_is_the_configured_btc_price() {
 		let chain_id: u64 = <Runtime as pallet_revive::Config>::ChainId::get();
 		assert_eq!(chain_id, EVM_CHAIN_ID);
 	});
+}
+
+/// Each preset has its own EVM chain ID, and it is what pallet-revive checks signatures
+/// against and what eth-rpc reads (the metadata constant `Revive::ChainId`), so a
+/// transaction signed for one network is refused by another.
+#[test]
+fn each_preset_has_its_own_evm_chain_id_which_eth_rpc_reads() {
+	use crate::genesis_config_presets::{
+		DEVELOPMENT_EVM_CHAIN_ID, LOCAL_TESTNET_EVM_CHAIN_ID, MAINNET_EVM_CHAIN_ID, MAINNET_PRESET,
+	};
+	let presets = [
+		(sp_genesis_builder::DEV_RUNTIME_PRESET, DEVELOPMENT_EVM_CHAIN_ID),
+		(sp_genesis_builder::LOCAL_TESTNET_RUNTIME_PRESET, LOCAL_TESTNET_EVM_CHAIN_ID),
+		(MAINNET_PRESET, MAINNET_EVM_CHAIN_ID),
+	];
+	for (preset, expected) in presets {
+		preset_ext(preset).execute_with(|| {
+			let chain_id: u64 = <Runtime as pallet_revive::Config>::ChainId::get();
+			assert_eq!(chain_id, expected, "{preset}");
+			let constant = pallet_revive::Pallet::<Runtime>::pallet_constants_metadata()
+				.into_iter()
+				.find(|constant| constant.name == "ChainId")
+				.expect("Revive exports its chain ID");
+			assert_eq!(u64::decode(&mut &constant.value[..]), Ok(expected), "{preset}");
+		});
+	}
+	let mut ids: Vec<u64> = presets.iter().map(|(_, id)| *id).collect();
+	ids.sort();
+	ids.dedup();
+	assert_eq!(ids.len(), presets.len(), "chain IDs must differ between presets");
 }
 
 /// The pool's check of a transaction. The pool runs it on a throw-away state (it

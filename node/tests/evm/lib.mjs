@@ -12,8 +12,13 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const ETH_RPC_URL = process.env.ETH_RPC_URL ?? 'http://127.0.0.1:8545';
 export const NODE_RPC_URL = process.env.NODE_RPC_URL ?? 'ws://127.0.0.1:9944';
 
-/// Tapchain's EIP-155 chain ID (runtime `configs::EVM_CHAIN_ID`).
-export const CHAIN_ID = 8284242n;
+/// The EIP-155 chain ID the chain under test sets in genesis (the Rust test passes its
+/// preset's as EXPECTED_CHAIN_ID; the `development` preset's by default). Wallets read it
+/// from the chain (`eth_chainId`); the tests check that the chain says this.
+export const CHAIN_ID = BigInt(process.env.EXPECTED_CHAIN_ID ?? 8284242);
+/// Another Tapchain network's chain ID (the `local_testnet` preset's): a transaction signed
+/// for it must be refused here.
+export const OTHER_NETWORK_CHAIN_ID = BigInt(process.env.OTHER_NETWORK_CHAIN_ID ?? 8284243);
 /// The fixed gas price in wei (runtime `configs::EVM_GAS_PRICE_WEI`).
 export const GAS_PRICE_WEI = 26_000_000n;
 /// One satoshi in wei (18-decimal BTC: 1 sat = 10^10 base units = 10^10 wei).

@@ -617,8 +617,10 @@ where
 	}
 }
 
-/// The EVM chain ID (EIP-155) of Tapchain: 8284242 (0x7e6852), not assigned to any network in
-/// the ethereum-lists registry. Signed Ethereum transactions must carry it.
+/// The EVM chain ID (EIP-155) of the `development` preset, and of a chain whose genesis sets
+/// none: 8284242 (0x7e6852), not assigned to any network in the ethereum-lists registry.
+/// Each preset has its own ([`crate::genesis_config_presets`]); the chain's is in storage
+/// ([`crate::evm_chain_id`]).
 pub const EVM_CHAIN_ID: u64 = 8_284_242;
 
 /// Multiplies the default gas price (fee multiplier 1 x `NativeToEthRatio` 1 = 1 wei), so that
@@ -644,6 +646,8 @@ parameter_types! {
 	/// One Ethereum transaction may use up to 90% of a block's normal-class weight.
 	pub const MaxEthExtrinsicWeight: FixedU128 = FixedU128::from_rational(9, 10);
 }
+
+impl crate::evm_chain_id::Config for Runtime {}
 
 impl pallet_revive::Config for Runtime {
 	type Time = Timestamp;
@@ -671,7 +675,8 @@ impl pallet_revive::Config for Runtime {
 	type InstantiateOrigin = EnsureSigned<AccountId>;
 	type RuntimeMemory = ConstU32<{ 128 * 1024 * 1024 }>;
 	type PVFMemory = ConstU32<{ 512 * 1024 * 1024 }>;
-	type ChainId = ConstU64<EVM_CHAIN_ID>;
+	/// This network's ID, from genesis: a transaction signed for another network is refused.
+	type ChainId = crate::evm_chain_id::GenesisChainId<Runtime>;
 	/// 18-decimal BTC: one base unit is one wei.
 	type NativeToEthRatio = ConstU32<1>;
 	type FeeInfo = pallet_revive::evm::fees::Info<Address, Signature, EthExtraImpl>;

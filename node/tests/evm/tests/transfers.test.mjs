@@ -5,7 +5,9 @@ import { ethers } from 'ethers';
 import { ApiPromise, WsProvider } from '@polkadot/api';
 import { Keyring } from '@polkadot/keyring';
 import { cryptoWaitReady } from '@polkadot/util-crypto';
-import { provider, devWallet, NODE_RPC_URL, SAT, EXISTENTIAL_DEPOSIT_WEI } from '../lib.mjs';
+import {
+  provider, devWallet, NODE_RPC_URL, SAT, EXISTENTIAL_DEPOSIT_WEI, CHAIN_ID, OTHER_NETWORK_CHAIN_ID, GAS_PRICE_WEI,
+} from '../lib.mjs';
 
 test('a plain value transfer between two H160s costs value + gasUsed * effectiveGasPrice', async () => {
   const p = provider();
@@ -31,22 +33,33 @@ test('a plain value transfer between two H160s costs value + gasUsed * effective
   assert.equal(found.chainId, (await p.getNetwork()).chainId);
 });
 
-test('a transfer signed for another chain ID is refused and changes nothing', async () => {
+test('a transfer signed for another chain ID (Ethereum, another Tapchain network) is refused and changes nothing', async () => {
   const p = provider();
   const sender = devWallet(4, p);
   const recipient = ethers.Wallet.createRandom().address;
   const nonce = await p.getTransactionCount(sender.address);
-  const signed = await sender.signTransaction({
+  const value = 12_345n * SAT;
+  const transfer = (chainId) => sender.signTransaction({
     to: recipient,
-    value: SAT,
+    value,
     nonce,
-    chainId: 1n,
+    chainId,
     gasLimit: 1_000_000n,
-    gasPrice: (await p.getFeeData()).gasPrice,
+    gasPrice: GAS_PRICE_WEI,
   });
-  await assert.rejects(p.broadcastTransaction(signed));
-  assert.equal(await p.getBalance(recipient), 0n);
-  assert.equal(await p.getTransactionCount(sender.address), nonce);
+  for (const chainId of [1n, OTHER_NETWORK_CHAIN_ID]) {
+    await assert.rejects(p.broadcastTransaction(await transfer(chainId)), (error) => {
+      // The pool refuses it (1010 "Invalid Transaction": the signature is for another chain).
+      console.log(`chain ID ${chainId} refused: ${JSON.stringify(error.error ?? error.info ?? error.message)}`);
+      return error.error?.code === 1010;
+    });
+    assert.equal(await p.getBalance(recipient), 0n);
+    assert.equal(await p.getTransactionCount(sender.address), nonce);
+  }
+  // The same transfer signed for this chain goes through: the chain ID was the difference.
+  const receipt = await (await p.broadcastTransaction(await transfer(CHAIN_ID))).wait();
+  assert.equal(receipt.status, 1);
+  assert.equal(await p.getBalance(recipient), value);
 });
 
 test('a native transfer to an H160 shows up in eth_getBalance', async () => {
