@@ -45,6 +45,16 @@ pub struct DepositAddress {
 	pub memo_format: String,
 }
 
+/// An output script the bridge credits deposits to: a live custody key's P2TR script.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DepositScript {
+	/// Custody key epoch.
+	pub epoch: u32,
+	/// Output script, hex.
+	pub script_pub_key: String,
+}
+
 /// A withdrawal and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -139,6 +149,11 @@ pub trait BridgeRpc {
 	/// The P2TR address deposits pay now, and the memo format.
 	#[method(name = "bridge_depositAddress")]
 	fn deposit_address(&self, at: Option<Hash>) -> RpcResult<Option<DepositAddress>>;
+
+	/// Every output script a deposit is credited to now (each live custody key, oldest
+	/// first): what a relayer watches. Wallets should pay `bridge_depositAddress`.
+	#[method(name = "bridge_depositScripts")]
+	fn deposit_scripts(&self, at: Option<Hash>) -> RpcResult<Vec<DepositScript>>;
 
 	/// The OP_RETURN output script (hex) naming `recipient`: `0x` + 40 hex digits (an EVM
 	/// address) or `0x` + 64 hex digits (a native account).
@@ -257,6 +272,15 @@ where
 			              6a 22 5443 <32-byte native account> (bridge_depositMemo builds it)"
 				.into(),
 		}))
+	}
+
+	fn deposit_scripts(&self, at: Option<Hash>) -> RpcResult<Vec<DepositScript>> {
+		let at = at.unwrap_or_else(|| self.client.info().best_hash);
+		let scripts = self.client.runtime_api().deposit_scripts(at).map_err(runtime_error)?;
+		Ok(scripts
+			.into_iter()
+			.map(|(epoch, script)| DepositScript { epoch, script_pub_key: hex::encode(script) })
+			.collect())
 	}
 
 	fn backing(&self, at: Option<Hash>) -> RpcResult<BackingView> {

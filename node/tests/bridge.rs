@@ -154,6 +154,13 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 	let address = node.rpc("bridge_depositAddress", json!([])).unwrap();
 	let custody_script = hex_decode(&address["scriptPubKey"]);
 	assert!(address["address"].as_str().unwrap().starts_with("bcrt1p"), "{address}");
+	// One key so far: the scripts a relayer watches are that key's.
+	let watched = node.rpc("bridge_depositScripts", json!([])).unwrap();
+	assert_eq!(
+		watched,
+		json!([{ "epoch": address["epoch"], "scriptPubKey": address["scriptPubKey"] }]),
+		"{watched}"
+	);
 
 	// Two deposits in one Bitcoin block: one names an EVM account, one Ferdie's account.
 	let evm = hex::decode("f39fd6e51aad88f6f4ce6ab8827279cfffb92266").unwrap();

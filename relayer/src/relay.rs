@@ -293,7 +293,7 @@ impl Relayer {
 	}
 
 	/// Reads the blocks bitcoind added since the last round (after a reorg: again from below
-	/// the fork), noting deposits to the custody address and the withdrawal transaction.
+	/// the fork), noting deposits to any live custody key and the withdrawal transaction.
 	fn scan_blocks(&mut self) -> Result<(), RelayError> {
 		let scripts = self.chain.deposit_scripts()?;
 		if scripts != self.deposit_scripts {
@@ -301,7 +301,7 @@ impl Relayer {
 				log::info!(target: LOG_TARGET, "deposit scripts now {:?}", scripts.iter().map(hex::encode).collect::<Vec<_>>());
 			}
 			self.deposit_scripts = scripts;
-			// A new custody address: look through the recent blocks again.
+			// A custody key came or went: look through the recent blocks again.
 			self.scanned_to = None;
 		}
 		let bitcoind_height = self.bitcoind.block_count()?;

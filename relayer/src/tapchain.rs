@@ -185,13 +185,14 @@ impl TapchainClient {
 		}
 	}
 
-	/// Output scripts deposits go to (the current custody key's P2TR address).
+	/// Output scripts deposits are credited to: every live custody key's P2TR script, so a
+	/// deposit to an address from before a rotation is proved too.
 	pub fn deposit_scripts(&self) -> Result<Vec<Vec<u8>>, ChainError> {
-		let address = self.call("bridge_depositAddress", json!([]))?;
-		if address.is_null() {
-			return Ok(Vec::new());
-		}
-		Ok(vec![hex_of(&address["scriptPubKey"], "scriptPubKey")?])
+		let scripts = self.call("bridge_depositScripts", json!([]))?;
+		let scripts = scripts
+			.as_array()
+			.ok_or_else(|| ChainError::BadReply(format!("deposit scripts: {scripts}")))?;
+		scripts.iter().map(|script| hex_of(&script["scriptPubKey"], "scriptPubKey")).collect()
 	}
 
 	/// The bridge's proposal in flight.

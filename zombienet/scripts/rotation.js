@@ -2,7 +2,9 @@
 // keys made by her own node, validates; governance shortens sessions to 10 blocks and forces
 // a new era; once Eve is a validator the five run a DKG, the new key becomes the deposit
 // address, the old UTXOs are swept to it (voted, signed by the old key, broadcast by the
-// relayer, mined by btc-sim, proven), and a deposit to the new address is credited.
+// relayer, mined by btc-sim, proven), and a deposit to the new address is credited; so is
+// one to the old address (still live for its grace period), which the relayer proves on its
+// own because it watches every live key's script (bridge_depositScripts).
 const { nodeRpc, btcSim, waitFor, log } = require("./lib.js");
 const { SAT, depositTo, signAndWait } = require("./bridge-lib.js");
 const { u8aToHex } = require("@polkadot/util");
@@ -87,6 +89,15 @@ async function run(nodeName, networkInfo) {
     await depositTo(rpc, second.address, FERDIE, 25_000_000n);
     await waitFor("the deposit to the new key credited", 180_000, async () => (await free(FERDIE)) - beforeNew === 25_000_000n * SAT);
     log("a deposit to the new address is credited");
+
+    const scripts = await rpc("bridge_depositScripts");
+    if (!scripts.some((script) => script.epoch === first.epoch) || !scripts.some((script) => script.epoch === second.epoch)) {
+      throw new Error(`the relayer's scripts should hold both keys: ${JSON.stringify(scripts)}`);
+    }
+    const beforeOld = await free(FERDIE);
+    await depositTo(rpc, first.address, FERDIE, 15_000_000n);
+    await waitFor("the deposit to the old key credited", 180_000, async () => (await free(FERDIE)) - beforeOld === 15_000_000n * SAT);
+    log("a deposit to the old address is credited: the relayer watches every live key");
     return 1;
   } finally {
     await api.disconnect();
