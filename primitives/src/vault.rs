@@ -105,11 +105,6 @@ impl<AccountId: Ord> Partition<AccountId> {
 			.position(|members| members.binary_search(who).is_ok())
 			.map(|index| index as VaultIndex)
 	}
-
-	/// Total number of seats.
-	pub fn members(&self) -> usize {
-		self.vaults.iter().map(Vec::len).sum()
-	}
 }
 
 /// A uniform draw from `seed`, bound to a purpose (`domain`), an item and a counter.
