@@ -39,6 +39,16 @@ impl SubstrateCli for Cli {
 	}
 }
 
+/// The ports eth-rpc's server listens on, as eth-rpc derives them from its flags.
+fn eth_rpc_ports(cmd: &pallet_revive_eth_rpc::cli::CliCommand) -> sc_cli::Result<Vec<u16>> {
+	const ETH_RPC_DEFAULT_PORT: u16 = 8545;
+	let endpoints = cmd.rpc_params.rpc_addr(cmd.shared_params.dev, false, ETH_RPC_DEFAULT_PORT)?;
+	Ok(match endpoints {
+		Some(endpoints) => endpoints.iter().map(|endpoint| endpoint.listen_addr.port()).collect(),
+		None => vec![cmd.rpc_params.rpc_port.unwrap_or(ETH_RPC_DEFAULT_PORT)],
+	})
+}
+
 /// Parse and run command line arguments.
 pub fn run() -> sc_cli::Result<()> {
 	let mut cli = Cli::from_args();
@@ -47,8 +57,12 @@ pub fn run() -> sc_cli::Result<()> {
 	// before (and instead of) anything the node would set up.
 	match cli.subcommand.take() {
 		Some(Subcommand::EthRpc(cmd)) => {
+			crate::tcp_nodelay::watch_for_listeners(
+				eth_rpc_ports(&cmd)?,
+				std::time::Duration::from_secs(600),
+			);
 			return pallet_revive_eth_rpc::cli::run(*cmd)
-				.map_err(|error| sc_cli::Error::Application(error.into()))
+				.map_err(|error| sc_cli::Error::Application(error.into()));
 		},
 		other => cli.subcommand = other,
 	}

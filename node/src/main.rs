@@ -11,6 +11,7 @@ mod command;
 mod custody_worker;
 mod rpc;
 mod service;
+mod tcp_nodelay;
 
 fn main() -> sc_cli::Result<()> {
 	command::run()

@@ -227,7 +227,7 @@ pub fn new_full<
 		})
 	};
 
-	let _rpc_handlers = sc_service::spawn_tasks(sc_service::SpawnTasksParams {
+	let rpc_handlers = sc_service::spawn_tasks(sc_service::SpawnTasksParams {
 		network: Arc::new(network.clone()),
 		client: client.clone(),
 		keystore: keystore_container.keystore(),
@@ -242,6 +242,7 @@ pub fn new_full<
 		telemetry: telemetry.as_mut(),
 		tracing_execute_block: None,
 	})?;
+	crate::tcp_nodelay::set_on_rpc_listeners(rpc_handlers.listen_addresses());
 
 	if role.is_authority() {
 		let custody_worker = crate::custody_worker::CustodyWorker::new(

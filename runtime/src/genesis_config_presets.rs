@@ -13,8 +13,8 @@
 
 use crate::{
 	AccountId, BalancesConfig, BtcBridgeConfig, BtcLightClientConfig, EvmChainIdConfig,
-	RuntimeGenesisConfig, SessionConfig, SessionKeys, StakingConfig, SudoConfig,
-	BASE_UNITS_PER_BTC,
+	ReviveConfig, Runtime, RuntimeGenesisConfig, SessionConfig, SessionKeys, StakingConfig,
+	SudoConfig, BASE_UNITS_PER_BTC,
 };
 use alloc::{vec, vec::Vec};
 use frame_support::build_struct_json_patch;
@@ -62,6 +62,31 @@ pub const DEVELOPMENT_EVM_CHAIN_ID: u64 = crate::configs::EVM_CHAIN_ID;
 pub const LOCAL_TESTNET_EVM_CHAIN_ID: u64 = 8_284_243;
 /// `mainnet`'s EVM chain ID (a real deployment keeps it when it replaces the validators).
 pub const MAINNET_EVM_CHAIN_ID: u64 = 8_284_244;
+
+/// Where Foundry, Hardhat and most deployment tools expect the deterministic deployment proxy
+/// (Arachnid's CREATE2 factory): the address its keyless deployer's first transaction creates.
+pub const CREATE2_FACTORY_ADDRESS: &str = "0x4e59b44847b379578588920ca78fbf26c0b4956c";
+
+/// The factory's runtime code, as that transaction's init code returns it: calldata is a
+/// 32-byte salt followed by init code; it CREATE2s the contract and returns its address.
+///
+/// Its only deployment is a pre-EIP-155 transaction (no chain ID), which eth-rpc refuses, as
+/// it refuses every transaction that would replay across chains. Every network therefore
+/// starts with the factory in place, as anvil and the OP Stack's preinstalls do.
+pub const CREATE2_FACTORY_RUNTIME_CODE: &str = "0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe03601600081602082378035828234f58015156039578182fd5b8082525050506014600cf3";
+
+/// The contracts every network starts with: the CREATE2 factory.
+fn evm_preinstalls() -> Vec<pallet_revive::genesis::Account<Runtime>> {
+	vec![pallet_revive::genesis::Account {
+		address: sp_core::H160::from_slice(&decode_hex(CREATE2_FACTORY_ADDRESS)),
+		balance: Default::default(),
+		nonce: 0,
+		contract_data: Some(pallet_revive::genesis::ContractData {
+			code: decode_hex(CREATE2_FACTORY_RUNTIME_CODE).into(),
+			storage: Default::default(),
+		}),
+	}]
+}
 
 /// Bitcoin regtest's genesis header (hash 0f9188f1...2206): the checkpoint of the
 /// development networks, whose Bitcoin side is a regtest node.
@@ -170,6 +195,7 @@ fn testnet_genesis(
 		},
 		sudo: SudoConfig { key: Some(root) },
 		evm_chain_id: EvmChainIdConfig { chain_id: evm_chain_id },
+		revive: ReviveConfig { accounts: evm_preinstalls() },
 		btc_light_client: BtcLightClientConfig { network, checkpoint: Some(checkpoint) },
 		btc_bridge: BtcBridgeConfig {
 			// Six on the public networks; regtest (btc-sim, tests) mines on demand, three do.

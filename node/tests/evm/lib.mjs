@@ -44,25 +44,35 @@ export function devWallet(index, p = provider()) {
   return new ethers.Wallet(DEV_KEYS[index], p);
 }
 
-/// Compiles `contracts/<name>.sol` with solc-js and returns its ABI and creation bytecode.
-export function compile(name) {
-  const source = readFileSync(join(here, 'contracts', `${name}.sol`), 'utf8');
+/// Compiles `contracts/<file>.sol` with solc-js and returns the ABI and creation bytecode of
+/// `contract` (by default the one named like the file). Imports such as
+/// `@openzeppelin/contracts/...` resolve to the published npm packages in `node_modules`.
+export function compile(file, contract = file) {
+  const source = readFileSync(join(here, 'contracts', `${file}.sol`), 'utf8');
   const input = {
     language: 'Solidity',
-    sources: { [`${name}.sol`]: { content: source } },
+    sources: { [`${file}.sol`]: { content: source } },
     settings: {
       optimizer: { enabled: true, runs: 200 },
       evmVersion: 'cancun',
       outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
     },
   };
-  const output = JSON.parse(solc.compile(JSON.stringify(input)));
+  const findImports = (path) => {
+    try {
+      return { contents: readFileSync(join(here, 'node_modules', path), 'utf8') };
+    } catch (error) {
+      return { error: `${path}: ${error.message}` };
+    }
+  };
+  const output = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
   const errors = (output.errors ?? []).filter((e) => e.severity === 'error');
   if (errors.length > 0) {
     throw new Error(errors.map((e) => e.formattedMessage).join('\n'));
   }
-  const contract = output.contracts[`${name}.sol`][name];
-  return { abi: contract.abi, bytecode: '0x' + contract.evm.bytecode.object };
+  const compiled = Object.values(output.contracts).find((contracts) => contracts[contract])?.[contract];
+  if (!compiled) throw new Error(`no contract ${contract} in contracts/${file}.sol`);
+  return { abi: compiled.abi, bytecode: '0x' + compiled.evm.bytecode.object };
 }
 
 /// Deploys the test ERC-20 from `wallet` and waits for it.

@@ -1,68 +1,229 @@
-// ERC-20 transfer throughput on a running node + eth-rpc. Signs COUNT transfers up front from
-// the five development accounts and broadcasts them all but each sender's first nonce, so they
-// wait in the pool's future queue; then sends the five first nonces, which makes everything
-// ready at once. Prints the broadcast rate (what eth-rpc + the pool accept), how many
-// transfers each block then carried (full blocks) and the rate sustained over those blocks.
+// ERC-20 load, side by side: the same transfers, signed up front, sent to Tapchain (a dev node
+// + eth-rpc) and to anvil (npm @foundry-rs/anvil, 6 s blocks, and a block gas limit that holds
+// as many transfers as Tapchain's fullest block: Tapchain reports u64::MAX, its real limit is
+// block weight),
+// each send a single JSON-RPC request (no batching). Starts all three processes itself and
+// prints, per chain and as a ratio: one-at-a-time latency of eth_sendRawTransaction, eth_call
+// and eth_getTransactionReceipt (p50/p99); the send rate and latency with CONCURRENCY
+// concurrent senders; transactions per block, included per second; CPU per process.
 //
-//   tapchain-node --dev --pool-limit 100000     # the future queue holds pool-limit / 10
-//   tapchain-node eth-rpc --dev
-//   ETH_RPC_URL=http://127.0.0.1:8545 COUNT=2000 node bench/erc20-throughput.mjs
+//   cargo build --release -p tapchain-node
+//   npm ci --prefix node/tests/evm
+//   node node/tests/evm/bench/erc20-throughput.mjs          # COUNT=2000 CONCURRENCY=16
+//
+// TAPCHAIN_NODE names the node binary (default: $CARGO_TARGET_DIR/release/tapchain-node, the
+// target directory defaulting to ~/.cache/tapchain-target as in .ci/run).
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
 import { ethers } from 'ethers';
-import { provider, devWallet, deployToken, DEV_KEYS } from '../lib.mjs';
+import { compile, DEV_KEYS } from '../lib.mjs';
 
 const COUNT = Number(process.env.COUNT ?? 2000);
-const p = provider();
-const senders = DEV_KEYS.map((_, i) => devWallet(i, p));
+const CONCURRENCY = Number(process.env.CONCURRENCY ?? 16);
+const ONE_AT_A_TIME = Number(process.env.ONE_AT_A_TIME ?? 200);
+const BLOCK_SECONDS = 6;
+const require = createRequire(import.meta.url);
+const targetDir = process.env.CARGO_TARGET_DIR ?? join(homedir(), '.cache/tapchain-target');
+const TAPCHAIN_NODE = process.env.TAPCHAIN_NODE ?? join(targetDir, 'release/tapchain-node');
+const ANVIL = join(dirname(require.resolve('@foundry-rs/anvil-linux-amd64/package.json')), 'bin/anvil');
 
-const { token } = await deployToken(senders[0], ethers.parseUnits('1000000000', 18));
-const share = ethers.parseUnits('1000000', 18);
-for (const sender of senders.slice(1)) {
-  await (await token.transfer(sender.address, share)).wait();
+const children = [];
+function start(name, command, args) {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (chunk) => (log = (log + chunk).slice(-4000)));
+  child.on('exit', (code) => code && console.error(`${name} exited ${code}:\n${log}`));
+  children.push(child);
+  return { name, pid: child.pid };
 }
-const tokenAddress = await token.getAddress();
-const estimate = await token.transfer.estimateGas(ethers.Wallet.createRandom().address, 1n);
-const gasLimit = (estimate * 12n) / 10n;
-const { gasPrice } = await p.getFeeData();
-const { chainId } = await p.getNetwork();
+process.on('exit', () => children.forEach((c) => c.kill('SIGTERM')));
 
-console.log(`signing ${COUNT} transfers (estimate ${estimate} gas each, limit ${gasLimit}) ...`);
-const signed = [];
-const nonces = await Promise.all(senders.map((s) => p.getTransactionCount(s.address, 'pending')));
-for (let i = 0; i < COUNT; i++) {
-  const s = i % senders.length;
-  const data = token.interface.encodeFunctionData('transfer', [ethers.Wallet.createRandom().address, 1n]);
-  signed.push(
-    await senders[s].signTransaction({ to: tokenAddress, data, nonce: nonces[s]++, gasLimit, gasPrice, chainId, type: 0 }),
+async function rpc(url, method, params = []) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method, params }),
+  });
+  const body = await response.json();
+  if (body.error) throw new Error(`${method}: ${JSON.stringify(body.error)}`);
+  return body.result;
+}
+
+async function waitFor(url, minBlock) {
+  for (let i = 0; i < 600; i++) {
+    try {
+      if (Number(await rpc(url, 'eth_blockNumber')) >= minBlock) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/// user + system CPU seconds of a process so far (/proc/<pid>/stat, clock ticks of 10 ms).
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+const percentile = (sorted, q) => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))];
+async function timed(fn) {
+  const t = performance.now();
+  await fn();
+  return performance.now() - t;
+}
+function summary(latencies) {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) };
+}
+
+async function waitForReceipt(url, hash) {
+  for (;;) {
+    const receipt = await rpc(url, 'eth_getTransactionReceipt', [hash]);
+    if (receipt) return receipt;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/// Deploys the token, shares it among the senders, and returns what signing needs.
+async function prepare(url) {
+  const p = new ethers.JsonRpcProvider(url, undefined, { staticNetwork: true, pollingInterval: 250, batchMaxCount: 1 });
+  const senders = DEV_KEYS.map((key) => new ethers.Wallet(key, p));
+  const { abi, bytecode } = compile('TestToken');
+  const token = await new ethers.ContractFactory(abi, bytecode, senders[0]).deploy('Bench', 'B', ethers.parseUnits('1', 27));
+  await token.deploymentTransaction().wait();
+  for (const sender of senders.slice(1)) await (await token.transfer(sender.address, ethers.parseUnits('1', 24))).wait();
+  const chainId = BigInt(await rpc(url, 'eth_chainId'));
+  // Twice the quoted price: anvil's base fee rises while blocks are full.
+  const gasPrice = BigInt(await rpc(url, 'eth_gasPrice')) * 2n;
+  const gasLimit = ((await token.transfer.estimateGas(ethers.Wallet.createRandom().address, 1n)) * 12n) / 10n;
+  const nonces = await Promise.all(senders.map((s) => p.getTransactionCount(s.address, 'pending')));
+  return { p, senders, token, tokenAddress: await token.getAddress(), chainId, gasPrice, gasLimit, nonces };
+}
+
+/// Signs `count` transfers to fresh addresses, round-robin over the senders from `first`.
+async function sign(ctx, recipients, count, senderIndexes) {
+  const signed = [];
+  for (let i = 0; i < count; i++) {
+    const s = senderIndexes[i % senderIndexes.length];
+    const data = ctx.token.interface.encodeFunctionData('transfer', [recipients[i], 1n]);
+    signed.push(
+      await ctx.senders[s].signTransaction({
+        to: ctx.tokenAddress, data, nonce: ctx.nonces[s]++, gasLimit: ctx.gasLimit, gasPrice: ctx.gasPrice, chainId: ctx.chainId, type: 0,
+      }),
+    );
+  }
+  return signed;
+}
+
+async function measure(name, url, processes, recipients, configure = async () => {}) {
+  const ctx = await prepare(url);
+  await configure(ctx);
+  const call = { to: ctx.tokenAddress, data: ctx.token.interface.encodeFunctionData('balanceOf', [ctx.senders[1].address]) };
+
+  // One request at a time: sends from one sender, calls, receipts.
+  const serial = await sign(ctx, recipients.slice(COUNT), ONE_AT_A_TIME, [0]);
+  const sendLatency = [];
+  const serialHashes = [];
+  for (const tx of serial) sendLatency.push(await timed(async () => serialHashes.push(await rpc(url, 'eth_sendRawTransaction', [tx]))));
+  const callLatency = [];
+  for (let i = 0; i < ONE_AT_A_TIME; i++) callLatency.push(await timed(() => rpc(url, 'eth_call', [call, 'latest'])));
+  await waitForReceipt(url, serialHashes.at(-1));
+  const receiptLatency = [];
+  for (const hash of serialHashes) receiptLatency.push(await timed(() => rpc(url, 'eth_getTransactionReceipt', [hash])));
+
+  // The load: COUNT transfers over all senders, CONCURRENCY requests in flight.
+  const load = await sign(ctx, recipients, COUNT, [0, 1, 2, 3, 4]);
+  const startBlock = Number(await rpc(url, 'eth_blockNumber'));
+  const cpuBefore = processes.map((proc) => cpuSeconds(proc.pid));
+  const wallStarted = performance.now();
+  const loadLatency = [];
+  const hashes = new Array(load.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < load.length) {
+        const i = next++;
+        loadLatency.push(await timed(async () => (hashes[i] = await rpc(url, 'eth_sendRawTransaction', [load[i]]))));
+      }
+    }),
   );
+  const sendSeconds = (performance.now() - wallStarted) / 1000;
+  let lastBlock = 0;
+  for (const hash of hashes.slice(-10)) lastBlock = Math.max(lastBlock, Number((await waitForReceipt(url, hash)).blockNumber));
+  const wallSeconds = (performance.now() - wallStarted) / 1000;
+  const cpu = processes.map((proc, i) => ({ name: proc.name, seconds: cpuSeconds(proc.pid) - cpuBefore[i] }));
+
+  const ours = new Set(hashes);
+  const perBlock = [];
+  for (let n = startBlock + 1; n <= lastBlock; n++) {
+    const block = await rpc(url, 'eth_getBlockByNumber', [ethers.toQuantity(n), false]);
+    const count = block.transactions.filter((h) => ours.has(h)).length;
+    if (count > 0) perBlock.push(count);
+  }
+  const included = perBlock.reduce((a, b) => a + b, 0);
+  if (included !== COUNT) throw new Error(`${name}: ${included} of ${COUNT} transfers included`);
+  return {
+    name,
+    send: summary(sendLatency),
+    call: summary(callLatency),
+    receipt: summary(receiptLatency),
+    concurrentSend: summary(loadLatency),
+    sendRate: COUNT / sendSeconds,
+    perBlock,
+    includedPerSecond: COUNT / (perBlock.length * BLOCK_SECONDS),
+    cpu,
+    wallSeconds,
+  };
 }
 
-const firsts = signed.slice(0, senders.length);
-const rest = signed.slice(senders.length);
-const started = Date.now();
-const hashes = [];
-for (let i = 0; i < rest.length; i += 100) {
-  hashes.push(...(await Promise.all(rest.slice(i, i + 100).map((tx) => p.send('eth_sendRawTransaction', [tx])))));
-}
-const broadcastSeconds = (Date.now() - started) / 1000;
-console.log(`broadcast ${hashes.length} (future nonces) in ${broadcastSeconds.toFixed(1)} s: ${(hashes.length / broadcastSeconds).toFixed(1)} tx/s accepted`);
-const startBlock = await p.getBlockNumber();
-hashes.push(...(await Promise.all(firsts.map((tx) => p.send('eth_sendRawTransaction', [tx])))));
-console.log('released the first nonces; waiting for receipts ...');
-let last = null;
-for (const hash of hashes.slice(-senders.length - 5)) {
-  const receipt = await p.waitForTransaction(hash, 1, 600_000);
-  if (!last || receipt.blockNumber > last.blockNumber) last = receipt;
-}
+// Tapchain: a dev node (its pool holds the whole load) and eth-rpc.
+const base = mkdtempSync(join(tmpdir(), 'tapchain-bench-'));
+const node = start('tapchain-node', TAPCHAIN_NODE, [
+  '--dev', '--base-path', join(base, 'node'), '--pool-limit', '100000', '--rpc-port', '19944', '--port', '30999', '--no-prometheus',
+]);
+const ethRpc = start('eth-rpc', TAPCHAIN_NODE, [
+  'eth-rpc', '--dev', '--base-path', join(base, 'eth-rpc'), '--node-rpc-url', 'ws://127.0.0.1:19944', '--rpc-port', '18645', '--no-prometheus',
+]);
+const tapchainUrl = 'http://127.0.0.1:18645';
+await waitFor(tapchainUrl, 1);
+const recipients = Array.from({ length: COUNT + ONE_AT_A_TIME }, () => ethers.Wallet.createRandom().address);
+const tapchain = await measure('Tapchain', tapchainUrl, [node, ethRpc], recipients);
 
-const perBlock = [];
-for (let n = startBlock + 1; n <= last.blockNumber; n++) {
-  const block = await p.getBlock(n);
-  const ours = block.transactions.filter((h) => hashes.includes(h)).length;
-  const time = block.timestamp;
-  perBlock.push({ n, ours, time });
+const anvil = start('anvil', ANVIL, ['--port', '18646', '--block-time', String(BLOCK_SECONDS), '--silent']);
+const anvilUrl = 'http://127.0.0.1:18646';
+await waitFor(anvilUrl, 0);
+const transfersPerBlock = BigInt(Math.max(...tapchain.perBlock));
+let anvilGasLimit;
+const reference = await measure('anvil', anvilUrl, [anvil], recipients, async (ctx) => {
+  // A block packs a transaction while its gas limit fits, so this holds exactly as many.
+  anvilGasLimit = transfersPerBlock * ctx.gasLimit;
+  await rpc(anvilUrl, 'evm_setBlockGasLimit', [ethers.toQuantity(anvilGasLimit)]);
+});
+console.log(
+  `${COUNT} ERC-20 transfers to fresh addresses, ${CONCURRENCY} concurrent senders, ${BLOCK_SECONDS} s blocks; ` +
+    `anvil's block gas limit ${anvilGasLimit} = ${transfersPerBlock} transfers, Tapchain's fullest block`,
+);
+
+const ms = (x) => `${x.toFixed(2)} ms`;
+const rows = [
+  ['eth_sendRawTransaction, one at a time: p50', (r) => r.send.p50, ms],
+  ['eth_sendRawTransaction, one at a time: p99', (r) => r.send.p99, ms],
+  ['eth_call, one at a time: p50', (r) => r.call.p50, ms],
+  ['eth_getTransactionReceipt, one at a time: p50', (r) => r.receipt.p50, ms],
+  [`${CONCURRENCY} concurrent senders: send rate`, (r) => r.sendRate, (x) => `${x.toFixed(0)} tx/s`],
+  [`${CONCURRENCY} concurrent senders: send latency p50`, (r) => r.concurrentSend.p50, ms],
+  [`${CONCURRENCY} concurrent senders: send latency p99`, (r) => r.concurrentSend.p99, ms],
+  ['included per second', (r) => r.includedPerSecond, (x) => `${x.toFixed(0)} tx/s`],
+];
+console.log(`| | Tapchain | anvil | Tapchain / anvil |\n| --- | --- | --- | --- |`);
+for (const [label, get, format] of rows) {
+  console.log(`| ${label} | ${format(get(tapchain))} | ${format(get(reference))} | ${(get(tapchain) / get(reference)).toFixed(2)} |`);
 }
-const carrying = perBlock.filter((b) => b.ours > 0);
-const total = carrying.reduce((sum, b) => sum + b.ours, 0);
-const span = carrying.length > 1 ? carrying.at(-1).time - carrying[0].time + 6 : 6;
-console.log(`transfers per block: ${carrying.map((b) => b.ours).join(' ')}`);
-console.log(`max ${Math.max(...carrying.map((b) => b.ours))} per block; ${total} in ${carrying.length} blocks; ${(total / span).toFixed(1)} transfers/s sustained (6 s blocks)`);
+console.log(`| transfers per block | ${tapchain.perBlock.join(' + ')} | ${reference.perBlock.join(' + ')} | |`);
+const cpuOf = (r) => r.cpu.map((c) => `${c.name} ${c.seconds.toFixed(1)} s`).join(', ');
+console.log(`| CPU during the load (send + inclusion) | ${cpuOf(tapchain)} (${tapchain.wallSeconds.toFixed(0)} s wall) | ${cpuOf(reference)} (${reference.wallSeconds.toFixed(0)} s wall) | |`);
+process.exit(0);
