@@ -95,13 +95,17 @@ async function prepare(url) {
   const { abi, bytecode } = compile('TestToken');
   const token = await new ethers.ContractFactory(abi, bytecode, senders[0]).deploy('Bench', 'B', ethers.parseUnits('1', 27));
   await token.deploymentTransaction().wait();
-  for (const sender of senders.slice(1)) await (await token.transfer(sender.address, ethers.parseUnits('1', 24))).wait();
+  // Each sender's first tokens: a transfer to an empty balance, as every load transfer is.
+  let transferGasUsed;
+  for (const sender of senders.slice(1)) {
+    transferGasUsed = (await (await token.transfer(sender.address, ethers.parseUnits('1', 24))).wait()).gasUsed;
+  }
   const chainId = BigInt(await rpc(url, 'eth_chainId'));
   // Twice the quoted price: anvil's base fee rises while blocks are full.
   const gasPrice = BigInt(await rpc(url, 'eth_gasPrice')) * 2n;
   const gasLimit = ((await token.transfer.estimateGas(ethers.Wallet.createRandom().address, 1n)) * 12n) / 10n;
   const nonces = await Promise.all(senders.map((s) => p.getTransactionCount(s.address, 'pending')));
-  return { p, senders, token, tokenAddress: await token.getAddress(), chainId, gasPrice, gasLimit, nonces };
+  return { p, senders, token, tokenAddress: await token.getAddress(), chainId, gasPrice, gasLimit, nonces, transferGasUsed };
 }
 
 /// Signs `count` transfers to fresh addresses, round-robin over the senders from `first`.
@@ -199,8 +203,8 @@ await waitFor(anvilUrl, 0);
 const transfersPerBlock = BigInt(Math.max(...tapchain.perBlock));
 let anvilGasLimit;
 const reference = await measure('anvil', anvilUrl, [anvil], recipients, async (ctx) => {
-  // A block packs a transaction while its gas limit fits, so this holds exactly as many.
-  anvilGasLimit = transfersPerBlock * ctx.gasLimit;
+  // anvil packs transactions while the gas they used fits, so this holds exactly as many.
+  anvilGasLimit = transfersPerBlock * ctx.transferGasUsed;
   await rpc(anvilUrl, 'evm_setBlockGasLimit', [ethers.toQuantity(anvilGasLimit)]);
 });
 console.log(
