@@ -46,15 +46,27 @@ fn ethereum_clients_deploy_and_use_contracts_paying_gas_in_btc() {
 		tapchain_runtime::genesis_config_presets::LOCAL_TESTNET_EVM_CHAIN_ID;
 	assert_eq!(chain_id, json!(format!("{expected_chain_id:#x}")));
 
-	let output = Command::new("node")
-		.args(["--test", "--test-concurrency=1", "tests/"])
-		.current_dir(&project)
-		.env("ETH_RPC_URL", eth_rpc.url())
-		.env("EXPECTED_CHAIN_ID", expected_chain_id.to_string())
-		.env("OTHER_NETWORK_CHAIN_ID", other_network_chain_id.to_string())
-		.env("NODE_RPC_URL", format!("ws://127.0.0.1:{}", node.rpc_port))
-		.output()
-		.expect("node runs");
+	let node_js = |args: &[&str]| {
+		Command::new("node")
+			.args(args)
+			.current_dir(&project)
+			.env("ETH_RPC_URL", eth_rpc.url())
+			.env("EXPECTED_CHAIN_ID", expected_chain_id.to_string())
+			.env("OTHER_NETWORK_CHAIN_ID", other_network_chain_id.to_string())
+			.env("NODE_RPC_URL", format!("ws://127.0.0.1:{}", node.rpc_port))
+			.output()
+			.expect("node runs")
+	};
+	// Each test sends from accounts of its own (lib.mjs TEST_ACCOUNTS), funded first, so the
+	// files and the tests inside them run concurrently and share blocks.
+	let funding = node_js(&["fund-test-accounts.mjs"]);
+	assert!(
+		funding.status.success(),
+		"funding the test accounts failed:\n{}{}",
+		String::from_utf8_lossy(&funding.stdout),
+		String::from_utf8_lossy(&funding.stderr)
+	);
+	let output = node_js(&["--test", "--test-concurrency=8", "tests/"]);
 	let report = String::from_utf8_lossy(&output.stdout);
 	println!("{report}\n{}", String::from_utf8_lossy(&output.stderr));
 	assert!(

@@ -34,6 +34,33 @@ export const DEV_KEYS = [0, 1, 2, 3, 4].map(
   (i) => ethers.HDNodeWallet.fromMnemonic(ethers.Mnemonic.fromPhrase(DEV_MNEMONIC), `m/44'/60'/0'/0/${i}`).privateKey,
 );
 
+/// The private key of the development mnemonic's account `index` (m/44'/60'/0'/0/index).
+export function mnemonicKey(index) {
+  return ethers.HDNodeWallet.fromMnemonic(ethers.Mnemonic.fromPhrase(DEV_MNEMONIC), `m/44'/60'/0'/0/${index}`).privateKey;
+}
+
+/// The accounts each test sends from (indices of the development mnemonic past the five the
+/// presets fund), so that test files and the tests inside one run concurrently without two
+/// of them ever sharing a nonce. `fund-test-accounts.mjs` funds them before the tests run.
+export const TEST_ACCOUNTS = {
+  erc20: [5, 6, 7, 8],
+  spec: [9, 10],
+  cast: [11],
+  'oz-erc20': [12, 13, 14],
+  'oz-erc721': [15, 16, 17],
+  'oz-proxy': [18, 19],
+  weth: [20],
+  multicall: [21],
+  create2: [22],
+};
+/// What `fund-test-accounts.mjs` gives each test account.
+export const TEST_ACCOUNT_FUNDING_WEI = 100n * 10n ** 18n;
+
+/// The wallets of one test (see [`TEST_ACCOUNTS`]).
+export function testWallets(name, p = provider()) {
+  return TEST_ACCOUNTS[name].map((index) => new ethers.Wallet(mnemonicKey(index), p));
+}
+
 export function provider() {
   // Polling every 500 ms keeps `tx.wait()` close to the 6 s block time.
   const p = new ethers.JsonRpcProvider(ETH_RPC_URL, undefined, { staticNetwork: true, pollingInterval: 500 });

@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { ethers } from 'ethers';
-import { provider, compile, ETH_RPC_URL, CHAIN_ID, DEV_KEYS } from '../lib.mjs';
+import { provider, compile, testWallets, ETH_RPC_URL, CHAIN_ID } from '../lib.mjs';
 
 const run = promisify(execFile);
 const require = createRequire(import.meta.url);
@@ -30,8 +30,9 @@ async function castSendJson(...args) {
 
 test('cast: chain-id, balance, legacy and EIP-1559 sends, call, receipt and logs', async () => {
   const p = provider();
-  const key = DEV_KEYS[3];
-  const from = new ethers.Wallet(key).address;
+  const [wallet] = testWallets('cast', p);
+  const key = wallet.privateKey;
+  const from = wallet.address;
   const to = ethers.Wallet.createRandom().address;
 
   assert.equal(await cast('chain-id'), CHAIN_ID.toString());

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ethers } from 'ethers';
-import { provider, devWallet, deployToken, GAS_PRICE_WEI } from '../lib.mjs';
+import { provider, testWallets, deployToken, GAS_PRICE_WEI } from '../lib.mjs';
 
 const SUPPLY = ethers.parseUnits('1000000', 18);
 
@@ -16,8 +16,7 @@ async function spentIn(p, address, receipt) {
 
 test('an ERC-20 deploys, transfers and logs, and gas is paid in BTC to the wei', async () => {
   const p = provider();
-  const deployer = devWallet(0, p);
-  const receiver = devWallet(1, p);
+  const [deployer, receiver] = testWallets('erc20', p);
 
   const { token, receipt: deployReceipt, abi } = await deployToken(deployer, SUPPLY);
   assert.equal(deployReceipt.status, 1, 'deployment succeeded');
@@ -87,8 +86,7 @@ test('an ERC-20 deploys, transfers and logs, and gas is paid in BTC to the wei',
 
 test('a reverting call returns its revert reason from eth_call and eth_estimateGas', async () => {
   const p = provider();
-  const owner = devWallet(2, p);
-  const stranger = devWallet(3, p);
+  const [, , owner, stranger] = testWallets('erc20', p);
   const { token } = await deployToken(owner, 1000n);
 
   const asStranger = token.connect(stranger);

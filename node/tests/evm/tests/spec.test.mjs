@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Ajv from 'ajv';
 import { ethers } from 'ethers';
-import { provider, devWallet, deployToken, ETH_RPC_URL, GAS_PRICE_WEI } from '../lib.mjs';
+import { provider, testWallets, deployToken, ETH_RPC_URL, GAS_PRICE_WEI } from '../lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const spec = JSON.parse(readFileSync(join(here, '../spec/execution-apis.json'), 'utf8'));
@@ -92,7 +92,7 @@ function bloomContains(bloomHex, data) {
 
 test('responses match the execution-apis schemas, and what schemas cannot say holds', async () => {
   const p = provider();
-  const [alice, bob] = [devWallet(0, p), devWallet(1, p)];
+  const [alice, bob] = testWallets('spec', p);
   const { token, receipt: deployment } = await deployToken(alice, 10n ** 21n);
   const tokenAddress = await token.getAddress();
   // A legacy transfer and an EIP-1559 one, sent together so that they likely share a block.
@@ -194,7 +194,7 @@ test('responses match the execution-apis schemas, and what schemas cannot say ho
 
 test('errors are JSON-RPC errors clients decode: reverts carry their data, bad input a message', async () => {
   const p = provider();
-  const alice = devWallet(0, p);
+  const [alice] = testWallets('spec', p);
   const { token } = await deployToken(alice, 100n);
   const tokenAddress = await token.getAddress();
   const overdraft = { from: alice.address, to: tokenAddress, data: token.interface.encodeFunctionData('transfer', [tokenAddress, 101n]) };
