@@ -2,7 +2,7 @@
 //! parameter names and error codes.
 
 use crate::{
-	chain::{Chain, TxRejection, DEFAULT_MAX_FEE_RATE_SAT_PER_KVB},
+	chain::{Chain, TxRejection, DEFAULT_MAX_FEE_RATE_SAT_PER_KVB, MIN_RELAY_FEE_SAT_PER_KVB},
 	wallet::{Wallet, WalletError},
 };
 use bitcoin::{
@@ -360,6 +360,8 @@ impl SimNode {
 					"blocks": chain.height(),
 					"headers": chain.height(),
 					"bestblockhash": chain.tip_hash().to_string(),
+					"bits": format!("{:08x}", tip.block.header.bits.to_consensus()),
+					"target": hex::encode(tip.block.header.target().to_be_bytes()),
 					"difficulty": REGTEST_DIFFICULTY,
 					"time": tip.block.header.time,
 					"mediantime": chain.median_time_past(&chain.tip_hash()),
@@ -368,7 +370,8 @@ impl SimNode {
 					"chainwork": format!("{:064x}", tip.chain_work),
 					"size_on_disk": 0,
 					"pruned": false,
-					"warnings": "",
+					// An array since Core 28.
+					"warnings": [],
 				}))
 			},
 			"getblockcount" => Ok(json!(self.chain().height())),
@@ -539,9 +542,18 @@ impl SimNode {
 					"loaded": true,
 					"size": chain.mempool().len(),
 					"bytes": bytes,
+					// btc-sim does not measure memory: the serialized size stands in for it.
+					"usage": bytes,
 					"total_fee": btc(Amount::from_sat(chain.mempool().iter().map(|e| e.fee_sats).sum())),
-					"mempoolminfee": 0.00001,
-					"minrelaytxfee": 0.00001,
+					"maxmempool": 300_000_000,
+					"mempoolminfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
+					"minrelaytxfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
+					"incrementalrelayfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
+					"unbroadcastcount": 0,
+					"fullrbf": true,
+					"permitbaremultisig": true,
+					// Core 30's default: OP_RETURN outputs are not limited.
+					"maxdatacarriersize": 100_000,
 				}))
 			},
 			"estimatesmartfee" => {
@@ -659,6 +671,7 @@ impl SimNode {
 			"mediantime": chain.median_time_past(hash),
 			"nonce": header.nonce,
 			"bits": format!("{:08x}", header.bits.to_consensus()),
+			"target": hex::encode(header.target().to_be_bytes()),
 			"difficulty": REGTEST_DIFFICULTY,
 			"chainwork": format!("{:064x}", entry.chain_work),
 			"nTx": entry.block.txdata.len(),

@@ -458,3 +458,106 @@ fn the_http_transport_authenticates_and_answers_like_bitcoind() {
 	);
 	let _ = std::fs::remove_dir_all(datadir);
 }
+
+/// One reply, deserialized into Bitcoin Core 30's type for it (`corepc-types`), with the reply
+/// in the message when its shape differs from Core's.
+fn as_core<T: serde::de::DeserializeOwned>(node: &SimNode, method: &str, params: Value) -> T {
+	let reply = call(node, method, params);
+	serde_json::from_value(reply.clone()).unwrap_or_else(|e| {
+		panic!("{method}: the reply is not Bitcoin Core 30's shape ({e}):\n{reply:#}")
+	})
+}
+
+#[test]
+fn every_reply_has_bitcoin_core_30s_shape_and_converts_to_bitcoin_types() {
+	use corepc_types::v30 as core;
+	let node = node();
+	let address = node.wallet_address().clone();
+	call(&node, "generatetoaddress", json!([110, address.to_string()]));
+	node.set_fee_rate(Some(3));
+
+	// Chain state.
+	let info = as_core::<core::GetBlockchainInfo>(&node, "getblockchaininfo", json!([]));
+	let info = info.into_model().expect("getblockchaininfo converts");
+	assert_eq!(info.chain, Network::Regtest);
+	assert_eq!(info.blocks, 110);
+	let tip = as_core::<core::GetBestBlockHash>(&node, "getbestblockhash", json!([]));
+	assert_eq!(tip.block_hash().unwrap(), info.best_block_hash);
+	assert_eq!(as_core::<core::GetBlockCount>(&node, "getblockcount", json!([])).0, 110);
+	let hash =
+		as_core::<core::GetBlockHash>(&node, "getblockhash", json!([110])).block_hash().unwrap();
+	assert_eq!(hash, info.best_block_hash);
+
+	// Headers and blocks, raw and verbose.
+	let header =
+		as_core::<core::GetBlockHeader>(&node, "getblockheader", json!([hash.to_string(), false]));
+	assert_eq!(header.block_header().unwrap().block_hash(), hash);
+	let verbose =
+		as_core::<core::GetBlockHeaderVerbose>(&node, "getblockheader", json!([hash.to_string()]));
+	let verbose = verbose.into_model().expect("getblockheader converts");
+	assert_eq!((verbose.hash, verbose.height), (hash, 110));
+	let raw = as_core::<core::GetBlockVerboseZero>(&node, "getblock", json!([hash.to_string(), 0]));
+	let block = raw.block().unwrap();
+	assert_eq!(block.block_hash(), hash);
+	let one = as_core::<core::GetBlockVerboseOne>(&node, "getblock", json!([hash.to_string(), 1]));
+	let one = one.into_model().expect("getblock 1 converts");
+	assert_eq!(one.tx, vec![block.txdata[0].compute_txid()]);
+
+	// A wallet payment, through the mempool into a block.
+	let to = Address::p2tr_tweaked(
+		bitcoin::key::TweakedPublicKey::dangerous_assume_tweaked(
+			bitcoin::XOnlyPublicKey::from_str(
+				"50929b74c1a04954b78b4b6035e97a5e078a5a0f28ec96d547bfee9ace803ac0",
+			)
+			.unwrap(),
+		),
+		Network::Regtest,
+	);
+	let sent = as_core::<core::SendToAddress>(&node, "sendtoaddress", json!([to.to_string(), 0.5]));
+	let txid = sent.txid().unwrap();
+	let mempool = as_core::<core::GetRawMempool>(&node, "getrawmempool", json!([]));
+	assert_eq!(mempool.into_model().unwrap().0, vec![txid]);
+	let pool = as_core::<core::GetMempoolInfo>(&node, "getmempoolinfo", json!([]));
+	assert_eq!(pool.into_model().expect("getmempoolinfo converts").size, 1);
+	let fee = as_core::<core::EstimateSmartFee>(&node, "estimatesmartfee", json!([6]));
+	let fee = fee.into_model().expect("estimatesmartfee converts");
+	assert_eq!(fee.fee_rate.map(|rate| rate.to_sat_per_vb_ceil()), Some(3));
+	let mined = as_core::<core::GenerateToAddress>(
+		&node,
+		"generatetoaddress",
+		json!([1, address.to_string()]),
+	);
+	let mined = mined.into_model().expect("generatetoaddress converts").0;
+	let tx = as_core::<core::GetRawTransactionVerbose>(
+		&node,
+		"getrawtransaction",
+		json!([txid.to_string(), true]),
+	);
+	let tx = tx.into_model().expect("getrawtransaction converts");
+	assert_eq!((tx.transaction.compute_txid(), tx.block_hash), (txid, Some(mined[0])));
+	let raw_tx =
+		as_core::<core::GetRawTransaction>(&node, "getrawtransaction", json!([txid.to_string()]));
+	assert_eq!(raw_tx.clone().transaction().unwrap().compute_txid(), txid);
+	let vout =
+		tx.transaction.output.iter().position(|o| o.script_pubkey == to.script_pubkey()).unwrap();
+	let out = as_core::<core::GetTxOut>(&node, "gettxout", json!([txid.to_string(), vout]));
+	let out = out.into_model().expect("gettxout converts");
+	assert_eq!((out.tx_out.value, out.confirmations), (Amount::from_sat(50_000_000), 1));
+
+	// Submitting: what the relayer sends and what a test mines on demand.
+	let balance = as_core::<core::GetBalance>(&node, "getbalance", json!([]));
+	assert!(balance.balance().unwrap() > Amount::ZERO);
+	let send = as_core::<core::Send>(&node, "send", json!([[{ to.to_string(): 0.1 }]]));
+	let sent_txid = send.into_model().expect("send converts").txid.expect("complete");
+	let accept =
+		as_core::<core::TestMempoolAccept>(&node, "testmempoolaccept", json!([[raw_tx.0]]));
+	assert_eq!(accept.0.len(), 1);
+	let block = as_core::<core::GenerateBlock>(
+		&node,
+		"generateblock",
+		json!([address.to_string(), [sent_txid.to_string()]]),
+	);
+	assert!(block.into_model().is_ok());
+	let new_address = as_core::<core::GetNewAddress>(&node, "getnewaddress", json!([]));
+	assert!(new_address.into_model().is_ok());
+}
