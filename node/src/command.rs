@@ -146,7 +146,7 @@ pub fn run() -> sc_cli::Result<()> {
 			let bitcoind = cli
 				.bitcoind_rpc_url
 				.as_deref()
-				.map(tapchain_relayer::bitcoind::BitcoindClient::from_url)
+				.map(tapchain_bitcoind::BitcoindClient::from_url)
 				.transpose()
 				.map_err(|e| sc_cli::Error::Input(format!("--bitcoind-rpc-url: {e}")))?;
 			let runner = cli.create_runner(&cli.run)?;

@@ -44,8 +44,8 @@ use tapchain_signer::{SignedMessage, Signer, SignerError};
 
 use pallet_btc_bridge::{runtime_api::BtcBridgeApi, ProposalStatus};
 use pallet_btc_custody::runtime_api::BtcCustodyApi;
+use tapchain_bitcoind::BitcoindClient;
 use tapchain_primitives::bridge::{BridgeMessage, FeeRateReport, ProposalVote};
-use tapchain_relayer::bitcoind::BitcoindClient;
 use tapchain_signer::proposal_check::check_proposal;
 
 use crate::service::FullClient;

@@ -132,7 +132,7 @@ pub fn new_full<
 	N: sc_network::NetworkBackend<Block, <Block as sp_runtime::traits::Block>::Hash>,
 >(
 	config: Configuration,
-	bitcoind: Option<tapchain_relayer::bitcoind::BitcoindClient>,
+	bitcoind: Option<tapchain_bitcoind::BitcoindClient>,
 ) -> Result<TaskManager, ServiceError> {
 	let sc_service::PartialComponents {
 		client,

@@ -7,7 +7,8 @@
 //! one, and several at once: every step is decided from the chain's current state, and what
 //! another relayer did first is seen there and skipped.
 
-pub mod bitcoind;
+/// The bitcoind client (`tapchain-bitcoind`), shared with the node.
+pub use tapchain_bitcoind as bitcoind;
 pub mod metrics;
 pub mod relay;
 pub mod tapchain;

@@ -8,7 +8,7 @@ use crate::{
 	metrics::Metrics,
 	tapchain::{ChainError, TapchainClient},
 };
-use bitcoin::{consensus::deserialize, hashes::Hash, Block};
+use bitcoin::{hashes::Hash, Block};
 use pallet_btc_light_client::MerkleProof;
 use std::{
 	collections::BTreeMap,
@@ -16,6 +16,11 @@ use std::{
 };
 use tapchain_primitives::bitcoin::{merkle::merkle_branch, BlockHash, BlockHeader, Network, Txid};
 use tapchain_runtime::RuntimeCall;
+
+/// Block hashes and txids as bitcoind and the `bitcoin` crate give them (the runtime's own
+/// types, `BlockHash` and `Txid`, are what calls carry).
+type BitcoinBlockHash = bitcoin::BlockHash;
+type BitcoinTxid = bitcoin::Txid;
 
 const LOG_TARGET: &str = "relayer";
 
@@ -81,8 +86,7 @@ impl Default for RelayConfig {
 #[derive(Debug, Clone)]
 struct FoundTx {
 	raw: Vec<u8>,
-	/// Display hex.
-	block_hash: String,
+	block_hash: BitcoinBlockHash,
 	tx_index: u32,
 	branch: Vec<[u8; 32]>,
 	/// Outputs of interest (deposit outputs).
@@ -118,9 +122,8 @@ impl Submission {
 #[derive(Debug, Clone)]
 struct Withdrawal {
 	proposal_id: u64,
-	/// Display hex.
-	txid: String,
-	raw_hex: String,
+	txid: BitcoinTxid,
+	tx: bitcoin::Transaction,
 	last_broadcast: Option<Instant>,
 	confirmed_in: Option<FoundTx>,
 	/// Whether the recent blocks were searched for it (once, when first seen).
@@ -134,14 +137,14 @@ pub struct Relayer {
 	config: RelayConfig,
 	metrics: Metrics,
 	/// Last header submitted, until the light client has it.
-	headers_in_flight: Option<(String, Submission)>,
+	headers_in_flight: Option<(BitcoinBlockHash, Submission)>,
 	/// The relayer account's nonce on chain at the start of the round.
 	account_nonce: u32,
-	/// Last block scanned: height and hash (display hex).
-	scanned_to: Option<(u32, String)>,
+	/// Last block scanned: height and hash.
+	scanned_to: Option<(u32, BitcoinBlockHash)>,
 	deposit_scripts: Vec<Vec<u8>>,
 	/// Deposits seen on bitcoind's best chain and not yet recorded by the bridge, by txid.
-	pending_deposits: BTreeMap<String, FoundTx>,
+	pending_deposits: BTreeMap<BitcoinTxid, FoundTx>,
 	withdrawal: Option<Withdrawal>,
 }
 
@@ -164,9 +167,9 @@ pub fn bitcoind_chain_name(network: Network) -> &'static str {
 	}
 }
 
-fn display_hash(hash: &str) -> Result<BlockHash, RelayError> {
-	BlockHash::from_display_hex(hash)
-		.ok_or_else(|| RelayError::Fatal(format!("bitcoind gave a malformed block hash {hash}")))
+/// The runtime's block hash type for the `bitcoin` crate's.
+fn chain_block_hash(hash: &BitcoinBlockHash) -> BlockHash {
+	BlockHash(hash.to_byte_array())
 }
 
 impl Relayer {
@@ -193,7 +196,7 @@ impl Relayer {
 	/// Refuses to relay between different networks (a configuration error).
 	pub fn check_networks(&self) -> Result<(), RelayError> {
 		// bitcoind first: refused credentials are a configuration error worth stopping for.
-		let bitcoind_chain = self.bitcoind.chain_name()?;
+		let bitcoind_chain = self.bitcoind.network()?.to_core_arg();
 		let network = self.chain.bitcoin_network()?;
 		let expected = bitcoind_chain_name(network);
 		if bitcoind_chain != expected {
@@ -228,7 +231,8 @@ impl Relayer {
 		self.metrics.header_lag.set(bitcoind_height.saturating_sub(tip.height) as i64);
 
 		if let Some((hash, submission)) = &self.headers_in_flight {
-			let imported = self.chain.call("btc_heightOf", serde_json::json!([hash]))?;
+			let imported =
+				self.chain.call("btc_heightOf", serde_json::json!([hash.to_string()]))?;
 			if imported.is_null()
 				&& !submission.may_resubmit(self.account_nonce, self.config.resubmit_after)
 			{
@@ -253,7 +257,7 @@ impl Relayer {
 				};
 				let header = BlockHeader::from_bytes(&header)
 					.map_err(|e| RelayError::Fatal(format!("light client header: {e:?}")))?;
-				if header.block_hash().to_display_hex() == self.bitcoind.block_hash(ancestor)? {
+				if header.block_hash() == chain_block_hash(&self.bitcoind.block_hash(ancestor)?) {
 					break;
 				}
 				ancestor = ancestor.checked_sub(1).ok_or_else(|| {
@@ -268,10 +272,11 @@ impl Relayer {
 
 		let last = bitcoind_height.min(ancestor + self.config.batch_size);
 		let mut headers = Vec::with_capacity((last - ancestor) as usize);
-		let mut last_hash = String::new();
+		let mut last_hash = None;
 		for height in ancestor + 1..=last {
-			last_hash = self.bitcoind.block_hash(height)?;
-			let raw = self.bitcoind.raw_header(&last_hash)?;
+			let hash = self.bitcoind.block_hash(height)?;
+			let raw = bitcoin::consensus::serialize(&self.bitcoind.header(&hash)?);
+			last_hash = Some(hash);
 			headers.push(BlockHeader::from_bytes(&raw).map_err(|e| {
 				RelayError::Fatal(format!("bitcoind served a malformed header at {height}: {e:?}"))
 			})?);
@@ -288,7 +293,9 @@ impl Relayer {
 		let nonce = self.chain.submit(call)?;
 		self.metrics.headers_submitted.inc_by(count as u64);
 		log::info!(target: LOG_TARGET, "submitted {count} headers {}..={last} (bitcoind at {bitcoind_height}, light client at {})", ancestor + 1, tip.height);
-		self.headers_in_flight = Some((last_hash, Submission { nonce, at: Instant::now() }));
+		if let Some(last_hash) = last_hash {
+			self.headers_in_flight = Some((last_hash, Submission { nonce, at: Instant::now() }));
+		}
 		Ok(count)
 	}
 
@@ -321,10 +328,7 @@ impl Relayer {
 		let stop = bitcoind_height.min(next + self.config.max_blocks_per_round);
 		while next <= stop {
 			let hash = self.bitcoind.block_hash(next)?;
-			let raw = self.bitcoind.raw_block(&hash)?;
-			let block: Block = deserialize(&raw).map_err(|e| {
-				RelayError::Fatal(format!("bitcoind served block {hash} that does not decode: {e}"))
-			})?;
+			let block = self.bitcoind.block(&hash)?;
 			self.note_block(&block, &hash);
 			self.scanned_to = Some((next, hash));
 			next += 1;
@@ -332,11 +336,11 @@ impl Relayer {
 		Ok(())
 	}
 
-	fn note_block(&mut self, block: &Block, hash: &str) {
+	fn note_block(&mut self, block: &Block, hash: &BitcoinBlockHash) {
 		let txids: Vec<Txid> =
 			block.txdata.iter().map(|tx| Txid(tx.compute_txid().to_byte_array())).collect();
 		for (index, tx) in block.txdata.iter().enumerate() {
-			let txid = tx.compute_txid().to_string();
+			let txid = tx.compute_txid();
 			let vouts: Vec<u32> = tx
 				.output
 				.iter()
@@ -354,7 +358,7 @@ impl Relayer {
 			}
 			let found = FoundTx {
 				raw: bitcoin::consensus::serialize(tx),
-				block_hash: hash.to_string(),
+				block_hash: *hash,
 				tx_index: index as u32,
 				branch: merkle_branch(&txids, index).expect("index is in the block"),
 				vouts,
@@ -367,7 +371,7 @@ impl Relayer {
 					withdrawal.confirmed_in = Some(found);
 				}
 			} else if !self.pending_deposits.contains_key(&txid)
-				|| self.pending_deposits[&txid].block_hash != hash
+				|| self.pending_deposits[&txid].block_hash != *hash
 			{
 				log::info!(target: LOG_TARGET, "deposit {txid} found in block {hash}");
 				self.pending_deposits.insert(txid, found);
@@ -380,7 +384,7 @@ impl Relayer {
 	fn process_deposits(&mut self) -> Result<u32, RelayError> {
 		let required = self.chain.required_confirmations()?;
 		let mut submitted = 0;
-		let txids: Vec<String> = self.pending_deposits.keys().cloned().collect();
+		let txids: Vec<BitcoinTxid> = self.pending_deposits.keys().cloned().collect();
 		for txid in txids {
 			let found = self.pending_deposits[&txid].clone();
 			if self.bitcoind.block_confirmations(&found.block_hash)? < 1 {
@@ -389,7 +393,7 @@ impl Relayer {
 				self.pending_deposits.remove(&txid);
 				continue;
 			}
-			let txid_bytes = Txid::from_display_hex(&txid).expect("from the bitcoin crate").0;
+			let txid_bytes = txid.to_byte_array();
 			if self.chain.is_bridge_transaction(txid_bytes)? {
 				log::debug!(target: LOG_TARGET, "{txid} is a bridge transaction, not a deposit");
 				self.pending_deposits.remove(&txid);
@@ -426,7 +430,7 @@ impl Relayer {
 			let call = RuntimeCall::BtcBridge(pallet_btc_bridge::Call::submit_deposit {
 				raw_tx: found.raw.clone(),
 				proof: self.proof(&found)?,
-				block_hash: display_hash(&found.block_hash)?,
+				block_hash: chain_block_hash(&found.block_hash),
 			});
 			let submitted = match self.chain.submit(call) {
 				Ok(nonce) => {
@@ -485,7 +489,7 @@ impl Relayer {
 		}
 		if self.withdrawal.is_none() {
 			if let Some(active) = active {
-				let raw_hex = self.chain.signed_transaction(active.id)?.ok_or_else(|| {
+				let tx = self.chain.signed_transaction(active.id)?.ok_or_else(|| {
 					ChainError::BadReply(format!(
 						"proposal {} is signed but has no transaction",
 						active.id
@@ -495,7 +499,7 @@ impl Relayer {
 				self.withdrawal = Some(Withdrawal {
 					proposal_id: active.id,
 					txid: active.txid,
-					raw_hex,
+					tx,
 					last_broadcast: None,
 					confirmed_in: None,
 					searched: false,
@@ -528,7 +532,7 @@ impl Relayer {
 				.is_none_or(|at| at.elapsed() >= self.config.rebroadcast_after);
 			if due {
 				withdrawal.last_broadcast = Some(Instant::now());
-				match self.bitcoind.send_raw_transaction(&withdrawal.raw_hex) {
+				match self.bitcoind.send_raw_transaction(&withdrawal.tx) {
 					Ok(_) => {
 						log::info!(target: LOG_TARGET, "broadcast withdrawal {} (proposal {})", withdrawal.txid, withdrawal.proposal_id);
 						self.metrics.broadcasts.inc();
@@ -562,7 +566,7 @@ impl Relayer {
 			proposal_id: withdrawal.proposal_id,
 			raw_tx: found.raw.clone(),
 			proof: self.proof(&found)?,
-			block_hash: display_hash(&found.block_hash)?,
+			block_hash: chain_block_hash(&found.block_hash),
 		});
 		match self.chain.submit(call) {
 			Ok(nonce) => {
@@ -605,9 +609,7 @@ impl Relayer {
 			Err(error) => return Err(error.into()),
 		};
 		if let Some(hash) = block_hash {
-			let raw = self.bitcoind.raw_block(&hash)?;
-			let block: Block = deserialize(&raw)
-				.map_err(|e| RelayError::Fatal(format!("block {hash} does not decode: {e}")))?;
+			let block = self.bitcoind.block(&hash)?;
 			self.withdrawal = Some(withdrawal.clone());
 			self.note_block(&block, &hash);
 			if let Some(noted) = self.withdrawal.take() {

@@ -41,8 +41,7 @@ impl From<BitcoindError> for ChainError {
 /// The light client's best tip.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LightClientTip {
-	/// Display hex.
-	pub hash: String,
+	pub hash: bitcoin::BlockHash,
 	pub height: u32,
 }
 
@@ -51,8 +50,7 @@ pub struct LightClientTip {
 pub struct ActiveProposal {
 	pub id: u64,
 	pub status: String,
-	/// Display hex.
-	pub txid: String,
+	pub txid: bitcoin::Txid,
 }
 
 /// A Tapchain node and the account the relayer signs with.
@@ -147,11 +145,13 @@ impl TapchainClient {
 		if tip.is_null() {
 			return Ok(None);
 		}
-		let hash =
-			tip["hash"].as_str().ok_or_else(|| ChainError::BadReply(format!("tip: {tip}")))?;
+		let hash = tip["hash"]
+			.as_str()
+			.and_then(|hash| hash.parse().ok())
+			.ok_or_else(|| ChainError::BadReply(format!("tip: {tip}")))?;
 		let height =
 			tip["height"].as_u64().ok_or_else(|| ChainError::BadReply(format!("tip: {tip}")))?;
-		Ok(Some(LightClientTip { hash: hash.to_string(), height: height as u32 }))
+		Ok(Some(LightClientTip { hash, height: height as u32 }))
 	}
 
 	/// The header of the light client's best chain at `height`.
@@ -170,13 +170,13 @@ impl TapchainClient {
 		raw_tx: &[u8],
 		tx_index: u32,
 		branch: &[[u8; 32]],
-		block_hash: &str,
+		block_hash: &bitcoin::BlockHash,
 	) -> Result<Option<u32>, ChainError> {
 		let branch: Vec<String> =
 			branch.iter().map(|node| format!("0x{}", hex::encode(node))).collect();
 		match self.call(
 			"btc_confirmations",
-			json!([format!("0x{}", hex::encode(raw_tx)), tx_index, branch, block_hash]),
+			json!([format!("0x{}", hex::encode(raw_tx)), tx_index, branch, block_hash.to_string()]),
 		) {
 			Ok(value) => Ok(value.as_u64().map(|c| c as u32)),
 			// The proof was refused: not (yet) on the light client's best chain.
@@ -212,7 +212,9 @@ impl TapchainClient {
 				.as_u64()
 				.ok_or_else(|| ChainError::BadReply(format!("{proposal}")))?,
 			status: field("status")?,
-			txid: field("txid")?,
+			txid: field("txid")?
+				.parse()
+				.map_err(|e| ChainError::BadReply(format!("proposal txid: {e}")))?,
 		}))
 	}
 
@@ -222,10 +224,16 @@ impl TapchainClient {
 		Ok(proposal["status"].as_str().map(str::to_string))
 	}
 
-	/// The signed transaction of a proposal (raw hex), once signed.
-	pub fn signed_transaction(&self, id: u64) -> Result<Option<String>, ChainError> {
+	/// The signed transaction of a proposal, once signed.
+	pub fn signed_transaction(&self, id: u64) -> Result<Option<bitcoin::Transaction>, ChainError> {
 		let signed = self.call("bridge_signedTransaction", json!([id]))?;
-		Ok(signed["hex"].as_str().map(str::to_string))
+		signed["hex"]
+			.as_str()
+			.map(|raw| {
+				bitcoin::consensus::encode::deserialize_hex(raw)
+					.map_err(|e| ChainError::BadReply(format!("signed transaction {id}: {e}")))
+			})
+			.transpose()
 	}
 
 	fn genesis_hash(&mut self) -> Result<H256, ChainError> {

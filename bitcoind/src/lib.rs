@@ -1,7 +1,15 @@
-//! A client of bitcoind's JSON-RPC (HTTP/1.1 with basic auth from a user and password or
-//! bitcoind's `.cookie` file; std only): what the relayer needs from the Bitcoin node and what
-//! a validator asks its own bitcoind (the fee-rate estimate).
+//! `tapchain-bitcoind`: a client of bitcoind's JSON-RPC (HTTP/1.1 with basic auth from a user
+//! and password or bitcoind's `.cookie` file; std only), shared by the relayer (headers,
+//! blocks, broadcasts) and the node (a validator's fee-rate estimate).
+//!
+//! Replies are deserialized into Bitcoin Core's own reply types (`corepc-types`) and handed
+//! out as `bitcoin` types (`BlockHash`, `Txid`, `Header`, `Block`, `Transaction`), never as
+//! strings. Each method reads its reply with the oldest Core version's type that has what it
+//! uses, so any Core from 0.17 on answers it; btc-sim's replies are checked against Core 30's.
+//! The HTTP transport ([`JsonRpcHttp`]) also serves the relayer's calls to a Tapchain node.
 
+use bitcoin::{block::Header, Block, BlockHash, Network, Transaction, Txid};
+use corepc_types::v17;
 use serde_json::{json, Value};
 use std::{
 	io::{Read, Write},
@@ -11,7 +19,7 @@ use std::{
 	time::Duration,
 };
 
-/// Why a bitcoind call failed.
+/// Why a JSON-RPC call (to bitcoind, or over [`JsonRpcHttp`] to a node) failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BitcoindError {
 	/// The URL is not `http://[user:password@]host:port[/path]`.
@@ -251,15 +259,19 @@ pub struct BitcoindClient {
 	rpc: JsonRpcHttp,
 }
 
-fn as_str(value: &Value, what: &str) -> Result<String, BitcoindError> {
-	value
-		.as_str()
-		.map(str::to_string)
-		.ok_or_else(|| BitcoindError::BadReply(format!("{what} is not a string: {value}")))
+/// Reads `method`'s reply as Core's type `T` for it.
+fn reply_as<T: serde::de::DeserializeOwned>(
+	method: &str,
+	reply: Value,
+) -> Result<T, BitcoindError> {
+	serde_json::from_value(reply).map_err(|e| {
+		BitcoindError::BadReply(format!("{method}: not Bitcoin Core's reply shape: {e}"))
+	})
 }
 
-fn hex_bytes(value: &Value, what: &str) -> Result<Vec<u8>, BitcoindError> {
-	hex::decode(as_str(value, what)?).map_err(|e| BitcoindError::BadReply(format!("{what}: {e}")))
+/// A reply field that does not convert to its `bitcoin` type.
+fn malformed(method: &str, error: impl std::fmt::Display) -> BitcoindError {
+	BitcoindError::BadReply(format!("{method}: {error}"))
 }
 
 impl BitcoindClient {
@@ -284,76 +296,95 @@ impl BitcoindClient {
 		self.rpc.call(method, params)
 	}
 
-	/// `getblockchaininfo`'s `chain`: `main`, `test`, `testnet4`, `signet` or `regtest`.
-	pub fn chain_name(&self) -> Result<String, BitcoindError> {
-		as_str(&self.call("getblockchaininfo", json!([]))?["chain"], "chain")
+	fn call_as<T: serde::de::DeserializeOwned>(
+		&self,
+		method: &str,
+		params: Value,
+	) -> Result<T, BitcoindError> {
+		reply_as(method, self.call(method, params)?)
+	}
+
+	/// The network bitcoind follows (`getblockchaininfo`'s `chain`). Only that field is read:
+	/// the rest of the reply changed shape across Core versions.
+	pub fn network(&self) -> Result<Network, BitcoindError> {
+		let info = self.call("getblockchaininfo", json!([]))?;
+		let chain = info["chain"]
+			.as_str()
+			.ok_or_else(|| malformed("getblockchaininfo", "no chain name"))?;
+		Network::from_core_arg(chain).map_err(|e| malformed("getblockchaininfo", e))
 	}
 
 	/// Height of the best block.
 	pub fn block_count(&self) -> Result<u32, BitcoindError> {
-		self.call("getblockcount", json!([]))?
-			.as_u64()
-			.map(|h| h as u32)
-			.ok_or_else(|| BitcoindError::BadReply("getblockcount is not a number".into()))
+		let count: v17::GetBlockCount = self.call_as("getblockcount", json!([]))?;
+		u32::try_from(count.0).map_err(|e| malformed("getblockcount", e))
 	}
 
-	/// Hash (display hex) of the active block at `height`.
-	pub fn block_hash(&self, height: u32) -> Result<String, BitcoindError> {
-		as_str(&self.call("getblockhash", json!([height]))?, "block hash")
+	/// Hash of the active block at `height`.
+	pub fn block_hash(&self, height: u32) -> Result<BlockHash, BitcoindError> {
+		let hash: v17::GetBlockHash = self.call_as("getblockhash", json!([height]))?;
+		hash.block_hash().map_err(|e| malformed("getblockhash", e))
 	}
 
-	/// The 80-byte header of a block.
-	pub fn raw_header(&self, hash: &str) -> Result<Vec<u8>, BitcoindError> {
-		hex_bytes(&self.call("getblockheader", json!([hash, false]))?, "header")
+	/// The header of a block.
+	pub fn header(&self, hash: &BlockHash) -> Result<Header, BitcoindError> {
+		let header: v17::GetBlockHeader =
+			self.call_as("getblockheader", json!([hash.to_string(), false]))?;
+		header.block_header().map_err(|e| malformed("getblockheader", e))
 	}
 
 	/// Confirmations of a block: -1 when it is not on the active chain.
-	pub fn block_confirmations(&self, hash: &str) -> Result<i64, BitcoindError> {
-		self.call("getblockheader", json!([hash, true]))?["confirmations"]
-			.as_i64()
-			.ok_or_else(|| BitcoindError::BadReply("no confirmations in getblockheader".into()))
+	pub fn block_confirmations(&self, hash: &BlockHash) -> Result<i64, BitcoindError> {
+		let header: v17::GetBlockHeaderVerbose =
+			self.call_as("getblockheader", json!([hash.to_string(), true]))?;
+		Ok(header.confirmations)
 	}
 
-	/// A whole block, serialized.
-	pub fn raw_block(&self, hash: &str) -> Result<Vec<u8>, BitcoindError> {
-		hex_bytes(&self.call("getblock", json!([hash, 0]))?, "block")
+	/// A whole block.
+	pub fn block(&self, hash: &BlockHash) -> Result<Block, BitcoindError> {
+		let block: v17::GetBlockVerboseZero =
+			self.call_as("getblock", json!([hash.to_string(), 0]))?;
+		block.block().map_err(|e| malformed("getblock", e))
 	}
 
-	/// Txids (display hex) of a block.
-	pub fn block_txids(&self, hash: &str) -> Result<Vec<String>, BitcoindError> {
-		let block = self.call("getblock", json!([hash, 1]))?;
-		block["tx"]
-			.as_array()
-			.ok_or_else(|| BitcoindError::BadReply("getblock has no tx list".into()))?
-			.iter()
-			.map(|txid| as_str(txid, "txid"))
-			.collect()
+	/// The txids of a block, without downloading it (`getblock` verbosity 1; only its `tx`
+	/// list is read, which every Core version has).
+	pub fn block_txids(&self, hash: &BlockHash) -> Result<Vec<Txid>, BitcoindError> {
+		let mut block = self.call("getblock", json!([hash.to_string(), 1]))?;
+		reply_as("getblock", block["tx"].take())
 	}
 
-	/// `sendrawtransaction`; returns the txid.
-	pub fn send_raw_transaction(&self, raw_hex: &str) -> Result<String, BitcoindError> {
-		as_str(&self.call("sendrawtransaction", json!([raw_hex]))?, "txid")
+	/// `sendrawtransaction`; returns the txid bitcoind reports.
+	pub fn send_raw_transaction(&self, tx: &Transaction) -> Result<Txid, BitcoindError> {
+		let raw = bitcoin::consensus::encode::serialize_hex(tx);
+		let txid: v17::SendRawTransaction = self.call_as("sendrawtransaction", json!([raw]))?;
+		txid.txid().map_err(|e| malformed("sendrawtransaction", e))
 	}
 
-	/// The block (display hex) holding a transaction, if bitcoind can tell (mempool
-	/// transactions have none; confirmed ones need `-txindex` unless still unspent).
-	pub fn transaction_block(&self, txid: &str) -> Result<Option<String>, BitcoindError> {
-		let tx = self.call("getrawtransaction", json!([txid, true]))?;
-		Ok(tx["blockhash"].as_str().map(str::to_string))
+	/// The block holding a transaction, if bitcoind can tell (mempool transactions have none;
+	/// confirmed ones need `-txindex` unless still unspent).
+	pub fn transaction_block(&self, txid: &Txid) -> Result<Option<BlockHash>, BitcoindError> {
+		let tx: v17::GetRawTransactionVerbose =
+			self.call_as("getrawtransaction", json!([txid.to_string(), true]))?;
+		tx.block_hash
+			.map(|hash| hash.parse().map_err(|e| malformed("getrawtransaction", e)))
+			.transpose()
 	}
+
 	/// `estimatesmartfee target_blocks`, in sat/vB rounded up (bitcoind gives BTC/kvB).
 	pub fn estimate_fee_rate_sat_per_vb(&self, target_blocks: u16) -> Result<u64, BitcoindError> {
-		let result = self.call("estimatesmartfee", json!([target_blocks]))?;
-		match result.get("feerate").and_then(Value::as_f64) {
+		let estimate: v17::EstimateSmartFee =
+			self.call_as("estimatesmartfee", json!([target_blocks]))?;
+		match estimate.fee_rate {
 			Some(btc_per_kvb) if btc_per_kvb > 0.0 => {
 				// Whole sat/kvB first (bitcoind prints 8 decimals), so float noise such as
 				// 0.00014 * 10^5 = 14.000000000000002 cannot round 14 sat/vB up to 15.
 				let sat_per_kvb = (btc_per_kvb * 100_000_000.0).round() as u64;
 				Ok(sat_per_kvb.div_ceil(1000).max(1))
 			},
-			_ => Err(BitcoindError::NoEstimate(
-				result["errors"].as_array().map(|e| format!("{e:?}")).unwrap_or_default(),
-			)),
+			_ => {
+				Err(BitcoindError::NoEstimate(format!("{:?}", estimate.errors.unwrap_or_default())))
+			},
 		}
 	}
 }
