@@ -550,7 +550,8 @@ impl SimNode {
 					"minrelaytxfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
 					"incrementalrelayfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
 					"unbroadcastcount": 0,
-					"fullrbf": true,
+					// btc-sim replaces nothing: a conflicting transaction is refused.
+					"fullrbf": false,
 					"permitbaremultisig": true,
 					// Core 30's default: OP_RETURN outputs are not limited.
 					"maxdatacarriersize": 100_000,
