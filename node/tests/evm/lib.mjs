@@ -102,11 +102,26 @@ export function compile(file, contract = file) {
   return { abi: compiled.abi, bytecode: '0x' + compiled.evm.bytecode.object };
 }
 
+/// Deploys `{ abi, bytecode }` from `wallet` with constructor `args` and waits for it;
+/// throws if the deployment reverted.
+export async function deploy(wallet, { abi, bytecode }, ...args) {
+  const contract = await new ethers.ContractFactory(abi, bytecode, wallet).deploy(...args);
+  const receipt = await contract.deploymentTransaction().wait();
+  if (receipt.status !== 1) throw new Error(`deployment ${receipt.hash} reverted`);
+  return { contract, receipt, address: await contract.getAddress() };
+}
+
 /// Deploys the test ERC-20 from `wallet` and waits for it.
 export async function deployToken(wallet, supply) {
-  const { abi, bytecode } = compile('TestToken');
-  const factory = new ethers.ContractFactory(abi, bytecode, wallet);
-  const token = await factory.deploy('Test Token', 'TT', supply);
-  const receipt = await token.deploymentTransaction().wait();
-  return { token, receipt, abi };
+  const artifact = compile('TestToken');
+  const { contract: token, receipt } = await deploy(wallet, artifact, 'Test Token', 'TT', supply);
+  return { token, receipt, abi: artifact.abi };
+}
+
+/// What `address` spent in the block of `receipt`: its balance just before that block minus
+/// its balance at it.
+export async function spentIn(p, address, receipt) {
+  const before = await p.getBalance(address, receipt.blockNumber - 1);
+  const after = await p.getBalance(address, receipt.blockNumber);
+  return before - after;
 }

@@ -14,11 +14,10 @@
 // TAPCHAIN_NODE names the node binary (default: $CARGO_TARGET_DIR/release/tapchain-node, the
 // target directory defaulting to ~/.cache/tapchain-target as in .ci/run).
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { homedir, tmpdir } from 'node:os';
-import { mkdtempSync } from 'node:fs';
 import { ethers } from 'ethers';
 import { compile, DEV_KEYS } from '../lib.mjs';
 

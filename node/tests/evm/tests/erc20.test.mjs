@@ -3,16 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ethers } from 'ethers';
-import { provider, testWallets, deployToken, GAS_PRICE_WEI } from '../lib.mjs';
+import { provider, testWallets, deployToken, spentIn, GAS_PRICE_WEI } from '../lib.mjs';
 
 const SUPPLY = ethers.parseUnits('1000000', 18);
-
-/// Balance at the block of `receipt` minus the balance just before it: what it cost.
-async function spentIn(p, address, receipt) {
-  const before = await p.getBalance(address, receipt.blockNumber - 1);
-  const after = await p.getBalance(address, receipt.blockNumber);
-  return before - after;
-}
 
 test('an ERC-20 deploys, transfers and logs, and gas is paid in BTC to the wei', async () => {
   const p = provider();

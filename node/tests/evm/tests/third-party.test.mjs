@@ -9,23 +9,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { ethers } from 'ethers';
 import { createPublicClient, defineChain, http, multicall3Abi } from 'viem';
-import { provider, testWallets, compile, ETH_RPC_URL, CHAIN_ID } from '../lib.mjs';
+import { provider, testWallets, compile, deploy, spentIn, ETH_RPC_URL, CHAIN_ID } from '../lib.mjs';
 
 const require = createRequire(import.meta.url);
 
-/// What `address` spent in the block of `receipt` (balance before minus after).
-async function spentIn(p, address, receipt) {
-  const before = await p.getBalance(address, receipt.blockNumber - 1);
-  const after = await p.getBalance(address, receipt.blockNumber);
-  return before - after;
-}
-
-async function deploy(wallet, { abi, bytecode }, ...args) {
-  const contract = await new ethers.ContractFactory(abi, bytecode, wallet).deploy(...args);
-  const receipt = await contract.deploymentTransaction().wait();
-  assert.equal(receipt.status, 1, 'deployed');
-  return { contract, receipt, address: await contract.getAddress() };
-}
 
 /// The error a call or estimate fails with.
 async function revertOf(promise) {
