@@ -1,12 +1,12 @@
 //! `tapchain-relayer`: see the library docs.
 
 use clap::Parser;
-use sp_core::{crypto::Pair as _, sr25519};
-use std::{net::TcpListener, path::PathBuf, process::ExitCode, time::Duration};
+use std::{net::TcpListener, path::PathBuf, process::ExitCode, str::FromStr, time::Duration};
+use subxt_signer::{sr25519::Keypair, SecretUri};
 use tapchain_relayer::{
 	bitcoind::{BitcoindClient, BitcoindError},
 	metrics::Metrics,
-	tapchain::{ChainError, TapchainClient},
+	tapchain::TapchainClient,
 	RelayConfig, RelayError, Relayer,
 };
 
@@ -112,11 +112,10 @@ fn main() -> ExitCode {
 		},
 		(None, None) => return config_error("--signer or --signer-file is required"),
 	};
-	let signer = match sr25519::Pair::from_string(&secret, None) {
-		Ok(pair) => pair,
-		Err(error) => {
-			return config_error(format!("the signer's secret does not parse: {error:?}"))
-		},
+	let signer = match SecretUri::from_str(&secret).map(|uri| Keypair::from_uri(&uri)) {
+		Ok(Ok(keypair)) => keypair,
+		Ok(Err(error)) => return config_error(format!("the signer's secret does not parse: {error}")),
+		Err(error) => return config_error(format!("the signer's secret does not parse: {error}")),
 	};
 	let chain = match TapchainClient::new(&cli.node_url, signer) {
 		Ok(client) => client,
@@ -171,7 +170,7 @@ fn main() -> ExitCode {
 			},
 			Err(error) => {
 				let source = match error {
-					RelayError::Chain(ChainError::Rpc(_)) | RelayError::Chain(_) => "chain",
+					RelayError::Chain(_) => "chain",
 					_ => "bitcoind",
 				};
 				metrics.errors.with_label_values(&[source]).inc();

@@ -6,16 +6,18 @@
 use crate::{
 	bitcoind::{error_code, BitcoindClient, BitcoindError},
 	metrics::Metrics,
-	tapchain::{ChainError, TapchainClient},
+	tapchain::{
+		chain_block_hash, merkle_proof, ChainError, MerkleProof, ProposalStage, TapchainClient,
+	},
 };
 use bitcoin::{hashes::Hash, Block};
-use pallet_btc_light_client::MerkleProof;
 use std::{
 	collections::BTreeMap,
 	time::{Duration, Instant},
 };
-use tapchain_primitives::bitcoin::{merkle::merkle_branch, BlockHash, BlockHeader, Network, Txid};
-use tapchain_runtime::RuntimeCall;
+use tapchain_primitives::bitcoin::{
+	merkle::merkle_branch, BlockHeader, Network, Txid, MAX_MERKLE_DEPTH,
+};
 
 /// Block hashes and txids as bitcoind and the `bitcoin` crate give them (the runtime's own
 /// types, `BlockHash` and `Txid`, are what calls carry).
@@ -51,7 +53,11 @@ impl From<BitcoindError> for RelayError {
 
 impl From<ChainError> for RelayError {
 	fn from(error: ChainError) -> Self {
-		RelayError::Chain(error)
+		match error {
+			// Retrying will not make the chain's runtime fit this relayer.
+			ChainError::IncompatibleRuntime(message) => RelayError::Fatal(message),
+			error => RelayError::Chain(error),
+		}
 	}
 }
 
@@ -167,11 +173,6 @@ pub fn bitcoind_chain_name(network: Network) -> &'static str {
 	}
 }
 
-/// The runtime's block hash type for the `bitcoin` crate's.
-fn chain_block_hash(hash: &BitcoinBlockHash) -> BlockHash {
-	BlockHash(hash.to_byte_array())
-}
-
 impl Relayer {
 	pub fn new(
 		bitcoind: BitcoindClient,
@@ -231,9 +232,8 @@ impl Relayer {
 		self.metrics.header_lag.set(bitcoind_height.saturating_sub(tip.height) as i64);
 
 		if let Some((hash, submission)) = &self.headers_in_flight {
-			let imported =
-				self.chain.call("btc_heightOf", serde_json::json!([hash.to_string()]))?;
-			if imported.is_null()
+			let imported = self.chain.light_client_height_of(hash)?;
+			if imported.is_none()
 				&& !submission.may_resubmit(self.account_nonce, self.config.resubmit_after)
 			{
 				return Ok(0);
@@ -255,8 +255,6 @@ impl Relayer {
 						"no block shared with bitcoind's chain down to height {ancestor}: wrong network or a fork deeper than the light client keeps"
 					)));
 				};
-				let header = BlockHeader::from_bytes(&header)
-					.map_err(|e| RelayError::Fatal(format!("light client header: {e:?}")))?;
 				if header.block_hash() == chain_block_hash(&self.bitcoind.block_hash(ancestor)?) {
 					break;
 				}
@@ -288,9 +286,7 @@ impl Relayer {
 				self.config.batch_size
 			))
 		})?;
-		let call =
-			RuntimeCall::BtcLightClient(pallet_btc_light_client::Call::submit_headers { headers });
-		let nonce = self.chain.submit(call)?;
+		let nonce = self.chain.submit_headers(headers)?;
 		self.metrics.headers_submitted.inc_by(count as u64);
 		log::info!(target: LOG_TARGET, "submitted {count} headers {}..={last} (bitcoind at {bitcoind_height}, light client at {})", ancestor + 1, tip.height);
 		if let Some(last_hash) = last_hash {
@@ -393,15 +389,15 @@ impl Relayer {
 				self.pending_deposits.remove(&txid);
 				continue;
 			}
-			let txid_bytes = txid.to_byte_array();
-			if self.chain.is_bridge_transaction(txid_bytes)? {
+			let chain_txid = Txid(txid.to_byte_array());
+			if self.chain.is_bridge_transaction(chain_txid)? {
 				log::debug!(target: LOG_TARGET, "{txid} is a bridge transaction, not a deposit");
 				self.pending_deposits.remove(&txid);
 				continue;
 			}
 			let mut recorded = true;
 			for vout in &found.vouts {
-				recorded &= self.chain.deposit_recorded(txid_bytes, *vout)?;
+				recorded &= self.chain.deposit_recorded(chain_txid, *vout)?;
 			}
 			if recorded {
 				log::info!(target: LOG_TARGET, "deposit {txid} is recorded by the bridge");
@@ -427,12 +423,12 @@ impl Relayer {
 				self.pending_deposits.remove(&txid);
 				continue;
 			}
-			let call = RuntimeCall::BtcBridge(pallet_btc_bridge::Call::submit_deposit {
-				raw_tx: found.raw.clone(),
-				proof: self.proof(&found)?,
-				block_hash: chain_block_hash(&found.block_hash),
-			});
-			let submitted = match self.chain.submit(call) {
+			let proof = self.proof(&found)?;
+			let submitted = match self.chain.submit_deposit(
+				found.raw.clone(),
+				proof,
+				&found.block_hash,
+			) {
 				Ok(nonce) => {
 					log::info!(target: LOG_TARGET, "submitted deposit {txid} ({} confirmations)", confirmations.unwrap_or_default());
 					self.metrics.deposits_submitted.inc();
@@ -456,33 +452,24 @@ impl Relayer {
 	/// Confirmations the light client counts for `found`; `None` while its block is not on
 	/// the light client's best chain.
 	fn light_client_confirmations(&self, found: &FoundTx) -> Result<Option<u32>, RelayError> {
-		Ok(self.chain.confirmations(
-			&found.raw,
-			found.tx_index,
-			&found.branch,
-			&found.block_hash,
-		)?)
+		Ok(self.chain.confirmations(&found.raw, self.proof(found)?, &found.block_hash)?)
 	}
 
 	fn proof(&self, found: &FoundTx) -> Result<MerkleProof, RelayError> {
-		Ok(MerkleProof {
-			tx_index: found.tx_index,
-			branch: found
-				.branch
-				.clone()
-				.try_into()
-				.map_err(|_| RelayError::Fatal("a Merkle branch deeper than any block".into()))?,
-		})
+		if found.branch.len() > MAX_MERKLE_DEPTH {
+			return Err(RelayError::Fatal("a Merkle branch deeper than any block".into()));
+		}
+		Ok(merkle_proof(found.tx_index, found.branch.clone()))
 	}
 
 	/// Broadcasts the signed withdrawal until it confirms, then proves it to the bridge.
 	fn process_withdrawal(&mut self) -> Result<(u32, u32), RelayError> {
-		let active = self.chain.active_proposal()?.filter(|p| p.status == "signed");
+		let active = self.chain.active_proposal()?.filter(|p| p.stage == ProposalStage::Signed);
 		match (&self.withdrawal, &active) {
 			(Some(current), Some(active)) if current.proposal_id == active.id => {},
 			(Some(current), _) => {
-				let status = self.chain.proposal_status(current.proposal_id)?;
-				log::info!(target: LOG_TARGET, "withdrawal proposal {} is {}", current.proposal_id, status.as_deref().unwrap_or("gone"));
+				let stage = self.chain.proposal_stage(current.proposal_id)?;
+				log::info!(target: LOG_TARGET, "withdrawal proposal {} is {}", current.proposal_id, stage.map_or("gone".to_string(), |stage| stage.to_string()));
 				self.withdrawal = None;
 			},
 			_ => {},
@@ -562,13 +549,13 @@ impl Relayer {
 		{
 			return Ok((broadcasts, 0));
 		}
-		let call = RuntimeCall::BtcBridge(pallet_btc_bridge::Call::submit_withdrawal_proof {
-			proposal_id: withdrawal.proposal_id,
-			raw_tx: found.raw.clone(),
-			proof: self.proof(&found)?,
-			block_hash: chain_block_hash(&found.block_hash),
-		});
-		match self.chain.submit(call) {
+		let proof = self.proof(&found)?;
+		match self.chain.submit_withdrawal_proof(
+			withdrawal.proposal_id,
+			found.raw.clone(),
+			proof,
+			&found.block_hash,
+		) {
 			Ok(nonce) => {
 				log::info!(target: LOG_TARGET, "submitted the proof of withdrawal {} (proposal {})", withdrawal.txid, withdrawal.proposal_id);
 				self.metrics.withdrawal_proofs_submitted.inc();

@@ -1,41 +1,92 @@
-//! A client of a Tapchain node's RPC (JSON-RPC over HTTP on the node's RPC port): the light
-//! client's and the bridge's view, storage reads, and signed extrinsics from the relayer's
-//! account.
+//! A client of a Tapchain node through subxt, typed by the runtime metadata checked in at
+//! `relayer/metadata/tapchain.scale`: the light client's and the bridge's view (runtime APIs
+//! and storage at the best block) and signed extrinsics from the relayer's account.
+//!
+//! The relayer links no runtime or pallet crate. What it needs of the chain is named in
+//! [`USED_BY_THE_RELAYER`]; on connecting, each of those calls, storage entries and runtime
+//! API methods is compared (by subxt's shape hash) with the connected chain's metadata, and a
+//! chain that changed any of them is refused with the names of what changed. Call and pallet
+//! indices, and the transaction extensions, are taken from the connected chain's metadata,
+//! so an upgrade that only moves them needs no new relayer.
 
-use crate::bitcoind::{BitcoindError, JsonRpcHttp};
-use codec::{Decode, Encode};
-use serde_json::{json, Value};
-use sp_core::{crypto::Pair as _, sr25519, H256};
-use tapchain_primitives::bitcoin::Network;
-use tapchain_runtime::{Runtime, RuntimeCall};
+use std::{
+	future::Future,
+	sync::{Arc, Mutex},
+};
+use subxt::{
+	backend::LegacyBackend,
+	client::{ClientAtBlock, OnlineClientAtBlockImpl},
+	config::{DefaultExtrinsicParamsBuilder, PolkadotConfig},
+	utils::{AccountId32, Static, H256},
+	rpcs::{methods::LegacyRpcMethods, RpcClient},
+	Metadata, OnlineClient,
+};
+
+use subxt_signer::sr25519::Keypair;
+use tapchain_primitives::bitcoin::{BlockHash, BlockHeader, Network, OutPoint, Txid};
+
+/// The chain's calls, storage and runtime APIs, generated from the checked-in metadata. The
+/// Bitcoin wire types are the chain's own (`tapchain-primitives`), so headers, hashes and
+/// outpoints keep their parsing and hashing.
+#[subxt::subxt(
+	runtime_metadata_path = "metadata/tapchain.scale",
+	substitute_type(
+		path = "tapchain_primitives::bitcoin::header::BlockHeader",
+		with = "::subxt::utils::Static<::tapchain_primitives::bitcoin::BlockHeader>"
+	),
+	substitute_type(
+		path = "tapchain_primitives::bitcoin::hash::BlockHash",
+		with = "::subxt::utils::Static<::tapchain_primitives::bitcoin::BlockHash>"
+	),
+	substitute_type(
+		path = "tapchain_primitives::bitcoin::hash::Txid",
+		with = "::subxt::utils::Static<::tapchain_primitives::bitcoin::Txid>"
+	),
+	substitute_type(
+		path = "tapchain_primitives::bitcoin::transaction::OutPoint",
+		with = "::subxt::utils::Static<::tapchain_primitives::bitcoin::OutPoint>"
+	),
+	substitute_type(
+		path = "tapchain_primitives::bitcoin::network::Network",
+		with = "::subxt::utils::Static<::tapchain_primitives::bitcoin::Network>"
+	)
+)]
+pub mod runtime {}
+
+pub use runtime::runtime_types::pallet_btc_light_client::types::MerkleProof;
+use runtime::runtime_types::{
+	bounded_collections::bounded_vec::BoundedVec, pallet_btc_bridge::types::ProposalStatus,
+};
+
+type Config = PolkadotConfig;
+type AtBlock = ClientAtBlock<Config, OnlineClientAtBlockImpl<Config>>;
 
 /// Why a call to the Tapchain node failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChainError {
-	/// Transport or RPC error (the node's message is kept).
-	Rpc(BitcoindError),
+	/// The node could not be reached, or its RPC failed (the message is subxt's).
+	Rpc(String),
 	/// A reply that does not have the expected shape.
 	BadReply(String),
+	/// The connected chain's runtime changed a call, storage entry or runtime API the relayer
+	/// uses: this relayer's metadata is not the chain's (a configuration error, not retried).
+	IncompatibleRuntime(String),
 }
 
 impl std::fmt::Display for ChainError {
 	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
 		match self {
-			ChainError::Rpc(BitcoindError::Rpc { code, message }) => {
-				write!(f, "node RPC error {code}: {message}")
-			},
-			ChainError::Rpc(error) => write!(f, "node RPC: {error}"),
+			ChainError::Rpc(message) => write!(f, "node RPC: {message}"),
 			ChainError::BadReply(message) => write!(f, "unexpected reply from the node: {message}"),
+			ChainError::IncompatibleRuntime(message) => write!(f, "{message}"),
 		}
 	}
 }
 
 impl std::error::Error for ChainError {}
 
-impl From<BitcoindError> for ChainError {
-	fn from(error: BitcoindError) -> Self {
-		ChainError::Rpc(error)
-	}
+fn rpc_error(error: impl std::fmt::Display) -> ChainError {
+	ChainError::Rpc(error.to_string())
 }
 
 /// The light client's best tip.
@@ -45,122 +96,341 @@ pub struct LightClientTip {
 	pub height: u32,
 }
 
-/// The proposal in flight, as `bridge_activeProposal` shows it.
+/// Where a withdrawal proposal stands, as far as the relayer acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProposalStage {
+	/// Voted on, or being signed: nothing to broadcast yet.
+	Pending,
+	/// Signed: to broadcast, then to prove once confirmed.
+	Signed,
+	/// Confirmed on Bitcoin (proved).
+	Confirmed,
+	/// Rejected, expired or cancelled: never to be broadcast.
+	Abandoned,
+}
+
+impl ProposalStage {
+	fn of(status: &ProposalStatus<u32>) -> Self {
+		match status {
+			ProposalStatus::Voting { .. } | ProposalStatus::Approved | ProposalStatus::Signing => {
+				ProposalStage::Pending
+			},
+			ProposalStatus::Signed => ProposalStage::Signed,
+			ProposalStatus::Confirmed { .. } => ProposalStage::Confirmed,
+			ProposalStatus::Rejected | ProposalStatus::Expired | ProposalStatus::Cancelled => {
+				ProposalStage::Abandoned
+			},
+		}
+	}
+}
+
+impl std::fmt::Display for ProposalStage {
+	fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+		f.write_str(match self {
+			ProposalStage::Pending => "pending",
+			ProposalStage::Signed => "signed",
+			ProposalStage::Confirmed => "confirmed",
+			ProposalStage::Abandoned => "rejected, expired or cancelled",
+		})
+	}
+}
+
+/// The proposal in flight.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveProposal {
 	pub id: u64,
-	pub status: String,
+	pub stage: ProposalStage,
 	pub txid: bitcoin::Txid,
 }
 
-/// A Tapchain node and the account the relayer signs with.
-pub struct TapchainClient {
-	rpc: JsonRpcHttp,
-	signer: sr25519::Pair,
-	genesis_hash: Option<H256>,
+/// What the relayer uses of the chain, by the names in its metadata.
+pub const USED_BY_THE_RELAYER: UsedItems = UsedItems {
+	calls: &[
+		("BtcLightClient", "submit_headers"),
+		("BtcBridge", "submit_deposit"),
+		("BtcBridge", "submit_withdrawal_proof"),
+	],
+	storage: &[
+		("System", "Account"),
+		("BtcLightClient", "BitcoinNetwork"),
+		("BtcBridge", "RequiredConfirmations"),
+		("BtcBridge", "Deposits"),
+		("BtcBridge", "ProposalByTxid"),
+	],
+	runtime_apis: &[
+		("BtcLightClientApi", "best_tip"),
+		("BtcLightClientApi", "height_of"),
+		("BtcLightClientApi", "header_at"),
+		("BtcLightClientApi", "confirmations"),
+		("BtcBridgeApi", "deposit_scripts"),
+		("BtcBridgeApi", "active_proposal"),
+		("BtcBridgeApi", "proposal"),
+		("BtcBridgeApi", "signed_transaction"),
+	],
+};
+
+/// Calls, storage entries and runtime API methods, as `(pallet or trait, name)`.
+pub struct UsedItems {
+	pub calls: &'static [(&'static str, &'static str)],
+	pub storage: &'static [(&'static str, &'static str)],
+	pub runtime_apis: &'static [(&'static str, &'static str)],
 }
 
-fn hex_of(value: &Value, what: &str) -> Result<Vec<u8>, ChainError> {
-	let text = value.as_str().ok_or_else(|| ChainError::BadReply(format!("{what}: {value}")))?;
-	hex::decode(text.trim_start_matches("0x"))
-		.map_err(|e| ChainError::BadReply(format!("{what}: {e}")))
+/// Compares what the relayer uses in `expected` (its own metadata) with the same items in
+/// `chain` (the connected chain's): every difference is named in the error.
+pub fn check_compatibility(
+	expected: &Metadata,
+	chain: &Metadata,
+	used: &UsedItems,
+) -> Result<(), ChainError> {
+	let mut differences = Vec::new();
+	let mut compare = |what: String, expected: Option<[u8; 32]>, found: Option<[u8; 32]>| {
+		match (expected, found) {
+			(None, _) => differences.push(format!("{what} is not in the relayer's own metadata")),
+			(Some(_), None) => differences.push(format!("{what} is missing")),
+			(Some(expected), Some(found)) if expected != found => {
+				differences.push(format!("{what} has changed"))
+			},
+			_ => {},
+		}
+	};
+	for (pallet, call) in used.calls {
+		let hash = |metadata: &Metadata| metadata.pallet_by_name(pallet)?.call_hash(call);
+		compare(format!("call {pallet}.{call}"), hash(expected), hash(chain));
+	}
+	for (pallet, entry) in used.storage {
+		let hash = |metadata: &Metadata| metadata.pallet_by_name(pallet)?.storage_hash(entry);
+		compare(format!("storage {pallet}.{entry}"), hash(expected), hash(chain));
+	}
+	for (api, method) in used.runtime_apis {
+		let hash = |metadata: &Metadata| {
+			Some(metadata.runtime_api_trait_by_name(api)?.method_by_name(method)?.hash())
+		};
+		compare(format!("runtime API {api}_{method}"), hash(expected), hash(chain));
+	}
+	if differences.is_empty() {
+		Ok(())
+	} else {
+		Err(ChainError::IncompatibleRuntime(format!(
+			"the chain's runtime is not the one this relayer was built for ({}); run a relayer built from the chain's release",
+			differences.join("; ")
+		)))
+	}
+}
+
+/// The relayer's own metadata (the checked-in file the code was generated from).
+pub fn own_metadata() -> Metadata {
+	use codec::Decode;
+	Metadata::decode(&mut &include_bytes!("../metadata/tapchain.scale")[..])
+		.expect("the checked-in metadata decodes: the code generated from it compiled")
+}
+
+/// A live connection, and the best block it last read at.
+struct Connection {
+	client: OnlineClient<Config>,
+	rpc: LegacyRpcMethods<subxt::config::RpcConfigFor<Config>>,
+	/// The best block of the last read, reused while it is still the best (saves asking the
+	/// node for its runtime version each time).
+	at: Mutex<Option<(H256, Arc<AtBlock>)>>,
+	/// The spec version whose metadata was checked against the relayer's.
+	checked_spec_version: Mutex<Option<u32>>,
+}
+
+/// A Tapchain node and the account the relayer signs with. It connects on first use and
+/// again after the connection failed, so a node that restarts is ridden out.
+pub struct TapchainClient {
+	url: String,
+	signer: Keypair,
+	runtime: tokio::runtime::Runtime,
+	connection: Mutex<Option<Arc<Connection>>>,
+	own_metadata: Metadata,
 }
 
 impl TapchainClient {
-	/// `url` is the node's RPC address, `http://127.0.0.1:9944` (`ws://` is taken for
-	/// `http://`: the node serves both on one port).
-	pub fn new(url: &str, signer: sr25519::Pair) -> Result<Self, BitcoindError> {
-		let url = match url.strip_prefix("ws://") {
-			Some(rest) => format!("http://{rest}"),
-			None => url.to_string(),
+	/// `url` is the node's RPC address, `ws://127.0.0.1:9944` (`http://` is taken for `ws://`:
+	/// the node serves both on one port). The relayer runs beside a node it trusts, so TLS
+	/// (`wss://`) is not offered.
+	pub fn new(url: &str, signer: Keypair) -> Result<Self, ChainError> {
+		let url = match url.split_once("://") {
+			Some(("http", rest)) => format!("ws://{rest}"),
+			Some(("ws", _)) => url.to_string(),
+			_ => return Err(ChainError::Rpc(format!("'{url}' is not a ws:// or http:// URL"))),
 		};
-		Ok(TapchainClient { rpc: JsonRpcHttp::from_url(&url, "2.0")?, signer, genesis_hash: None })
+		let runtime = tokio::runtime::Builder::new_current_thread()
+			.enable_all()
+			.build()
+			.map_err(|e| ChainError::Rpc(format!("cannot start the async runtime: {e}")))?;
+		Ok(TapchainClient {
+			url,
+			signer,
+			runtime,
+			connection: Mutex::new(None),
+			own_metadata: own_metadata(),
+		})
 	}
 
 	/// The relayer's account.
-	pub fn account(&self) -> tapchain_runtime::AccountId {
-		self.signer.public().into()
+	pub fn account(&self) -> AccountId32 {
+		self.signer.public_key().to_account_id()
 	}
 
-	/// `host:port`, for logs.
+	/// The node's URL, for logs.
 	pub fn endpoint(&self) -> String {
-		self.rpc.endpoint()
+		self.url.clone()
 	}
 
-	/// Calls an RPC method.
-	pub fn call(&self, method: &str, params: Value) -> Result<Value, ChainError> {
-		Ok(self.rpc.call(method, params)?)
+	fn block_on<F: Future>(&self, future: F) -> F::Output {
+		self.runtime.block_on(future)
 	}
 
-	/// Whether a storage value exists at the best block.
-	pub fn storage_exists(&self, key: &[u8]) -> Result<bool, ChainError> {
-		let value = self.call("state_getStorage", json!([format!("0x{}", hex::encode(key))]))?;
-		Ok(!value.is_null())
-	}
-
-	/// A storage value at the best block, SCALE-decoded; `None` if absent.
-	pub fn storage<T: Decode>(&self, key: &[u8]) -> Result<Option<T>, ChainError> {
-		let value = self.call("state_getStorage", json!([format!("0x{}", hex::encode(key))]))?;
-		if value.is_null() {
-			return Ok(None);
+	/// The connection, opened if there is none.
+	fn connection(&self) -> Result<Arc<Connection>, ChainError> {
+		if let Some(connection) = self.connection.lock().expect("not poisoned").as_ref() {
+			return Ok(connection.clone());
 		}
-		let bytes = hex_of(&value, "storage value")?;
-		T::decode(&mut bytes.as_slice())
-			.map(Some)
-			.map_err(|e| ChainError::BadReply(format!("storage value does not decode: {e}")))
+		let connection = self.block_on(async {
+			let rpc_client = RpcClient::from_insecure_url(&self.url).await.map_err(rpc_error)?;
+			let backend = LegacyBackend::<Config>::builder().build(rpc_client.clone());
+			let client =
+				OnlineClient::from_backend(Arc::new(backend)).await.map_err(rpc_error)?;
+			Ok::<_, ChainError>(Connection {
+				client,
+				rpc: LegacyRpcMethods::new(rpc_client),
+				at: Mutex::new(None),
+				checked_spec_version: Mutex::new(None),
+			})
+		})?;
+		let connection = Arc::new(connection);
+		*self.connection.lock().expect("not poisoned") = Some(connection.clone());
+		Ok(connection)
+	}
+
+	/// Runs `read` at the best block. A failure of the connection drops it (the next call
+	/// reconnects); a runtime the relayer does not fit is refused before anything is read.
+	fn at_best<T, F, Fut>(&self, read: F) -> Result<T, ChainError>
+	where
+		F: FnOnce(Arc<AtBlock>) -> Fut,
+		Fut: Future<Output = Result<T, ChainError>>,
+	{
+		let connection = self.connection()?;
+		let result = self.block_on(async {
+			let at = self.best_block(&connection).await?;
+			read(at).await
+		});
+		if matches!(result, Err(ChainError::Rpc(_))) {
+			*self.connection.lock().expect("not poisoned") = None;
+		}
+		result
+	}
+
+	async fn best_block(&self, connection: &Connection) -> Result<Arc<AtBlock>, ChainError> {
+		let hash = connection
+			.rpc
+			.chain_get_block_hash(None)
+			.await
+			.map_err(rpc_error)?
+			.ok_or_else(|| ChainError::BadReply("the node has no best block".into()))?;
+		if let Some((cached, at)) = connection.at.lock().expect("not poisoned").as_ref() {
+			if *cached == hash {
+				return Ok(at.clone());
+			}
+		}
+		let at = Arc::new(connection.client.at_block(hash).await.map_err(rpc_error)?);
+		let spec_version = at.spec_version();
+		let mut checked = connection.checked_spec_version.lock().expect("not poisoned");
+		if *checked != Some(spec_version) {
+			check_compatibility(&self.own_metadata, &at.metadata(), &USED_BY_THE_RELAYER)
+				.map_err(|error| match error {
+					ChainError::IncompatibleRuntime(message) => ChainError::IncompatibleRuntime(
+						format!("node at {} (spec version {spec_version}): {message}", self.url),
+					),
+					other => other,
+				})?;
+			*checked = Some(spec_version);
+		}
+		*connection.at.lock().expect("not poisoned") = Some((hash, at.clone()));
+		Ok(at)
 	}
 
 	/// The Bitcoin network the light client follows.
 	pub fn bitcoin_network(&self) -> Result<Network, ChainError> {
-		let key = pallet_btc_light_client::BitcoinNetwork::<Runtime>::hashed_key();
-		Ok(self.storage(&key)?.unwrap_or_default())
+		self.at_best(|at| async move {
+			let address = runtime::storage().btc_light_client().bitcoin_network();
+			let value = at.storage().fetch(address, ()).await.map_err(rpc_error)?;
+			let Static(network) = value.decode().map_err(bad_reply("bitcoin network"))?;
+			Ok(network)
+		})
 	}
 
 	/// Confirmations the bridge requires of deposits and withdrawal transactions.
 	pub fn required_confirmations(&self) -> Result<u32, ChainError> {
-		let key = pallet_btc_bridge::RequiredConfirmations::<Runtime>::hashed_key();
-		Ok(self.storage(&key)?.unwrap_or_default())
+		self.at_best(|at| async move {
+			let address = runtime::storage().btc_bridge().required_confirmations();
+			let value = at.storage().fetch(address, ()).await.map_err(rpc_error)?;
+			value.decode().map_err(bad_reply("required confirmations"))
+		})
 	}
 
 	/// Whether the bridge has recorded this output (credited or unclaimed).
-	pub fn deposit_recorded(&self, txid: [u8; 32], vout: u32) -> Result<bool, ChainError> {
-		let outpoint = tapchain_primitives::bitcoin::OutPoint {
-			txid: tapchain_primitives::bitcoin::Txid(txid),
-			vout,
-		};
-		self.storage_exists(&pallet_btc_bridge::Deposits::<Runtime>::hashed_key_for(outpoint))
+	pub fn deposit_recorded(&self, txid: Txid, vout: u32) -> Result<bool, ChainError> {
+		self.at_best(|at| async move {
+			let address = runtime::storage().btc_bridge().deposits();
+			let key = (Static(OutPoint { txid, vout }),);
+			Ok(at.storage().try_fetch(address, key).await.map_err(rpc_error)?.is_some())
+		})
 	}
 
 	/// Whether `txid` is one of the bridge's own transactions (a payout or sweep: its change
 	/// to the custody address is not a deposit).
-	pub fn is_bridge_transaction(&self, txid: [u8; 32]) -> Result<bool, ChainError> {
-		self.storage_exists(&pallet_btc_bridge::ProposalByTxid::<Runtime>::hashed_key_for(
-			tapchain_primitives::bitcoin::Txid(txid),
-		))
+	pub fn is_bridge_transaction(&self, txid: Txid) -> Result<bool, ChainError> {
+		self.at_best(|at| async move {
+			let address = runtime::storage().btc_bridge().proposal_by_txid();
+			Ok(at.storage().try_fetch(address, (Static(txid),)).await.map_err(rpc_error)?.is_some())
+		})
+	}
+
+	/// The relayer account's nonce on chain (transactions included so far).
+	pub fn account_nonce(&self) -> Result<u32, ChainError> {
+		let account = self.account();
+		self.at_best(|at| async move {
+			let address = runtime::storage().system().account();
+			let value = at.storage().fetch(address, (account,)).await.map_err(rpc_error)?;
+			Ok(value.decode().map_err(bad_reply("account"))?.nonce)
+		})
 	}
 
 	/// The light client's best tip; `None` before it is initialized.
 	pub fn light_client_tip(&self) -> Result<Option<LightClientTip>, ChainError> {
-		let tip = self.call("btc_bestTip", json!([]))?;
-		if tip.is_null() {
-			return Ok(None);
-		}
-		let hash = tip["hash"]
-			.as_str()
-			.and_then(|hash| hash.parse().ok())
-			.ok_or_else(|| ChainError::BadReply(format!("tip: {tip}")))?;
-		let height =
-			tip["height"].as_u64().ok_or_else(|| ChainError::BadReply(format!("tip: {tip}")))?;
-		Ok(Some(LightClientTip { hash, height: height as u32 }))
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_light_client_api().best_tip();
+			let tip = at.runtime_apis().call(call).await.map_err(rpc_error)?;
+			Ok(tip.map(|tip| LightClientTip {
+				hash: bitcoin_block_hash(&tip.hash.0),
+				height: tip.height,
+			}))
+		})
+	}
+
+	/// The height of a block the light client stores (best chain or fork); `None` if it
+	/// stores no such block.
+	pub fn light_client_height_of(
+		&self,
+		hash: &bitcoin::BlockHash,
+	) -> Result<Option<u32>, ChainError> {
+		let hash = chain_block_hash(hash);
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_light_client_api().height_of(Static(hash));
+			at.runtime_apis().call(call).await.map_err(rpc_error)
+		})
 	}
 
 	/// The header of the light client's best chain at `height`.
-	pub fn light_client_header(&self, height: u32) -> Result<Option<Vec<u8>>, ChainError> {
-		let header = self.call("btc_headerAt", json!([height]))?;
-		if header.is_null() {
-			return Ok(None);
-		}
-		hex_of(&header, "header").map(Some)
+	pub fn light_client_header(&self, height: u32) -> Result<Option<BlockHeader>, ChainError> {
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_light_client_api().header_at(height);
+			let header = at.runtime_apis().call(call).await.map_err(rpc_error)?;
+			Ok(header.map(|Static(header)| header))
+		})
 	}
 
 	/// Confirmations the light client counts for a transaction's inclusion proof; `None`
@@ -168,124 +438,218 @@ impl TapchainClient {
 	pub fn confirmations(
 		&self,
 		raw_tx: &[u8],
-		tx_index: u32,
-		branch: &[[u8; 32]],
+		proof: MerkleProof,
 		block_hash: &bitcoin::BlockHash,
 	) -> Result<Option<u32>, ChainError> {
-		let branch: Vec<String> =
-			branch.iter().map(|node| format!("0x{}", hex::encode(node))).collect();
-		match self.call(
-			"btc_confirmations",
-			json!([format!("0x{}", hex::encode(raw_tx)), tx_index, branch, block_hash.to_string()]),
-		) {
-			Ok(value) => Ok(value.as_u64().map(|c| c as u32)),
-			// The proof was refused: not (yet) on the light client's best chain.
-			Err(ChainError::Rpc(BitcoindError::Rpc { code: 9001, .. })) => Ok(None),
-			Err(error) => Err(error),
-		}
+		let (raw_tx, block_hash) = (raw_tx.to_vec(), chain_block_hash(block_hash));
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_light_client_api().confirmations(
+				raw_tx,
+				proof,
+				Static(block_hash),
+			);
+			Ok(at.runtime_apis().call(call).await.map_err(rpc_error)?.ok())
+		})
 	}
 
 	/// Output scripts deposits are credited to: every live custody key's P2TR script, so a
 	/// deposit to an address from before a rotation is proved too.
 	pub fn deposit_scripts(&self) -> Result<Vec<Vec<u8>>, ChainError> {
-		let scripts = self.call("bridge_depositScripts", json!([]))?;
-		let scripts = scripts
-			.as_array()
-			.ok_or_else(|| ChainError::BadReply(format!("deposit scripts: {scripts}")))?;
-		scripts.iter().map(|script| hex_of(&script["scriptPubKey"], "scriptPubKey")).collect()
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_bridge_api().deposit_scripts();
+			let scripts = at.runtime_apis().call(call).await.map_err(rpc_error)?;
+			Ok(scripts.into_iter().map(|(_epoch, script)| script).collect())
+		})
 	}
 
 	/// The bridge's proposal in flight.
 	pub fn active_proposal(&self) -> Result<Option<ActiveProposal>, ChainError> {
-		let proposal = self.call("bridge_activeProposal", json!([]))?;
-		if proposal.is_null() {
-			return Ok(None);
-		}
-		let field = |name: &str| {
-			proposal[name]
-				.as_str()
-				.map(str::to_string)
-				.ok_or_else(|| ChainError::BadReply(format!("proposal {name}: {proposal}")))
-		};
-		Ok(Some(ActiveProposal {
-			id: proposal["id"]
-				.as_u64()
-				.ok_or_else(|| ChainError::BadReply(format!("{proposal}")))?,
-			status: field("status")?,
-			txid: field("txid")?
-				.parse()
-				.map_err(|e| ChainError::BadReply(format!("proposal txid: {e}")))?,
-		}))
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_bridge_api().active_proposal();
+			let active = at.runtime_apis().call(call).await.map_err(rpc_error)?;
+			Ok(active.map(|(id, proposal)| ActiveProposal {
+				id,
+				stage: ProposalStage::of(&proposal.status),
+				txid: bitcoin_txid(&proposal.txid.0),
+			}))
+		})
 	}
 
-	/// A proposal's status (`signed`, `confirmed`, ...); `None` if unknown.
-	pub fn proposal_status(&self, id: u64) -> Result<Option<String>, ChainError> {
-		let proposal = self.call("bridge_proposal", json!([id]))?;
-		Ok(proposal["status"].as_str().map(str::to_string))
+	/// Where a proposal stands; `None` if the chain does not know it.
+	pub fn proposal_stage(&self, id: u64) -> Result<Option<ProposalStage>, ChainError> {
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_bridge_api().proposal(id);
+			let proposal = at.runtime_apis().call(call).await.map_err(rpc_error)?;
+			Ok(proposal.map(|proposal| ProposalStage::of(&proposal.status)))
+		})
 	}
 
 	/// The signed transaction of a proposal, once signed.
 	pub fn signed_transaction(&self, id: u64) -> Result<Option<bitcoin::Transaction>, ChainError> {
-		let signed = self.call("bridge_signedTransaction", json!([id]))?;
-		signed["hex"]
-			.as_str()
-			.map(|raw| {
-				bitcoin::consensus::encode::deserialize_hex(raw)
+		self.at_best(|at| async move {
+			let call = runtime::runtime_apis().btc_bridge_api().signed_transaction(id);
+			let raw = at.runtime_apis().call(call).await.map_err(rpc_error)?;
+			raw.map(|raw| {
+				bitcoin::consensus::deserialize::<bitcoin::Transaction>(&raw)
 					.map_err(|e| ChainError::BadReply(format!("signed transaction {id}: {e}")))
 			})
 			.transpose()
+		})
 	}
 
-	fn genesis_hash(&mut self) -> Result<H256, ChainError> {
-		if let Some(hash) = self.genesis_hash {
-			return Ok(hash);
-		}
-		let bytes = hex_of(&self.call("chain_getBlockHash", json!([0]))?, "genesis hash")?;
-		if bytes.len() != 32 {
-			return Err(ChainError::BadReply("genesis hash is not 32 bytes".into()));
-		}
-		let hash = H256::from_slice(&bytes);
-		self.genesis_hash = Some(hash);
-		Ok(hash)
+	/// Submits headers, parents first.
+	pub fn submit_headers(&self, headers: Vec<BlockHeader>) -> Result<u32, ChainError> {
+		let headers = BoundedVec(headers.into_iter().map(Static).collect());
+		self.submit(&runtime::tx().btc_light_client().submit_headers(headers))
 	}
 
-	/// The relayer account's nonce on chain (transactions included so far).
-	pub fn account_nonce(&self) -> Result<u32, ChainError> {
-		let key = frame_system::Account::<Runtime>::hashed_key_for(self.account());
-		// `AccountInfo` starts with the nonce.
-		Ok(self.storage::<tapchain_runtime::Nonce>(&key)?.unwrap_or_default())
+	/// Proves a deposit: its transaction, inclusion proof and block.
+	pub fn submit_deposit(
+		&self,
+		raw_tx: Vec<u8>,
+		proof: MerkleProof,
+		block_hash: &bitcoin::BlockHash,
+	) -> Result<u32, ChainError> {
+		let block_hash = Static(chain_block_hash(block_hash));
+		self.submit(&runtime::tx().btc_bridge().submit_deposit(raw_tx, proof, block_hash))
+	}
+
+	/// Proves that a proposal's transaction confirmed.
+	pub fn submit_withdrawal_proof(
+		&self,
+		proposal_id: u64,
+		raw_tx: Vec<u8>,
+		proof: MerkleProof,
+		block_hash: &bitcoin::BlockHash,
+	) -> Result<u32, ChainError> {
+		let block_hash = Static(chain_block_hash(block_hash));
+		self.submit(&runtime::tx().btc_bridge().submit_withdrawal_proof(
+			proposal_id,
+			raw_tx,
+			proof,
+			block_hash,
+		))
 	}
 
 	/// Signs `call` with the relayer's account (next nonce, counting the pool) and submits
-	/// it; returns the nonce used. The spec and transaction versions signed are the
-	/// chain's own, so a runtime upgrade that keeps the call's encoding needs no new relayer.
-	pub fn submit(&mut self, call: RuntimeCall) -> Result<u32, ChainError> {
+	/// it; returns the nonce used. Spec and transaction versions, the genesis hash, the call's
+	/// indices and the transaction extensions are the chain's own.
+	fn submit<Call: subxt::transactions::Payload>(&self, call: &Call) -> Result<u32, ChainError> {
+		let connection = self.connection()?;
 		let account = self.account();
-		let nonce = self
-			.call("system_accountNextIndex", json!([account.to_string()]))?
-			.as_u64()
-			.ok_or_else(|| ChainError::BadReply("nonce is not a number".into()))?;
-		let version = self.call("state_getRuntimeVersion", json!([]))?;
-		let genesis = self.genesis_hash()?;
-		let extension = tapchain_runtime::native_tx_extension(nonce as u32);
-		let mut implicit = tapchain_runtime::native_tx_implicit(genesis);
-		implicit.1 = version["specVersion"].as_u64().unwrap_or(implicit.1 as u64) as u32;
-		implicit.2 = version["transactionVersion"].as_u64().unwrap_or(implicit.2 as u64) as u32;
-		let payload =
-			tapchain_runtime::SignedPayload::from_raw(call.clone(), extension.clone(), implicit);
-		let signature = payload.using_encoded(|bytes| self.signer.sign(bytes));
-		let extrinsic: tapchain_runtime::UncheckedExtrinsic =
-			sp_runtime::generic::UncheckedExtrinsic::new_signed(
-				call,
-				account.into(),
-				signature.into(),
-				extension,
-			)
-			.into();
-		self.call(
-			"author_submitExtrinsic",
-			json!([format!("0x{}", hex::encode(extrinsic.encode()))]),
-		)?;
-		Ok(nonce as u32)
+		let result = self.block_on(async {
+			let at = self.best_block(&connection).await?;
+			let nonce =
+				connection.rpc.system_account_next_index(&account).await.map_err(rpc_error)?;
+			let params = DefaultExtrinsicParamsBuilder::<Config>::new().nonce(nonce).build();
+			at.tx().sign_and_submit(call, &self.signer, params).await.map_err(rpc_error)?;
+			Ok(nonce as u32)
+		});
+		if matches!(result, Err(ChainError::Rpc(_))) {
+			*self.connection.lock().expect("not poisoned") = None;
+		}
+		result
+	}
+}
+
+fn bad_reply<E: std::fmt::Display>(what: &'static str) -> impl Fn(E) -> ChainError {
+	move |error| ChainError::BadReply(format!("{what}: {error}"))
+}
+
+/// The chain's block hash type for the `bitcoin` crate's (same bytes, internal order).
+pub fn chain_block_hash(hash: &bitcoin::BlockHash) -> BlockHash {
+	use bitcoin::hashes::Hash;
+	BlockHash(hash.to_byte_array())
+}
+
+fn bitcoin_block_hash(hash: &BlockHash) -> bitcoin::BlockHash {
+	use bitcoin::hashes::Hash;
+	bitcoin::BlockHash::from_byte_array(hash.0)
+}
+
+fn bitcoin_txid(txid: &Txid) -> bitcoin::Txid {
+	use bitcoin::hashes::Hash;
+	bitcoin::Txid::from_byte_array(txid.0)
+}
+
+/// A Merkle proof as the chain's calls and runtime APIs take it.
+pub fn merkle_proof(tx_index: u32, branch: Vec<[u8; 32]>) -> MerkleProof {
+	MerkleProof { tx_index, branch: BoundedVec(branch) }
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use codec::Decode;
+	use subxt::ext::frame_metadata::{
+		v16::RuntimeMetadataV16,
+		RuntimeMetadata, RuntimeMetadataPrefixed,
+	};
+
+	/// The checked-in metadata, altered by `change`, as a chain would serve it.
+	fn altered(change: impl FnOnce(&mut RuntimeMetadataV16)) -> Metadata {
+		let mut prefixed =
+			RuntimeMetadataPrefixed::decode(&mut &include_bytes!("../metadata/tapchain.scale")[..])
+				.unwrap();
+		let RuntimeMetadata::V16(metadata) = &mut prefixed.1 else {
+			panic!("the checked-in metadata is V16")
+		};
+		change(metadata);
+		Metadata::try_from(prefixed).unwrap()
+	}
+
+	#[test]
+	fn the_relayers_own_metadata_has_everything_it_uses() {
+		let own = own_metadata();
+		assert_eq!(check_compatibility(&own, &own, &USED_BY_THE_RELAYER), Ok(()));
+		// A name the relayer's metadata lacks is a defect of the relayer, and named.
+		let used = UsedItems { calls: &[("BtcBridge", "no_such_call")], storage: &[], runtime_apis: &[] };
+		let error = check_compatibility(&own, &own, &used).unwrap_err().to_string();
+		assert!(error.contains("call BtcBridge.no_such_call is not in the relayer's own metadata"), "{error}");
+	}
+
+	#[test]
+	fn a_runtime_that_changed_what_the_relayer_uses_is_refused_with_the_names() {
+		let chain = altered(|metadata| {
+			// A storage value of another type, a storage map gone, a runtime API method gone.
+			let light_client = metadata.pallets.iter().find(|p| p.name == "BtcLightClient").unwrap();
+			let mut network_type = light_client.storage.as_ref().unwrap().entries.iter();
+			let network_type = network_type.find(|e| e.name == "BitcoinNetwork").unwrap().ty.clone();
+			let bridge = metadata.pallets.iter_mut().find(|p| p.name == "BtcBridge").unwrap();
+			let storage = bridge.storage.as_mut().unwrap();
+			storage.entries.iter_mut().find(|e| e.name == "RequiredConfirmations").unwrap().ty =
+				network_type;
+			storage.entries.retain(|e| e.name != "ProposalByTxid");
+			let api = metadata.apis.iter_mut().find(|a| a.name == "BtcLightClientApi").unwrap();
+			api.methods.retain(|m| m.name != "best_tip");
+		});
+		let error = check_compatibility(&own_metadata(), &chain, &USED_BY_THE_RELAYER)
+			.unwrap_err();
+		let ChainError::IncompatibleRuntime(message) = &error else {
+			panic!("not an incompatibility: {error:?}")
+		};
+		for named in [
+			"storage BtcBridge.RequiredConfirmations has changed",
+			"storage BtcBridge.ProposalByTxid is missing",
+			"runtime API BtcLightClientApi_best_tip is missing",
+		] {
+			assert!(message.contains(named), "{named} not in: {message}");
+		}
+		assert!(!message.contains("Deposits"), "an unchanged entry is not named: {message}");
+		// The relayer stops on it instead of retrying.
+		assert!(matches!(crate::RelayError::from(error), crate::RelayError::Fatal(_)));
+	}
+
+	#[test]
+	fn a_runtime_that_moved_indices_or_changed_what_the_relayer_does_not_use_is_accepted() {
+		let chain = altered(|metadata| {
+			for pallet in &mut metadata.pallets {
+				pallet.index += 1;
+			}
+			let timestamp = metadata.pallets.iter_mut().find(|p| p.name == "Timestamp").unwrap();
+			timestamp.storage.as_mut().unwrap().entries.clear();
+			metadata.apis.retain(|api| api.name != "BtcCustodyApi");
+		});
+		assert_eq!(check_compatibility(&own_metadata(), &chain, &USED_BY_THE_RELAYER), Ok(()));
 	}
 }

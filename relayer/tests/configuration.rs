@@ -1,5 +1,10 @@
 //! The relayer refuses bad configuration with exit code 2 and the reason, and rides out a
-//! Bitcoin node that is not there (yet) with growing backoff instead of exiting.
+//! Bitcoin node that is not there (yet) with growing backoff instead of exiting. Its
+//! checked-in runtime metadata is the runtime's.
+
+#[path = "../../node/tests/common/mod.rs"]
+#[allow(dead_code)]
+mod common;
 
 use btc_sim::{RpcAuth, RpcServer, SimConfig, SimNode};
 use std::{
@@ -55,7 +60,7 @@ fn malformed_urls_and_secrets_exit_with_code_2_and_the_reason() {
 	assert!(log.contains("configuration error: --bitcoind-url"), "{log}");
 
 	let (code, log) = run(
-		&["--bitcoind-url", "http://127.0.0.1:18443", "--node-url", "wss://x", "--signer", "//Bob"],
+		&["--bitcoind-url", "http://127.0.0.1:18443", "--node-url", "wss://x/", "--signer", "//Bob"],
 		Duration::from_secs(10),
 	);
 	assert_eq!(code, Some(2), "{log}");
@@ -107,5 +112,32 @@ fn refused_credentials_exit_and_an_absent_bitcoind_is_retried_with_backoff() {
 	assert_eq!(code, None, "still running after 4 s: {log}");
 	for backoff in ["retrying in 200ms", "retrying in 400ms", "retrying in 800ms"] {
 		assert!(log.contains(backoff), "{backoff} in:\n{log}");
+	}
+}
+
+/// `relayer/metadata/tapchain.scale` is what the runtime serves: the relayer's calls, storage
+/// and runtime APIs are generated from it. After a runtime change, rerun this test with
+/// `TAPCHAIN_UPDATE_METADATA=1` to write the runtime's metadata there, and review the diff.
+#[test]
+fn the_checked_in_metadata_is_the_runtimes() {
+	let node = common::Node::start("metadata", &["--dev", "--tmp"]);
+	node.wait_until("the node's RPC", Duration::from_secs(60), |n| n.best_number().is_ok());
+	let served: Option<Vec<u8>> =
+		common::state_call(&node, "Metadata_metadata_at_version", &codec::Encode::encode(&16u32))
+			.unwrap();
+	let served = served.expect("the runtime serves metadata V16");
+	let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("metadata/tapchain.scale");
+	let checked_in = std::fs::read(&path).unwrap();
+	if served != checked_in {
+		if std::env::var_os("TAPCHAIN_UPDATE_METADATA").is_some() {
+			std::fs::write(&path, &served).unwrap();
+			panic!("{} rewritten with the runtime's metadata: rebuild the relayer", path.display());
+		}
+		panic!(
+			"{} ({} bytes) is not the runtime's metadata ({} bytes): rerun this test with TAPCHAIN_UPDATE_METADATA=1",
+			path.display(),
+			checked_in.len(),
+			served.len()
+		);
 	}
 }
