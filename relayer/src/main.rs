@@ -114,7 +114,9 @@ fn main() -> ExitCode {
 	};
 	let signer = match SecretUri::from_str(&secret).map(|uri| Keypair::from_uri(&uri)) {
 		Ok(Ok(keypair)) => keypair,
-		Ok(Err(error)) => return config_error(format!("the signer's secret does not parse: {error}")),
+		Ok(Err(error)) => {
+			return config_error(format!("the signer's secret does not parse: {error}"))
+		},
 		Err(error) => return config_error(format!("the signer's secret does not parse: {error}")),
 	};
 	let chain = match TapchainClient::new(&cli.node_url, signer) {

@@ -280,12 +280,13 @@ impl Relayer {
 			})?);
 		}
 		let count = headers.len() as u32;
-		let headers = headers.try_into().map_err(|_| {
-			RelayError::Fatal(format!(
-				"--batch-size {} is above the runtime's limit",
+		let limit = self.chain.max_headers_per_submission()?;
+		if count > limit {
+			return Err(RelayError::Fatal(format!(
+				"--batch-size {} is above the runtime's limit of {limit} headers per submission",
 				self.config.batch_size
-			))
-		})?;
+			)));
+		}
 		let nonce = self.chain.submit_headers(headers)?;
 		self.metrics.headers_submitted.inc_by(count as u64);
 		log::info!(target: LOG_TARGET, "submitted {count} headers {}..={last} (bitcoind at {bitcoind_height}, light client at {})", ancestor + 1, tip.height);

@@ -17,8 +17,8 @@ use subxt::{
 	backend::LegacyBackend,
 	client::{ClientAtBlock, OnlineClientAtBlockImpl},
 	config::{DefaultExtrinsicParamsBuilder, PolkadotConfig},
-	utils::{AccountId32, Static, H256},
 	rpcs::{methods::LegacyRpcMethods, RpcClient},
+	utils::{AccountId32, Static, H256},
 	Metadata, OnlineClient,
 };
 
@@ -157,6 +157,7 @@ pub const USED_BY_THE_RELAYER: UsedItems = UsedItems {
 		("BtcBridge", "Deposits"),
 		("BtcBridge", "ProposalByTxid"),
 	],
+	constants: &[("BtcLightClient", "MaxHeadersPerSubmission")],
 	runtime_apis: &[
 		("BtcLightClientApi", "best_tip"),
 		("BtcLightClientApi", "height_of"),
@@ -169,10 +170,11 @@ pub const USED_BY_THE_RELAYER: UsedItems = UsedItems {
 	],
 };
 
-/// Calls, storage entries and runtime API methods, as `(pallet or trait, name)`.
+/// Calls, storage entries, constants and runtime API methods, as `(pallet or trait, name)`.
 pub struct UsedItems {
 	pub calls: &'static [(&'static str, &'static str)],
 	pub storage: &'static [(&'static str, &'static str)],
+	pub constants: &'static [(&'static str, &'static str)],
 	pub runtime_apis: &'static [(&'static str, &'static str)],
 }
 
@@ -184,16 +186,16 @@ pub fn check_compatibility(
 	used: &UsedItems,
 ) -> Result<(), ChainError> {
 	let mut differences = Vec::new();
-	let mut compare = |what: String, expected: Option<[u8; 32]>, found: Option<[u8; 32]>| {
-		match (expected, found) {
+	let mut compare =
+		|what: String, expected: Option<[u8; 32]>, found: Option<[u8; 32]>| match (expected, found)
+		{
 			(None, _) => differences.push(format!("{what} is not in the relayer's own metadata")),
 			(Some(_), None) => differences.push(format!("{what} is missing")),
 			(Some(expected), Some(found)) if expected != found => {
 				differences.push(format!("{what} has changed"))
 			},
 			_ => {},
-		}
-	};
+		};
 	for (pallet, call) in used.calls {
 		let hash = |metadata: &Metadata| metadata.pallet_by_name(pallet)?.call_hash(call);
 		compare(format!("call {pallet}.{call}"), hash(expected), hash(chain));
@@ -201,6 +203,10 @@ pub fn check_compatibility(
 	for (pallet, entry) in used.storage {
 		let hash = |metadata: &Metadata| metadata.pallet_by_name(pallet)?.storage_hash(entry);
 		compare(format!("storage {pallet}.{entry}"), hash(expected), hash(chain));
+	}
+	for (pallet, constant) in used.constants {
+		let hash = |metadata: &Metadata| metadata.pallet_by_name(pallet)?.constant_hash(constant);
+		compare(format!("constant {pallet}.{constant}"), hash(expected), hash(chain));
 	}
 	for (api, method) in used.runtime_apis {
 		let hash = |metadata: &Metadata| {
@@ -291,8 +297,7 @@ impl TapchainClient {
 		let connection = self.block_on(async {
 			let rpc_client = RpcClient::from_insecure_url(&self.url).await.map_err(rpc_error)?;
 			let backend = LegacyBackend::<Config>::builder().build(rpc_client.clone());
-			let client =
-				OnlineClient::from_backend(Arc::new(backend)).await.map_err(rpc_error)?;
+			let client = OnlineClient::from_backend(Arc::new(backend)).await.map_err(rpc_error)?;
 			Ok::<_, ChainError>(Connection {
 				client,
 				rpc: LegacyRpcMethods::new(rpc_client),
@@ -339,13 +344,14 @@ impl TapchainClient {
 		let spec_version = at.spec_version();
 		let mut checked = connection.checked_spec_version.lock().expect("not poisoned");
 		if *checked != Some(spec_version) {
-			check_compatibility(&self.own_metadata, &at.metadata(), &USED_BY_THE_RELAYER)
-				.map_err(|error| match error {
+			check_compatibility(&self.own_metadata, &at.metadata(), &USED_BY_THE_RELAYER).map_err(
+				|error| match error {
 					ChainError::IncompatibleRuntime(message) => ChainError::IncompatibleRuntime(
 						format!("node at {} (spec version {spec_version}): {message}", self.url),
 					),
 					other => other,
-				})?;
+				},
+			)?;
 			*checked = Some(spec_version);
 		}
 		*connection.at.lock().expect("not poisoned") = Some((hash, at.clone()));
@@ -368,6 +374,14 @@ impl TapchainClient {
 			let address = runtime::storage().btc_bridge().required_confirmations();
 			let value = at.storage().fetch(address, ()).await.map_err(rpc_error)?;
 			value.decode().map_err(bad_reply("required confirmations"))
+		})
+	}
+
+	/// Most headers one `submit_headers` takes.
+	pub fn max_headers_per_submission(&self) -> Result<u32, ChainError> {
+		self.at_best(|at| async move {
+			let address = runtime::constants().btc_light_client().max_headers_per_submission();
+			at.constants().entry(address).map_err(bad_reply("max headers per submission"))
 		})
 	}
 
@@ -582,8 +596,7 @@ mod tests {
 	use super::*;
 	use codec::Decode;
 	use subxt::ext::frame_metadata::{
-		v16::RuntimeMetadataV16,
-		RuntimeMetadata, RuntimeMetadataPrefixed,
+		v16::RuntimeMetadataV16, RuntimeMetadata, RuntimeMetadataPrefixed,
 	};
 
 	/// The checked-in metadata, altered by `change`, as a chain would serve it.
@@ -603,18 +616,28 @@ mod tests {
 		let own = own_metadata();
 		assert_eq!(check_compatibility(&own, &own, &USED_BY_THE_RELAYER), Ok(()));
 		// A name the relayer's metadata lacks is a defect of the relayer, and named.
-		let used = UsedItems { calls: &[("BtcBridge", "no_such_call")], storage: &[], runtime_apis: &[] };
+		let used = UsedItems {
+			calls: &[("BtcBridge", "no_such_call")],
+			storage: &[],
+			constants: &[],
+			runtime_apis: &[],
+		};
 		let error = check_compatibility(&own, &own, &used).unwrap_err().to_string();
-		assert!(error.contains("call BtcBridge.no_such_call is not in the relayer's own metadata"), "{error}");
+		assert!(
+			error.contains("call BtcBridge.no_such_call is not in the relayer's own metadata"),
+			"{error}"
+		);
 	}
 
 	#[test]
 	fn a_runtime_that_changed_what_the_relayer_uses_is_refused_with_the_names() {
 		let chain = altered(|metadata| {
 			// A storage value of another type, a storage map gone, a runtime API method gone.
-			let light_client = metadata.pallets.iter().find(|p| p.name == "BtcLightClient").unwrap();
+			let light_client =
+				metadata.pallets.iter().find(|p| p.name == "BtcLightClient").unwrap();
 			let mut network_type = light_client.storage.as_ref().unwrap().entries.iter();
-			let network_type = network_type.find(|e| e.name == "BitcoinNetwork").unwrap().ty.clone();
+			let network_type =
+				network_type.find(|e| e.name == "BitcoinNetwork").unwrap().ty.clone();
 			let bridge = metadata.pallets.iter_mut().find(|p| p.name == "BtcBridge").unwrap();
 			let storage = bridge.storage.as_mut().unwrap();
 			storage.entries.iter_mut().find(|e| e.name == "RequiredConfirmations").unwrap().ty =
@@ -623,8 +646,7 @@ mod tests {
 			let api = metadata.apis.iter_mut().find(|a| a.name == "BtcLightClientApi").unwrap();
 			api.methods.retain(|m| m.name != "best_tip");
 		});
-		let error = check_compatibility(&own_metadata(), &chain, &USED_BY_THE_RELAYER)
-			.unwrap_err();
+		let error = check_compatibility(&own_metadata(), &chain, &USED_BY_THE_RELAYER).unwrap_err();
 		let ChainError::IncompatibleRuntime(message) = &error else {
 			panic!("not an incompatibility: {error:?}")
 		};

@@ -3,7 +3,6 @@
 //! checked-in runtime metadata is the runtime's.
 
 #[path = "../../node/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use btc_sim::{RpcAuth, RpcServer, SimConfig, SimNode};
@@ -60,7 +59,14 @@ fn malformed_urls_and_secrets_exit_with_code_2_and_the_reason() {
 	assert!(log.contains("configuration error: --bitcoind-url"), "{log}");
 
 	let (code, log) = run(
-		&["--bitcoind-url", "http://127.0.0.1:18443", "--node-url", "wss://x/", "--signer", "//Bob"],
+		&[
+			"--bitcoind-url",
+			"http://127.0.0.1:18443",
+			"--node-url",
+			"wss://x/",
+			"--signer",
+			"//Bob",
+		],
 		Duration::from_secs(10),
 	);
 	assert_eq!(code, Some(2), "{log}");
