@@ -4,7 +4,10 @@
 //! BIP-141 witness commitment when they hold witness transactions); the active chain is the
 //! valid chain with the most work, as in Bitcoin Core. Every transaction entering the mempool
 //! is checked against the UTXO set and has each input run through Bitcoin Core's script
-//! interpreter (`bitcoinconsensus`, with Taproot and every spent output).
+//! interpreter (`bitcoinconsensus`, with Taproot and every spent output). A transaction
+//! that conflicts with mempool transactions replaces them under Bitcoin Core's full-RBF rules
+//! (`doc/policy/mempool-replacements.md`, Core 28 to 30), with Core's reject reasons; blocks
+//! leave out packages below `block_min_fee_rate_sat_per_kvb` (Core's `-blockmintxfee`).
 
 use bitcoin::{
 	absolute::LockTime,
@@ -26,6 +29,10 @@ pub const SUBSIDY_HALVING_INTERVAL: u32 = 150;
 pub const REGTEST_BITS: u32 = 0x207f_ffff;
 /// Bitcoin Core's default minimum relay fee: 1 sat/vB.
 pub const MIN_RELAY_FEE_SAT_PER_KVB: u64 = 1_000;
+/// Bitcoin Core's default incremental relay fee: what a replacement adds per kvB at least.
+pub const INCREMENTAL_RELAY_FEE_SAT_PER_KVB: u64 = 1_000;
+/// Bitcoin Core's `MAX_REPLACEMENT_CANDIDATES`: transactions one replacement may evict.
+pub const MAX_REPLACEMENT_CANDIDATES: usize = 100;
 /// `sendrawtransaction`'s default `maxfeerate`: 0.10 BTC/kvB.
 pub const DEFAULT_MAX_FEE_RATE_SAT_PER_KVB: u64 = 10_000_000;
 
@@ -53,8 +60,19 @@ pub enum TxRejection {
 	DuplicateInputs,
 	/// An input is neither in the UTXO set nor created by a mempool transaction.
 	MissingInputs,
-	/// An input is already spent by a mempool transaction.
-	MempoolConflict(Txid),
+	/// A replacement whose fee rate is not above a transaction it directly conflicts with
+	/// (rule 6).
+	ReplacementFeeRateNotHigher { replacement: Txid, new_sat_per_kvb: u64, old_sat_per_kvb: u64 },
+	/// A replacement paying less than the transactions it evicts (rule 3).
+	ReplacementFeeBelowOriginals { replacement: Txid, fee_sats: u64, original_sats: u64 },
+	/// A replacement whose extra fee does not pay for its own relay (rule 4).
+	ReplacementAdditionalFeeTooLow { replacement: Txid, additional_sats: u64, required_sats: u64 },
+	/// A replacement evicting more than `MAX_REPLACEMENT_CANDIDATES` transactions (rule 5).
+	TooManyReplacements { replacement: Txid, count: usize },
+	/// A replacement spending an unconfirmed output no original spent (rule 2).
+	ReplacementAddsUnconfirmed { replacement: Txid, input: usize },
+	/// A transaction spending an output of a transaction it would evict.
+	SpendsConflictingTx { replacement: Txid, conflicting: Txid },
 	/// A coinbase output is spent before 100 confirmations.
 	PrematureCoinbaseSpend { depth: u32 },
 	/// Outputs exceed inputs.
@@ -93,7 +111,30 @@ impl TxRejection {
 			TxRejection::Empty => "bad-txns-vin-empty".into(),
 			TxRejection::DuplicateInputs => "bad-txns-inputs-duplicate".into(),
 			TxRejection::MissingInputs => "bad-txns-inputs-missingorspent".into(),
-			TxRejection::MempoolConflict(_) => "txn-mempool-conflict".into(),
+			TxRejection::ReplacementFeeRateNotHigher { replacement, new_sat_per_kvb, old_sat_per_kvb } => format!(
+				"insufficient fee, rejecting replacement {replacement}; new feerate {} <= old feerate {}",
+				fee_rate_string(*new_sat_per_kvb),
+				fee_rate_string(*old_sat_per_kvb)
+			),
+			TxRejection::ReplacementFeeBelowOriginals { replacement, fee_sats, original_sats } => format!(
+				"insufficient fee, rejecting replacement {replacement}, less fees than conflicting txs; {} < {}",
+				format_money(*fee_sats),
+				format_money(*original_sats)
+			),
+			TxRejection::ReplacementAdditionalFeeTooLow { replacement, additional_sats, required_sats } => format!(
+				"insufficient fee, rejecting replacement {replacement}, not enough additional fees to relay; {} < {}",
+				format_money(*additional_sats),
+				format_money(*required_sats)
+			),
+			TxRejection::TooManyReplacements { replacement, count } => format!(
+				"too many potential replacements, rejecting replacement {replacement}; too many potential replacements ({count} > {MAX_REPLACEMENT_CANDIDATES})"
+			),
+			TxRejection::ReplacementAddsUnconfirmed { replacement, input } => format!(
+				"replacement-adds-unconfirmed, replacement {replacement} adds unconfirmed input, idx {input}"
+			),
+			TxRejection::SpendsConflictingTx { replacement, conflicting } => format!(
+				"bad-txns-spends-conflicting-tx, {replacement} spends conflicting transaction {conflicting}"
+			),
 			TxRejection::PrematureCoinbaseSpend { depth } => format!(
 				"bad-txns-premature-spend-of-coinbase, tried to spend coinbase at depth {depth}"
 			),
@@ -115,6 +156,27 @@ impl TxRejection {
 			},
 		}
 	}
+}
+
+/// Bitcoin Core's `FormatMoney`: BTC with trailing zeros trimmed to two decimals.
+fn format_money(sats: u64) -> String {
+	let text = format!("{}.{:08}", sats / 100_000_000, sats % 100_000_000);
+	let trimmed = text.trim_end_matches('0');
+	let decimals = trimmed.len() - trimmed.find('.').expect("a point") - 1;
+	format!("{trimmed}{}", "0".repeat(2usize.saturating_sub(decimals)))
+}
+
+/// Bitcoin Core's `CFeeRate::ToString`: BTC per kvB with eight decimals.
+fn fee_rate_string(sat_per_kvb: u64) -> String {
+	format!("{}.{:08} BTC/kvB", sat_per_kvb / 100_000_000, sat_per_kvb % 100_000_000)
+}
+
+/// What a transaction would do to the mempool: the fee it pays and the transactions it
+/// evicts (its direct conflicts and their descendants), in mempool order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MempoolAcceptance {
+	pub fee_sats: u64,
+	pub replaces: Vec<Txid>,
 }
 
 /// A transaction waiting to be mined.
@@ -157,6 +219,9 @@ pub struct Chain {
 	pub mock_time_secs: Option<u64>,
 	/// Counts mined blocks, so a block mined again on the same parent is a new block.
 	extra_nonce: u64,
+	/// Core's `-blockmintxfee`: mined blocks leave out packages (a transaction with its
+	/// unconfirmed ancestors) paying less per kvB. 0 (the default here) mines everything.
+	pub block_min_fee_rate_sat_per_kvb: u64,
 }
 
 fn now_secs() -> u64 {
@@ -204,6 +269,7 @@ impl Chain {
 			time_offset_secs: 0,
 			mock_time_secs: None,
 			extra_nonce: 0,
+			block_min_fee_rate_sat_per_kvb: 0,
 		}
 	}
 
@@ -342,8 +408,9 @@ impl Chain {
 			})
 	}
 
-	/// Checks `tx` as Bitcoin Core's `sendrawtransaction` does and adds it to the mempool.
-	/// A transaction already in the mempool is accepted again without change.
+	/// Checks `tx` as Bitcoin Core's `sendrawtransaction` does and adds it to the mempool,
+	/// evicting what it replaces. A transaction already in the mempool is accepted again
+	/// without change.
 	pub fn accept_to_mempool(
 		&mut self,
 		tx: Transaction,
@@ -353,7 +420,12 @@ impl Chain {
 		if self.mempool_entry(&txid).is_some() {
 			return Ok(txid);
 		}
-		let fee_sats = self.check_for_mempool(&tx, max_fee_rate_sat_per_kvb)?;
+		let MempoolAcceptance { fee_sats, replaces } =
+			self.check_for_mempool(&tx, max_fee_rate_sat_per_kvb)?;
+		if !replaces.is_empty() {
+			self.mempool.retain(|entry| !replaces.contains(&entry.tx.compute_txid()));
+			self.mempool_spends.retain(|_, spender| !replaces.contains(spender));
+		}
 		for input in &tx.input {
 			self.mempool_spends.insert(input.previous_output, txid);
 		}
@@ -361,12 +433,13 @@ impl Chain {
 		Ok(txid)
 	}
 
-	/// The checks of `accept_to_mempool` without adding anything; returns the fee.
+	/// The checks of `accept_to_mempool` without changing anything: the fee and what the
+	/// transaction would replace.
 	pub fn check_for_mempool(
 		&self,
 		tx: &Transaction,
 		max_fee_rate_sat_per_kvb: u64,
-	) -> Result<u64, TxRejection> {
+	) -> Result<MempoolAcceptance, TxRejection> {
 		let txid = tx.compute_txid();
 		if tx.is_coinbase() {
 			return Err(TxRejection::Coinbase);
@@ -394,9 +467,12 @@ impl Chain {
 
 		let next_height = self.height() + 1;
 		let mut spent = Vec::with_capacity(tx.input.len());
+		let mut direct_conflicts = Vec::new();
 		for input in &tx.input {
 			if let Some(other) = self.mempool_spends.get(&input.previous_output) {
-				return Err(TxRejection::MempoolConflict(*other));
+				if !direct_conflicts.contains(other) {
+					direct_conflicts.push(*other);
+				}
 			}
 			let coin =
 				self.coin_for_input(&input.previous_output).ok_or(TxRejection::MissingInputs)?;
@@ -411,8 +487,6 @@ impl Chain {
 		if in_sats < out_sats {
 			return Err(TxRejection::InBelowOut { in_sats, out_sats });
 		}
-
-		verify_scripts(tx, &spent)?;
 
 		let fee_sats = in_sats - out_sats;
 		let vsize = tx.vsize() as u64;
@@ -429,14 +503,143 @@ impl Chain {
 		}) {
 			return Err(TxRejection::Dust);
 		}
-		Ok(fee_sats)
+		let replaces = self.check_replacement(tx, fee_sats, &direct_conflicts)?;
+		// Scripts last, as Core's policy and consensus script checks come after the rest.
+		verify_scripts(tx, &spent)?;
+		Ok(MempoolAcceptance { fee_sats, replaces })
 	}
 
-	/// Mines one block on the active tip holding the whole mempool, its coinbase paying the
+	/// Bitcoin Core's replacement checks (full RBF: no signal needed), in Core's order;
+	/// returns the transactions `tx` evicts.
+	fn check_replacement(
+		&self,
+		tx: &Transaction,
+		fee_sats: u64,
+		direct_conflicts: &[Txid],
+	) -> Result<Vec<Txid>, TxRejection> {
+		if direct_conflicts.is_empty() {
+			return Ok(Vec::new());
+		}
+		let replacement = tx.compute_txid();
+		// The direct conflicts and their descendants (children follow parents in the mempool).
+		let mut evicted: Vec<&MempoolEntry> = Vec::new();
+		for entry in &self.mempool {
+			let txid = entry.tx.compute_txid();
+			if direct_conflicts.contains(&txid)
+				|| entry.tx.input.iter().any(|input| {
+					evicted.iter().any(|e| e.tx.compute_txid() == input.previous_output.txid)
+				}) {
+				evicted.push(entry);
+			}
+		}
+		if evicted.len() > MAX_REPLACEMENT_CANDIDATES {
+			return Err(TxRejection::TooManyReplacements { replacement, count: evicted.len() });
+		}
+		let conflicts: Vec<&MempoolEntry> = evicted
+			.iter()
+			.copied()
+			.filter(|e| direct_conflicts.contains(&e.tx.compute_txid()))
+			.collect();
+		let parents_of_conflicts: HashSet<Txid> = conflicts
+			.iter()
+			.flat_map(|e| e.tx.input.iter().map(|input| input.previous_output.txid))
+			.collect();
+		for (index, input) in tx.input.iter().enumerate() {
+			let unconfirmed = !self.utxos.contains_key(&input.previous_output);
+			if unconfirmed && !parents_of_conflicts.contains(&input.previous_output.txid) {
+				return Err(TxRejection::ReplacementAddsUnconfirmed { replacement, input: index });
+			}
+		}
+		for input in &tx.input {
+			if let Some(conflicting) =
+				evicted.iter().find(|e| e.tx.compute_txid() == input.previous_output.txid)
+			{
+				return Err(TxRejection::SpendsConflictingTx {
+					replacement,
+					conflicting: conflicting.tx.compute_txid(),
+				});
+			}
+		}
+		let new_sat_per_kvb = fee_sats * 1000 / tx.vsize() as u64;
+		for conflict in &conflicts {
+			let old_sat_per_kvb = conflict.fee_sats * 1000 / conflict.tx.vsize() as u64;
+			if new_sat_per_kvb <= old_sat_per_kvb {
+				return Err(TxRejection::ReplacementFeeRateNotHigher {
+					replacement,
+					new_sat_per_kvb,
+					old_sat_per_kvb,
+				});
+			}
+		}
+		let original_sats: u64 = evicted.iter().map(|e| e.fee_sats).sum();
+		if fee_sats < original_sats {
+			return Err(TxRejection::ReplacementFeeBelowOriginals {
+				replacement,
+				fee_sats,
+				original_sats,
+			});
+		}
+		let additional_sats = fee_sats - original_sats;
+		let required_sats = INCREMENTAL_RELAY_FEE_SAT_PER_KVB * tx.vsize() as u64 / 1000;
+		if additional_sats < required_sats {
+			return Err(TxRejection::ReplacementAdditionalFeeTooLow {
+				replacement,
+				additional_sats,
+				required_sats,
+			});
+		}
+		Ok(evicted.iter().map(|e| e.tx.compute_txid()).collect())
+	}
+
+	/// The mempool transactions a block template takes: every package (a transaction with
+	/// its ancestors still in the mempool) paying at least `block_min_fee_rate_sat_per_kvb`,
+	/// so a child can pay for its parent (CPFP) as in Core's ancestor-feerate selection.
+	pub fn block_template(&self) -> Vec<Txid> {
+		let txids: Vec<Txid> = self.mempool.iter().map(|e| e.tx.compute_txid()).collect();
+		let mut selected: Vec<Txid> = Vec::new();
+		loop {
+			let mut added = false;
+			for index in 0..self.mempool.len() {
+				if selected.contains(&txids[index]) {
+					continue;
+				}
+				// The package: this transaction and its unselected mempool ancestors.
+				let mut package = vec![index];
+				let mut cursor = 0;
+				while cursor < package.len() {
+					for input in &self.mempool[package[cursor]].tx.input {
+						if let Some(parent) =
+							txids.iter().position(|txid| *txid == input.previous_output.txid)
+						{
+							if !selected.contains(&txids[parent]) && !package.contains(&parent) {
+								package.push(parent);
+							}
+						}
+					}
+					cursor += 1;
+				}
+				let fee_sats: u64 = package.iter().map(|i| self.mempool[*i].fee_sats).sum();
+				let vsize: u64 = package.iter().map(|i| self.mempool[*i].tx.vsize() as u64).sum();
+				if fee_sats * 1000 >= self.block_min_fee_rate_sat_per_kvb * vsize {
+					package.sort_unstable();
+					selected.extend(package.into_iter().map(|i| txids[i]));
+					added = true;
+				}
+			}
+			if !added {
+				break;
+			}
+		}
+		// Mempool order keeps parents before children.
+		txids.into_iter().filter(|txid| selected.contains(txid)).collect()
+	}
+
+	/// Mines one block on the active tip holding the block template (the whole mempool
+	/// unless `block_min_fee_rate_sat_per_kvb` leaves some out), its coinbase paying the
 	/// subsidy and fees to `payout`. Returns its hash.
 	pub fn mine_block(&mut self, payout: &ScriptBuf) -> BlockHash {
-		let all: Vec<Txid> = self.mempool.iter().map(|e| e.tx.compute_txid()).collect();
-		self.mine_block_with(payout, &all).expect("the whole mempool is a valid block")
+		let template = self.block_template();
+		self.mine_block_with(payout, &template).expect("the template is a valid block")
 	}
 
 	/// Mines one block holding exactly the mempool transactions `txids` (Core's

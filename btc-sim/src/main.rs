@@ -38,6 +38,11 @@ struct Cli {
 	/// Mine a block to the wallet every this many seconds (0: only on `generatetoaddress`).
 	#[arg(long, default_value_t = 0)]
 	mine_interval_secs: u64,
+	/// Mined blocks leave out packages paying less than this, sat/vB (Core's
+	/// `-blockmintxfee`; 0 mines every transaction). A transaction below it waits in the
+	/// mempool until it is replaced by one paying more, or a child pays for it.
+	#[arg(long, default_value_t = 0)]
+	block_min_fee_rate: u64,
 }
 
 fn main() {
@@ -50,6 +55,7 @@ fn main() {
 	let node = Arc::new(SimNode::new(config));
 	let wallet_script = node.wallet_address().script_pubkey();
 	node.mine(cli.initial_blocks, &wallet_script);
+	node.chain().block_min_fee_rate_sat_per_kvb = cli.block_min_fee_rate.saturating_mul(1000);
 
 	let auth = match (cli.rpcuser, cli.rpcpassword) {
 		(Some(user), Some(password)) => RpcAuth { user, password },

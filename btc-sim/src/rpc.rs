@@ -2,7 +2,10 @@
 //! parameter names and error codes.
 
 use crate::{
-	chain::{Chain, TxRejection, DEFAULT_MAX_FEE_RATE_SAT_PER_KVB, MIN_RELAY_FEE_SAT_PER_KVB},
+	chain::{
+		Chain, TxRejection, DEFAULT_MAX_FEE_RATE_SAT_PER_KVB, INCREMENTAL_RELAY_FEE_SAT_PER_KVB,
+		MIN_RELAY_FEE_SAT_PER_KVB,
+	},
 	wallet::{Wallet, WalletError},
 };
 use bitcoin::{
@@ -548,10 +551,10 @@ impl SimNode {
 					"maxmempool": 300_000_000,
 					"mempoolminfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
 					"minrelaytxfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
-					"incrementalrelayfee": btc(Amount::from_sat(MIN_RELAY_FEE_SAT_PER_KVB)),
+					"incrementalrelayfee": btc(Amount::from_sat(INCREMENTAL_RELAY_FEE_SAT_PER_KVB)),
 					"unbroadcastcount": 0,
-					// btc-sim replaces nothing: a conflicting transaction is refused.
-					"fullrbf": false,
+					// Core 28's default, the only policy since: any transaction is replaceable.
+					"fullrbf": true,
 					"permitbaremultisig": true,
 					// Core 30's default: OP_RETURN outputs are not limited.
 					"maxdatacarriersize": 100_000,

@@ -62,87 +62,54 @@ impl TaprootKey {
 		to: &ScriptBuf,
 		fee_sats: u64,
 	) -> Transaction {
+		self.spend_all(&[(outpoint, value)], to, fee_sats)
+	}
+
+	/// Spends every `(outpoint, value)` (all paying this key) to one output to `to`, paying
+	/// `fee_sats`.
+	fn spend_all(
+		&self,
+		coins: &[(OutPoint, Amount)],
+		to: &ScriptBuf,
+		fee_sats: u64,
+	) -> Transaction {
+		let total: Amount = coins.iter().map(|(_, value)| *value).sum();
 		let mut tx = Transaction {
 			version: transaction::Version::TWO,
 			lock_time: LockTime::ZERO,
-			input: vec![TxIn {
-				previous_output: outpoint,
-				script_sig: ScriptBuf::new(),
-				sequence: Sequence::MAX,
-				witness: Witness::new(),
-			}],
+			input: coins
+				.iter()
+				.map(|(outpoint, _)| TxIn {
+					previous_output: *outpoint,
+					script_sig: ScriptBuf::new(),
+					sequence: Sequence::MAX,
+					witness: Witness::new(),
+				})
+				.collect(),
 			output: vec![TxOut {
-				value: value - Amount::from_sat(fee_sats),
+				value: total - Amount::from_sat(fee_sats),
 				script_pubkey: to.clone(),
 			}],
 		};
-		let spent = [TxOut { value, script_pubkey: self.address.script_pubkey() }];
-		let sighash = SighashCache::new(&tx)
-			.taproot_key_spend_signature_hash(0, &Prevouts::All(&spent), TapSighashType::Default)
-			.unwrap();
+		let spent: Vec<TxOut> = coins
+			.iter()
+			.map(|(_, value)| TxOut { value: *value, script_pubkey: self.address.script_pubkey() })
+			.collect();
 		let secp = Secp256k1::new();
 		let tweaked = self.keypair.tap_tweak(&secp, None);
-		let signature =
-			secp.sign_schnorr_no_aux_rand(&Message::from(sighash), &tweaked.to_keypair());
-		tx.input[0].witness = Witness::from_slice(&[signature.as_ref().to_vec()]);
-		tx
-	}
-}
-
-#[test]
-fn every_block_served_decodes_links_and_carries_valid_pow_merkle_root_and_witness_commitment() {
-	let node = node();
-	let wallet = call(&node, "getnewaddress", json!([]));
-	call(&node, "generatetoaddress", json!([101, wallet]));
-	// Blocks with witness transactions (the wallet pays P2WPKH) need the BIP-141 commitment.
-	let taproot = TaprootKey::new(7);
-	for _ in 0..3 {
-		call(&node, "sendtoaddress", json!([taproot.address.to_string(), 1.5]));
-	}
-	call(&node, "generatetoaddress", json!([2, wallet]));
-
-	let genesis = block_at(&node, 0);
-	assert_eq!(genesis, bitcoin::blockdata::constants::genesis_block(Network::Regtest));
-	let mut previous = genesis.block_hash();
-	let tip = call(&node, "getblockcount", json!([])).as_u64().unwrap();
-	assert_eq!(tip, 103);
-	let mut witness_blocks = 0;
-	for height in 1..=tip {
-		let block = block_at(&node, height);
-		assert_eq!(block.header.prev_blockhash, previous, "block {height} links");
-		assert!(block.header.validate_pow(block.header.target()).is_ok(), "PoW at {height}");
-		assert_eq!(block.header.bits.to_consensus(), 0x207f_ffff);
-		assert!(block.check_merkle_root(), "Merkle root at {height}");
-		assert!(block.check_witness_commitment(), "witness commitment at {height}");
-		// BIP-34 as Bitcoin Core checks it: the script starts with `CScript() << height`.
-		let expected = bitcoin::script::Builder::new().push_int(height as i64).into_script();
-		assert!(block.txdata[0].input[0].script_sig.as_bytes().starts_with(expected.as_bytes()));
-		if block.txdata.len() > 1 {
-			witness_blocks += 1;
+		for index in 0..coins.len() {
+			let sighash = SighashCache::new(&tx)
+				.taproot_key_spend_signature_hash(
+					index,
+					&Prevouts::All(&spent),
+					TapSighashType::Default,
+				)
+				.unwrap();
+			let signature =
+				secp.sign_schnorr_no_aux_rand(&Message::from(sighash), &tweaked.to_keypair());
+			tx.input[index].witness = Witness::from_slice(&[signature.as_ref().to_vec()]);
 		}
-		// The JSON view agrees with the bytes.
-		let header = call(&node, "getblockheader", json!([block.block_hash().to_string()]));
-		assert_eq!(header["height"], json!(height));
-		assert_eq!(header["confirmations"], json!(tip - height + 1));
-		assert_eq!(header["merkleroot"], json!(block.header.merkle_root.to_string()));
-		let raw_header =
-			call(&node, "getblockheader", json!([block.block_hash().to_string(), false]));
-		assert_eq!(raw_header, json!(hex::encode(serialize(&block.header))));
-		previous = block.block_hash();
-	}
-	assert_eq!(witness_blocks, 1, "the three payments were mined together");
-	assert_eq!(call(&node, "getbestblockhash", json!([])), json!(previous.to_string()));
-
-	// Every mined transaction is served, with its block, and decodes to its txid.
-	let block = block_at(&node, 102);
-	for tx in &block.txdata {
-		let txid = tx.compute_txid().to_string();
-		let verbose = call(&node, "getrawtransaction", json!([txid, true]));
-		assert_eq!(verbose["blockhash"], json!(block.block_hash().to_string()));
-		assert_eq!(verbose["confirmations"], json!(2));
-		let decoded: Transaction =
-			deserialize(&hex::decode(verbose["hex"].as_str().unwrap()).unwrap()).unwrap();
-		assert_eq!(decoded.compute_txid().to_string(), txid);
+		tx
 	}
 }
 
@@ -213,12 +180,12 @@ fn a_taproot_key_path_spend_is_accepted_and_a_tampered_one_refused_with_cores_co
 	let txid = call(&node, "sendrawtransaction", json!([hex::encode(serialize(&spend))]));
 	assert_eq!(txid, json!(spend.compute_txid().to_string()));
 	assert_eq!(call(&node, "sendrawtransaction", json!([hex::encode(serialize(&spend))])), txid);
-	// A double spend of the same coin is a mempool conflict.
-	let double = key.spend(coinbase, value, &destination, 2_000);
-	assert_eq!(
-		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&double))])),
-		(-26, "txn-mempool-conflict".to_string())
-	);
+	// A double spend paying no more is refused (replacements: see the RBF test).
+	let double = key.spend(coinbase, value, &key.address.script_pubkey(), 1_000);
+	let (code, message) =
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&double))]));
+	assert_eq!(code, -26);
+	assert!(message.starts_with("insufficient fee, rejecting replacement"), "{message}");
 	let unconfirmed = call(&node, "gettxout", json!([txid, 0]));
 	assert_eq!(unconfirmed["confirmations"], json!(0));
 	assert_eq!(
@@ -237,8 +204,8 @@ fn a_taproot_key_path_spend_is_accepted_and_a_tampered_one_refused_with_cores_co
 		(-27, "Transaction outputs already in utxo set".to_string())
 	);
 	assert_eq!(
-		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&double))])),
-		(-25, "bad-txns-inputs-missingorspent".to_string())
+		error_of(&node, "sendrawtransaction", json!([hex::encode(serialize(&greedy))])).1,
+		"bad-txns-inputs-missingorspent"
 	);
 }
 
@@ -560,4 +527,180 @@ fn every_reply_has_bitcoin_core_30s_shape_and_converts_to_bitcoin_types() {
 	assert!(block.into_model().is_ok());
 	let new_address = as_core::<core::GetNewAddress>(&node, "getnewaddress", json!([]));
 	assert!(new_address.into_model().is_ok());
+}
+
+/// A coinbase of 50 BTC paying `key`, matured.
+fn mature_coin(node: &SimNode, key: &TaprootKey) -> (OutPoint, Amount) {
+	let wallet = call(node, "getnewaddress", json!([]));
+	let hashes = call(node, "generatetoaddress", json!([1, key.address.to_string()]));
+	let height = call(node, "getblockheader", json!([hashes[0]]))["height"].as_u64().unwrap();
+	let coinbase = &block_at(node, height).txdata[0];
+	call(node, "generatetoaddress", json!([100, wallet]));
+	(OutPoint { txid: coinbase.compute_txid(), vout: 0 }, coinbase.output[0].value)
+}
+
+fn send(node: &SimNode, tx: &Transaction) -> Result<Value, (i64, String)> {
+	node.call("sendrawtransaction", &json!([hex::encode(serialize(tx))]))
+		.map_err(|e| (e.code, e.message))
+}
+
+fn mempool(node: &SimNode) -> Vec<String> {
+	let mut txids: Vec<String> =
+		serde_json::from_value(call(node, "getrawmempool", json!([]))).unwrap();
+	txids.sort();
+	txids
+}
+
+#[test]
+fn a_conflicting_transaction_replaces_under_cores_rules_with_cores_reasons() {
+	let node = node();
+	let key = TaprootKey::new(21);
+	let other = TaprootKey::new(22);
+	let (coin, value) = mature_coin(&node, &key);
+	let (second_coin, second_value) = mature_coin(&node, &key);
+	let to_key = key.address.script_pubkey();
+	assert_eq!(call(&node, "getmempoolinfo", json!([]))["fullrbf"], json!(true));
+
+	// 1 input, 1 P2TR output: 111 vB; 1,110 sats is 10 sat/vB.
+	let original = key.spend(coin, value, &to_key, 1_110);
+	assert_eq!(original.vsize(), 111);
+	send(&node, &original).unwrap();
+
+	// Rule 6: the fee rate must rise (same fee, same size).
+	let same_rate = key.spend(coin, value, &other.address.script_pubkey(), 1_110);
+	assert_eq!(
+		send(&node, &same_rate),
+		Err((
+			-26,
+			format!(
+				"insufficient fee, rejecting replacement {}; new feerate 0.00010000 BTC/kvB <= old feerate 0.00010000 BTC/kvB",
+				same_rate.compute_txid()
+			)
+		))
+	);
+	// Rule 4: 110 sats more is below the incremental relay fee for 111 vB.
+	let too_little = key.spend(coin, value, &to_key, 1_220);
+	assert_eq!(
+		send(&node, &too_little),
+		Err((
+			-26,
+			format!(
+				"insufficient fee, rejecting replacement {}, not enough additional fees to relay; 0.0000011 < 0.00000111",
+				too_little.compute_txid()
+			)
+		))
+	);
+	// Rule 2: no unconfirmed input the originals did not spend. A child of the original
+	// first, then a replacement of that child that also spends an unrelated mempool output.
+	let unrelated = key.spend(second_coin, second_value, &to_key, 2_000);
+	send(&node, &unrelated).unwrap();
+	let original_out =
+		(OutPoint { txid: original.compute_txid(), vout: 0 }, original.output[0].value);
+	let child = key.spend(original_out.0, original_out.1, &to_key, 1_110);
+	send(&node, &child).unwrap();
+	let unrelated_out =
+		(OutPoint { txid: unrelated.compute_txid(), vout: 0 }, unrelated.output[0].value);
+	let adds_unconfirmed = key.spend_all(&[original_out, unrelated_out], &to_key, 50_000);
+	assert_eq!(
+		send(&node, &adds_unconfirmed),
+		Err((
+			-26,
+			format!(
+				"replacement-adds-unconfirmed, replacement {} adds unconfirmed input, idx 1",
+				adds_unconfirmed.compute_txid()
+			)
+		))
+	);
+	// A replacement cannot spend what it evicts.
+	let spends_evicted = key.spend_all(&[(coin, value), original_out], &to_key, 50_000);
+	assert_eq!(
+		send(&node, &spends_evicted),
+		Err((
+			-26,
+			format!(
+				"bad-txns-spends-conflicting-tx, {} spends conflicting transaction {}",
+				spends_evicted.compute_txid(),
+				original.compute_txid()
+			)
+		))
+	);
+	// Rule 3: replacing the original evicts its child too, so it must pay for both.
+	let below_both = key.spend(coin, value, &to_key, 2_000);
+	assert_eq!(
+		send(&node, &below_both),
+		Err((
+			-26,
+			format!(
+				"insufficient fee, rejecting replacement {}, less fees than conflicting txs; 0.00002 < 0.0000222",
+				below_both.compute_txid()
+			)
+		))
+	);
+	let mut expected = vec![
+		original.compute_txid().to_string(),
+		child.compute_txid().to_string(),
+		unrelated.compute_txid().to_string(),
+	];
+	expected.sort();
+	assert_eq!(mempool(&node), expected, "nothing refused changed the mempool");
+	let verdict = call(&node, "testmempoolaccept", json!([[hex::encode(serialize(&below_both))]]));
+	assert_eq!(verdict[0]["allowed"], json!(false));
+
+	// Both fees plus 111 sats: accepted, and the original and its child are gone.
+	let replacement = key.spend(coin, value, &to_key, 1_110 + 1_110 + 111);
+	send(&node, &replacement).unwrap();
+	let mut expected =
+		vec![replacement.compute_txid().to_string(), unrelated.compute_txid().to_string()];
+	expected.sort();
+	assert_eq!(mempool(&node), expected);
+	assert_eq!(
+		call(&node, "gettxout", json!([original.compute_txid().to_string(), 0])),
+		Value::Null
+	);
+	call(&node, "generatetoaddress", json!([1, other.address.to_string()]));
+	assert_eq!(mempool(&node), Vec::<String>::new());
+	let mined = call(&node, "gettxout", json!([replacement.compute_txid().to_string(), 0]));
+	assert_eq!(mined["confirmations"], json!(1));
+	// The original can never come back.
+	assert_eq!(send(&node, &original).unwrap_err().1, "bad-txns-inputs-missingorspent");
+}
+
+#[test]
+fn blocks_leave_out_what_pays_below_the_block_minimum_until_replaced_or_paid_for() {
+	let node = node();
+	let key = TaprootKey::new(23);
+	let (coin, value) = mature_coin(&node, &key);
+	let (second_coin, second_value) = mature_coin(&node, &key);
+	let to_key = key.address.script_pubkey();
+	let miner = TaprootKey::new(24).address.to_string();
+	node.chain().block_min_fee_rate_sat_per_kvb = 20_000;
+
+	// 10 sat/vB waits; so does its 10 sat/vB child.
+	let stuck = key.spend(coin, value, &to_key, 1_110);
+	send(&node, &stuck).unwrap();
+	let other_stuck = key.spend(second_coin, second_value, &to_key, 1_110);
+	send(&node, &other_stuck).unwrap();
+	call(&node, "generatetoaddress", json!([3, miner]));
+	assert_eq!(mempool(&node).len(), 2, "nothing under 20 sat/vB was mined");
+
+	// A replacement at 30 sat/vB is mined.
+	let bumped = key.spend(coin, value, &to_key, 3_330);
+	send(&node, &bumped).unwrap();
+	// A child at 40 sat/vB lifts its parent's package to 25 sat/vB (CPFP).
+	let parent_out =
+		(OutPoint { txid: other_stuck.compute_txid(), vout: 0 }, other_stuck.output[0].value);
+	let child = key.spend(parent_out.0, parent_out.1, &to_key, 4_440);
+	send(&node, &child).unwrap();
+	let hashes = call(&node, "generatetoaddress", json!([1, miner]));
+	let height = call(&node, "getblockheader", json!([hashes[0]]))["height"].as_u64().unwrap();
+	let txids: Vec<Txid> =
+		block_at(&node, height).txdata.iter().map(|tx| tx.compute_txid()).collect();
+	assert_eq!(txids.len(), 4, "the coinbase, the replacement, the parent and its child");
+	assert!(txids.contains(&bumped.compute_txid()));
+	let position = |txid: Txid| txids.iter().position(|t| *t == txid).unwrap();
+	assert!(
+		position(other_stuck.compute_txid()) < position(child.compute_txid()),
+		"parents before children"
+	);
+	assert_eq!(mempool(&node), Vec::<String>::new());
 }
