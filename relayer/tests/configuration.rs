@@ -147,3 +147,83 @@ fn the_checked_in_metadata_is_the_runtimes() {
 		);
 	}
 }
+
+/// The relayer's Tapchain node started on `rpc_port` with its database in `base_path` (a
+/// development chain, whose light client follows regtest from its genesis), killed when
+/// dropped.
+fn dev_node_on(rpc_port: u16, base_path: &std::path::Path) -> common::LoggedProcess {
+	let mut command = Command::new(common::node_binary());
+	command.args([
+		"--dev",
+		"--base-path",
+		base_path.to_str().unwrap(),
+		"--rpc-port",
+		&rpc_port.to_string(),
+		"--prometheus-port",
+		&common::free_port().to_string(),
+		"--listen-addr",
+		&format!("/ip4/127.0.0.1/tcp/{}", common::free_port()),
+		"--no-telemetry",
+		"--no-mdns",
+	]);
+	common::LoggedProcess::spawn(command)
+}
+
+fn light_client_height(rpc_port: u16) -> Option<u64> {
+	common::rpc_call(rpc_port, "btc_bestTip", serde_json::json!([])).ok()?["height"].as_u64()
+}
+
+/// A node that is not there yet, or that restarts, is ridden out: the relayer retries with
+/// backoff (it does not exit), connects when the node answers, and relays.
+#[test]
+fn a_node_that_starts_late_or_restarts_is_ridden_out() {
+	let sim = Arc::new(SimNode::new(SimConfig::default()));
+	let auth = RpcAuth { user: "relayer".into(), password: "secret".into() };
+	let server =
+		RpcServer::start(sim.clone(), TcpListener::bind("127.0.0.1:0").unwrap(), Some(auth));
+	sim.mine(3, &sim.wallet_address().script_pubkey());
+	let rpc_port = common::free_port();
+	let mut command = Command::new(env!("CARGO_BIN_EXE_tapchain-relayer"));
+	command.args([
+		"--bitcoind-url",
+		&format!("http://relayer:secret@{}", server.address),
+		"--node-url",
+		&format!("http://127.0.0.1:{rpc_port}"),
+		"--signer",
+		"//Bob",
+		"--poll-interval-ms",
+		"200",
+		"--prometheus-port",
+		"0",
+	]);
+	let relayer = common::LoggedProcess::spawn(command);
+	let wait_for = |what: &str, limit: Duration, done: &dyn Fn() -> bool| {
+		let start = Instant::now();
+		while !done() {
+			assert!(relayer.exited().is_none(), "the relayer exited:\n{}", relayer.log_tail(30));
+			assert!(start.elapsed() < limit, "no {what} in {limit:?}:\n{}", relayer.log_tail(30));
+			std::thread::sleep(Duration::from_millis(200));
+		}
+	};
+	wait_for("retry while the node is absent", Duration::from_secs(10), &|| {
+		relayer.log_tail(50).contains("retrying in 400ms")
+	});
+	assert!(relayer.log_tail(50).contains("node RPC"), "{}", relayer.log_tail(50));
+
+	let base_path = std::env::temp_dir().join(format!("tapchain-relayer-late-node-{rpc_port}"));
+	let _ = std::fs::remove_dir_all(&base_path);
+	for (start, height) in [("late start", 3), ("restart", 5)] {
+		if height > 3 {
+			sim.mine(2, &sim.wallet_address().script_pubkey());
+		}
+		let node = dev_node_on(rpc_port, &base_path);
+		let relayed = || light_client_height(rpc_port) == Some(height);
+		wait_for(
+			&format!("headers relayed after the node's {start}"),
+			Duration::from_secs(90),
+			&relayed,
+		);
+		drop(node);
+	}
+	let _ = std::fs::remove_dir_all(&base_path);
+}

@@ -238,7 +238,7 @@ impl EthRpc {
 }
 
 /// One JSON-RPC call over HTTP; `Err` on a transport error or an RPC error object.
-fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
+pub fn rpc_call(port: u16, method: &str, params: Value) -> Result<Value, String> {
 	let body = json!({ "jsonrpc": "2.0", "id": 1, "method": method, "params": params }).to_string();
 	let response = http_request(port, "POST", "/", Some(&body))?;
 	let response: Value =
