@@ -20,7 +20,8 @@ struct Cli {
 	/// bitcoind's cookie file (`<datadir>/<network>/.cookie`), instead of credentials in the URL.
 	#[arg(long)]
 	bitcoind_cookie: Option<PathBuf>,
-	/// The Tapchain node's RPC URL (`http://` or `ws://`, same port).
+	/// The Tapchain node's RPC URL: `ws://` or `http://` (same port), `wss://` or `https://`
+	/// with TLS.
 	#[arg(long, default_value = "http://127.0.0.1:9944")]
 	node_url: String,
 	/// The account submitting (and paying for) proofs, as a secret URI (`//Alice` for dev).

@@ -253,14 +253,18 @@ pub struct TapchainClient {
 }
 
 impl TapchainClient {
-	/// `url` is the node's RPC address, `ws://127.0.0.1:9944` (`http://` is taken for `ws://`:
-	/// the node serves both on one port). The relayer runs beside a node it trusts, so TLS
-	/// (`wss://`) is not offered.
+	/// `url` is the node's RPC address, `ws://127.0.0.1:9944` or `wss://` (`http(s)://` is
+	/// taken for `ws(s)://`: the node serves both on one port).
 	pub fn new(url: &str, signer: Keypair) -> Result<Self, ChainError> {
 		let url = match url.split_once("://") {
 			Some(("http", rest)) => format!("ws://{rest}"),
-			Some(("ws", _)) => url.to_string(),
-			_ => return Err(ChainError::Rpc(format!("'{url}' is not a ws:// or http:// URL"))),
+			Some(("https", rest)) => format!("wss://{rest}"),
+			Some(("ws" | "wss", rest)) if !rest.is_empty() => url.to_string(),
+			_ => {
+				return Err(ChainError::Rpc(format!(
+					"'{url}' is not a ws://, wss://, http:// or https:// URL"
+				)))
+			},
 		};
 		let runtime = tokio::runtime::Builder::new_current_thread()
 			.enable_all()
@@ -609,6 +613,20 @@ mod tests {
 		};
 		change(metadata);
 		Metadata::try_from(prefixed).unwrap()
+	}
+
+	#[test]
+	fn node_urls_are_websocket_urls_with_or_without_tls() {
+		let url = |url: &str| {
+			TapchainClient::new(url, subxt_signer::sr25519::dev::bob()).map(|c| c.endpoint())
+		};
+		assert_eq!(url("http://127.0.0.1:9944"), Ok("ws://127.0.0.1:9944".into()));
+		assert_eq!(url("https://rpc.example:443"), Ok("wss://rpc.example:443".into()));
+		assert_eq!(url("ws://127.0.0.1:9944"), Ok("ws://127.0.0.1:9944".into()));
+		assert_eq!(url("wss://rpc.example"), Ok("wss://rpc.example".into()));
+		for bad in ["ftp://x", "wss://", "127.0.0.1:9944"] {
+			assert!(matches!(url(bad), Err(ChainError::Rpc(_))), "{bad} refused");
+		}
 	}
 
 	#[test]

@@ -63,7 +63,7 @@ fn malformed_urls_and_secrets_exit_with_code_2_and_the_reason() {
 			"--bitcoind-url",
 			"http://127.0.0.1:18443",
 			"--node-url",
-			"wss://x/",
+			"ftp://x/",
 			"--signer",
 			"//Bob",
 		],
