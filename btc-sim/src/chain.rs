@@ -521,15 +521,16 @@ impl Chain {
 			return Ok(Vec::new());
 		}
 		let replacement = tx.compute_txid();
-		// The direct conflicts and their descendants (children follow parents in the mempool).
-		let mut evicted: Vec<&MempoolEntry> = Vec::new();
+		// The direct conflicts and their descendants (children follow parents in the mempool),
+		// each with its txid.
+		let mut evicted: Vec<(Txid, &MempoolEntry)> = Vec::new();
 		for entry in &self.mempool {
 			let txid = entry.tx.compute_txid();
 			if direct_conflicts.contains(&txid)
 				|| entry.tx.input.iter().any(|input| {
-					evicted.iter().any(|e| e.tx.compute_txid() == input.previous_output.txid)
+					evicted.iter().any(|(evicted, _)| *evicted == input.previous_output.txid)
 				}) {
-				evicted.push(entry);
+				evicted.push((txid, entry));
 			}
 		}
 		if evicted.len() > MAX_REPLACEMENT_CANDIDATES {
@@ -537,8 +538,8 @@ impl Chain {
 		}
 		let conflicts: Vec<&MempoolEntry> = evicted
 			.iter()
-			.copied()
-			.filter(|e| direct_conflicts.contains(&e.tx.compute_txid()))
+			.filter(|(txid, _)| direct_conflicts.contains(txid))
+			.map(|(_, entry)| *entry)
 			.collect();
 		let parents_of_conflicts: HashSet<Txid> = conflicts
 			.iter()
@@ -551,12 +552,12 @@ impl Chain {
 			}
 		}
 		for input in &tx.input {
-			if let Some(conflicting) =
-				evicted.iter().find(|e| e.tx.compute_txid() == input.previous_output.txid)
+			if let Some((conflicting, _)) =
+				evicted.iter().find(|(txid, _)| *txid == input.previous_output.txid)
 			{
 				return Err(TxRejection::SpendsConflictingTx {
 					replacement,
-					conflicting: conflicting.tx.compute_txid(),
+					conflicting: *conflicting,
 				});
 			}
 		}
@@ -571,7 +572,7 @@ impl Chain {
 				});
 			}
 		}
-		let original_sats: u64 = evicted.iter().map(|e| e.fee_sats).sum();
+		let original_sats: u64 = evicted.iter().map(|(_, e)| e.fee_sats).sum();
 		if fee_sats < original_sats {
 			return Err(TxRejection::ReplacementFeeBelowOriginals {
 				replacement,
@@ -588,7 +589,7 @@ impl Chain {
 				required_sats,
 			});
 		}
-		Ok(evicted.iter().map(|e| e.tx.compute_txid()).collect())
+		Ok(evicted.into_iter().map(|(txid, _)| txid).collect())
 	}
 
 	/// The mempool transactions a block template takes: every package (a transaction with

@@ -326,6 +326,12 @@ impl TapchainClient {
 			let at = self.best_block(&connection).await?;
 			read(at).await
 		});
+		self.forget_connection_after(result)
+	}
+
+	/// Passes `result` on, dropping the connection if the node failed (the next call
+	/// reconnects).
+	fn forget_connection_after<T>(&self, result: Result<T, ChainError>) -> Result<T, ChainError> {
 		if matches!(result, Err(ChainError::Rpc(_))) {
 			*self.connection.lock().expect("not poisoned") = None;
 		}
@@ -563,10 +569,7 @@ impl TapchainClient {
 			at.tx().sign_and_submit(call, &self.signer, params).await.map_err(rpc_error)?;
 			Ok(nonce as u32)
 		});
-		if matches!(result, Err(ChainError::Rpc(_))) {
-			*self.connection.lock().expect("not poisoned") = None;
-		}
-		result
+		self.forget_connection_after(result)
 	}
 }
 
