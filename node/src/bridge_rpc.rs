@@ -206,6 +206,7 @@ fn proposal_view(id: u64, proposal: &pallet_btc_bridge::Proposal<Runtime>) -> Pr
 		kind: match proposal.kind {
 			ProposalKind::Payout => "payout".into(),
 			ProposalKind::Sweep { .. } => "sweep".into(),
+			ProposalKind::FeeBump { replaces } => format!("fee bump of {replaces}"),
 		},
 		status: match proposal.status {
 			ProposalStatus::Voting { .. } => "voting",
@@ -216,6 +217,7 @@ fn proposal_view(id: u64, proposal: &pallet_btc_bridge::Proposal<Runtime>) -> Pr
 			ProposalStatus::Rejected => "rejected",
 			ProposalStatus::Expired => "expired",
 			ProposalStatus::Cancelled => "cancelled",
+			ProposalStatus::Superseded { .. } => "superseded",
 		}
 		.into(),
 		txid: proposal.txid.to_display_hex(),

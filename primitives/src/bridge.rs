@@ -103,6 +103,17 @@ pub enum ProposalKind {
 	/// Moves old epochs' UTXOs (the oldest is `from_epoch`) to the current custody address,
 	/// topped up with a current UTXO when dust alone could not pay its way.
 	Sweep { from_epoch: u32 },
+	/// Replaces the signed transaction of proposal `replaces`, which has not confirmed in
+	/// time, with the same inputs and outputs but a higher fee taken from its custody output
+	/// (BIP-125 replace-by-fee). Whichever of the two confirms completes the withdrawal.
+	FeeBump { replaces: u64 },
+}
+
+/// The transaction a fee bump replaces, for a validator's check.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct ReplacedTransaction {
+	pub unsigned_tx: Vec<u8>,
+	pub fee_sats: u64,
 }
 
 /// Everything a validator needs to check a proposal on its own before voting.
@@ -127,6 +138,8 @@ pub struct ProposalCheck {
 	/// Governed `(min, max)` fee rate, sat/vB.
 	pub fee_rate_bounds: (u64, u64),
 	pub fee_rate_sat_per_vb: u64,
+	/// For a fee bump: the transaction it replaces.
+	pub replaced: Option<ReplacedTransaction>,
 }
 
 /// The two bytes every deposit memo starts with.

@@ -6,9 +6,7 @@
 use crate::{
 	bitcoind::{error_code, BitcoindClient, BitcoindError},
 	metrics::Metrics,
-	tapchain::{
-		chain_block_hash, merkle_proof, ChainError, MerkleProof, ProposalStage, TapchainClient,
-	},
+	tapchain::{chain_block_hash, merkle_proof, ChainError, MerkleProof, TapchainClient},
 };
 use bitcoin::{hashes::Hash, Block};
 use std::{
@@ -124,7 +122,7 @@ impl Submission {
 	}
 }
 
-/// The signed withdrawal being carried out.
+/// A signed withdrawal transaction being carried out.
 #[derive(Debug, Clone)]
 struct Withdrawal {
 	proposal_id: u64,
@@ -151,7 +149,10 @@ pub struct Relayer {
 	deposit_scripts: Vec<Vec<u8>>,
 	/// Deposits seen on bitcoind's best chain and not yet recorded by the bridge, by txid.
 	pending_deposits: BTreeMap<BitcoinTxid, FoundTx>,
-	withdrawal: Option<Withdrawal>,
+	/// The signed transactions in flight, newest first: the proposal in flight and those its
+	/// fee bumps replace. They spend the same inputs, so at most one confirms; the newest is
+	/// broadcast, and whichever is mined is proven.
+	withdrawals: Vec<Withdrawal>,
 }
 
 /// What a round did, for logs and tests.
@@ -190,7 +191,7 @@ impl Relayer {
 			scanned_to: None,
 			deposit_scripts: Vec::new(),
 			pending_deposits: BTreeMap::new(),
-			withdrawal: None,
+			withdrawals: Vec::new(),
 		}
 	}
 
@@ -349,7 +350,7 @@ impl Relayer {
 				})
 				.map(|(vout, _)| vout as u32)
 				.collect();
-			let is_withdrawal = self.withdrawal.as_ref().is_some_and(|w| w.txid == txid);
+			let is_withdrawal = self.withdrawals.iter().any(|w| w.txid == txid);
 			if vouts.is_empty() && !is_withdrawal {
 				continue;
 			}
@@ -364,7 +365,7 @@ impl Relayer {
 			};
 			if is_withdrawal {
 				log::info!(target: LOG_TARGET, "withdrawal transaction {txid} is in block {hash}");
-				if let Some(withdrawal) = self.withdrawal.as_mut() {
+				if let Some(withdrawal) = self.withdrawals.iter_mut().find(|w| w.txid == txid) {
 					withdrawal.confirmed_in = Some(found);
 				}
 			} else if !self.pending_deposits.contains_key(&txid)
@@ -463,56 +464,65 @@ impl Relayer {
 		Ok(merkle_proof(found.tx_index, found.branch.clone()))
 	}
 
-	/// Broadcasts the signed withdrawal until it confirms, then proves it to the bridge.
+	/// Broadcasts the newest signed withdrawal transaction until one of its family confirms,
+	/// then proves that one to the bridge.
 	fn process_withdrawal(&mut self) -> Result<(u32, u32), RelayError> {
-		let active = self.chain.active_proposal()?.filter(|p| p.stage == ProposalStage::Signed);
-		match (&self.withdrawal, &active) {
-			(Some(current), Some(active)) if current.proposal_id == active.id => {},
-			(Some(current), _) => {
-				let stage = self.chain.proposal_stage(current.proposal_id)?;
-				log::info!(target: LOG_TARGET, "withdrawal proposal {} is {}", current.proposal_id, stage.map_or("gone".to_string(), |stage| stage.to_string()));
-				self.withdrawal = None;
-			},
-			_ => {},
+		let signed = self.chain.signed_in_flight()?;
+		let mut known = std::mem::take(&mut self.withdrawals);
+		for gone in known.iter().filter(|w| !signed.iter().any(|(id, _)| *id == w.proposal_id)) {
+			let stage = self.chain.proposal_stage(gone.proposal_id)?;
+			log::info!(target: LOG_TARGET, "withdrawal proposal {} is {}", gone.proposal_id, stage.map_or("gone".to_string(), |stage| stage.to_string()));
 		}
-		if self.withdrawal.is_none() {
-			if let Some(active) = active {
-				let tx = self.chain.signed_transaction(active.id)?.ok_or_else(|| {
-					ChainError::BadReply(format!(
-						"proposal {} is signed but has no transaction",
-						active.id
-					))
-				})?;
-				log::info!(target: LOG_TARGET, "proposal {} is signed: transaction {}", active.id, active.txid);
-				self.withdrawal = Some(Withdrawal {
-					proposal_id: active.id,
-					txid: active.txid,
-					tx,
-					last_broadcast: None,
-					confirmed_in: None,
-					searched: false,
-				});
+		let mut family = Vec::with_capacity(signed.len());
+		for (proposal_id, tx) in signed {
+			match known.iter().position(|w| w.proposal_id == proposal_id) {
+				Some(index) => family.push(known.swap_remove(index)),
+				None => {
+					let txid = tx.compute_txid();
+					log::info!(target: LOG_TARGET, "proposal {proposal_id} is signed: transaction {txid}");
+					family.push(Withdrawal {
+						proposal_id,
+						txid,
+						tx,
+						last_broadcast: None,
+						confirmed_in: None,
+						searched: false,
+					});
+				},
 			}
 		}
-		self.metrics.pending_broadcasts.set(self.withdrawal.is_some() as i64);
-		let Some(mut withdrawal) = self.withdrawal.take() else { return Ok((0, 0)) };
-		let result = self.carry_withdrawal(&mut withdrawal);
-		self.withdrawal = Some(withdrawal);
+		self.metrics.pending_broadcasts.set(!family.is_empty() as i64);
+		if family.is_empty() {
+			return Ok((0, 0));
+		}
+		let result = self.carry_withdrawals(&mut family);
+		self.withdrawals = family;
 		result
 	}
 
-	fn carry_withdrawal(&mut self, withdrawal: &mut Withdrawal) -> Result<(u32, u32), RelayError> {
-		if !withdrawal.searched {
-			// Already mined before this relayer saw it (another relayer, or a restart)?
-			withdrawal.searched = true;
-			self.search_recent_blocks(withdrawal)?;
-		}
-		if let Some(found) = &withdrawal.confirmed_in {
-			if self.bitcoind.block_confirmations(&found.block_hash)? < 1 {
-				log::info!(target: LOG_TARGET, "withdrawal {} left bitcoind's best chain", withdrawal.txid);
-				withdrawal.confirmed_in = None;
+	fn carry_withdrawals(&mut self, family: &mut [Withdrawal]) -> Result<(u32, u32), RelayError> {
+		for withdrawal in family.iter_mut() {
+			if !withdrawal.searched {
+				// Already mined before this relayer saw it (another relayer, or a restart)?
+				withdrawal.searched = true;
+				self.search_recent_blocks(withdrawal)?;
+			}
+			if let Some(found) = &withdrawal.confirmed_in {
+				if self.bitcoind.block_confirmations(&found.block_hash)? < 1 {
+					log::info!(target: LOG_TARGET, "withdrawal {} left bitcoind's best chain", withdrawal.txid);
+					withdrawal.confirmed_in = None;
+				}
 			}
 		}
+		match family.iter().position(|w| w.confirmed_in.is_some()) {
+			Some(mined) => self.carry_withdrawal(&mut family[mined]),
+			// None mined: the newest is the one to broadcast (a replacement evicts the rest).
+			None => self.carry_withdrawal(&mut family[0]),
+		}
+	}
+
+	/// Broadcasts `withdrawal` while it is not mined, proves it once it is confirmed.
+	fn carry_withdrawal(&mut self, withdrawal: &mut Withdrawal) -> Result<(u32, u32), RelayError> {
 		let mut broadcasts = 0;
 		if withdrawal.confirmed_in.is_none() {
 			let due = withdrawal
@@ -598,9 +608,10 @@ impl Relayer {
 		};
 		if let Some(hash) = block_hash {
 			let block = self.bitcoind.block(&hash)?;
-			self.withdrawal = Some(withdrawal.clone());
+			// `note_block` looks among the withdrawals being carried; this one is taken out.
+			let others = std::mem::replace(&mut self.withdrawals, vec![withdrawal.clone()]);
 			self.note_block(&block, &hash);
-			if let Some(noted) = self.withdrawal.take() {
+			if let Some(noted) = std::mem::replace(&mut self.withdrawals, others).pop() {
 				withdrawal.confirmed_in = noted.confirmed_in;
 			}
 		}

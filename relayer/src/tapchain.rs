@@ -117,9 +117,10 @@ impl ProposalStage {
 			},
 			ProposalStatus::Signed => ProposalStage::Signed,
 			ProposalStatus::Confirmed { .. } => ProposalStage::Confirmed,
-			ProposalStatus::Rejected | ProposalStatus::Expired | ProposalStatus::Cancelled => {
-				ProposalStage::Abandoned
-			},
+			ProposalStatus::Rejected
+			| ProposalStatus::Expired
+			| ProposalStatus::Cancelled
+			| ProposalStatus::Superseded { .. } => ProposalStage::Abandoned,
 		}
 	}
 }
@@ -133,14 +134,6 @@ impl std::fmt::Display for ProposalStage {
 			ProposalStage::Abandoned => "rejected, expired or cancelled",
 		})
 	}
-}
-
-/// The proposal in flight.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ActiveProposal {
-	pub id: u64,
-	pub stage: ProposalStage,
-	pub txid: bitcoin::Txid,
 }
 
 /// What the relayer uses of the chain, by the names in its metadata.
@@ -164,9 +157,8 @@ pub const USED_BY_THE_RELAYER: UsedItems = UsedItems {
 		("BtcLightClientApi", "header_at"),
 		("BtcLightClientApi", "confirmations"),
 		("BtcBridgeApi", "deposit_scripts"),
-		("BtcBridgeApi", "active_proposal"),
 		("BtcBridgeApi", "proposal"),
-		("BtcBridgeApi", "signed_transaction"),
+		("BtcBridgeApi", "signed_in_flight"),
 	],
 };
 
@@ -486,19 +478,6 @@ impl TapchainClient {
 		})
 	}
 
-	/// The bridge's proposal in flight.
-	pub fn active_proposal(&self) -> Result<Option<ActiveProposal>, ChainError> {
-		self.at_best(|at| async move {
-			let call = runtime::runtime_apis().btc_bridge_api().active_proposal();
-			let active = at.runtime_apis().call(call).await.map_err(rpc_error)?;
-			Ok(active.map(|(id, proposal)| ActiveProposal {
-				id,
-				stage: ProposalStage::of(&proposal.status),
-				txid: bitcoin_txid(&proposal.txid.0),
-			}))
-		})
-	}
-
 	/// Where a proposal stands; `None` if the chain does not know it.
 	pub fn proposal_stage(&self, id: u64) -> Result<Option<ProposalStage>, ChainError> {
 		self.at_best(|at| async move {
@@ -508,16 +487,20 @@ impl TapchainClient {
 		})
 	}
 
-	/// The signed transaction of a proposal, once signed.
-	pub fn signed_transaction(&self, id: u64) -> Result<Option<bitcoin::Transaction>, ChainError> {
+	/// Every signed transaction in flight, newest first (the proposal in flight and the
+	/// transactions its fee bumps replace).
+	pub fn signed_in_flight(&self) -> Result<Vec<(u64, bitcoin::Transaction)>, ChainError> {
 		self.at_best(|at| async move {
-			let call = runtime::runtime_apis().btc_bridge_api().signed_transaction(id);
-			let raw = at.runtime_apis().call(call).await.map_err(rpc_error)?;
-			raw.map(|raw| {
-				bitcoin::consensus::deserialize::<bitcoin::Transaction>(&raw)
-					.map_err(|e| ChainError::BadReply(format!("signed transaction {id}: {e}")))
-			})
-			.transpose()
+			let call = runtime::runtime_apis().btc_bridge_api().signed_in_flight();
+			let signed = at.runtime_apis().call(call).await.map_err(rpc_error)?;
+			signed
+				.into_iter()
+				.map(|(id, raw)| {
+					bitcoin::consensus::deserialize::<bitcoin::Transaction>(&raw)
+						.map(|tx| (id, tx))
+						.map_err(|e| ChainError::BadReply(format!("signed transaction {id}: {e}")))
+				})
+				.collect()
 		})
 	}
 
@@ -586,11 +569,6 @@ pub fn chain_block_hash(hash: &bitcoin::BlockHash) -> BlockHash {
 fn bitcoin_block_hash(hash: &BlockHash) -> bitcoin::BlockHash {
 	use bitcoin::hashes::Hash;
 	bitcoin::BlockHash::from_byte_array(hash.0)
-}
-
-fn bitcoin_txid(txid: &Txid) -> bitcoin::Txid {
-	use bitcoin::hashes::Hash;
-	bitcoin::Txid::from_byte_array(txid.0)
 }
 
 /// A Merkle proof as the chain's calls and runtime APIs take it.

@@ -306,6 +306,10 @@ pallet_revive::impl_runtime_apis_plus_revive_traits! {
 		fn deposit_scripts() -> Vec<(u32, Vec<u8>)> {
 			BtcBridge::deposit_scripts()
 		}
+
+		fn signed_in_flight() -> Vec<(pallet_btc_bridge::ProposalId, Vec<u8>)> {
+			BtcBridge::signed_in_flight()
+		}
 	}
 
 	impl pallet_btc_light_client::runtime_api::BtcLightClientApi<Block> for Runtime {

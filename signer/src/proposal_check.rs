@@ -42,6 +42,9 @@ pub enum Rejection {
 	WrongFee { expected_sats: u64, actual_sats: u64 },
 	/// The sighashes are not this transaction's.
 	WrongSighashes,
+	/// A fee bump that is not the transaction it replaces with only its custody output
+	/// lowered (named).
+	NotAReplacement(&'static str),
 }
 
 impl core::fmt::Display for Rejection {
@@ -141,6 +144,50 @@ pub fn check_proposal(
 			if actual_fee != expected_fee {
 				return Err(Rejection::WrongFee {
 					expected_sats: expected_fee,
+					actual_sats: actual_fee,
+				});
+			}
+		},
+		ProposalKind::FeeBump { .. } => {
+			let replaced =
+				check.replaced.as_ref().ok_or(Rejection::NotAReplacement("no original"))?;
+			let original: Transaction =
+				deserialize(&replaced.unsigned_tx).map_err(|_| Rejection::Undecodable)?;
+			if original
+				.input
+				.iter()
+				.map(|i| i.previous_output)
+				.ne(tx.input.iter().map(|i| i.previous_output))
+			{
+				return Err(Rejection::NotAReplacement("inputs differ"));
+			}
+			if original.output.len() != tx.output.len() {
+				return Err(Rejection::NotAReplacement("outputs differ"));
+			}
+			// Every output as approved before, but the custody output, lowered by the extra
+			// fee (the withdrawals are paid exactly what they were).
+			let mut extra = None;
+			for (position, (old, new)) in original.output.iter().zip(&tx.output).enumerate() {
+				if old == new {
+					continue;
+				}
+				if extra.is_some()
+					|| new.script_pubkey != old.script_pubkey
+					|| new.script_pubkey != custody_script
+					|| new.value >= old.value
+				{
+					return Err(Rejection::WrongPayout(position));
+				}
+				extra = Some(old.value.to_sat() - new.value.to_sat());
+			}
+			let extra = extra.ok_or(Rejection::NotAReplacement("no higher fee"))?;
+			// BIP-125: at least the old fee plus 1 sat/vB of its own size, and the proposal's
+			// rate (a higher one) times its size.
+			let vsize = signed_vsize(&tx);
+			let expected = expected_fee.max(replaced.fee_sats.saturating_add(vsize));
+			if actual_fee != replaced.fee_sats.saturating_add(extra) || actual_fee != expected {
+				return Err(Rejection::WrongFee {
+					expected_sats: expected,
 					actual_sats: actual_fee,
 				});
 			}

@@ -105,20 +105,31 @@ impl<T: Config> Pallet<T> {
 				check(inputs == paid + change + proposal.fee_sats, || {
 					format!("proposal {id}: inputs {inputs} != paid {paid} + change {change} + fee")
 				})?;
-				if proposal.kind == ProposalKind::Payout {
-					let burned: u64 = proposal
-						.payouts
-						.iter()
-						.filter_map(|(w, _)| Withdrawals::<T>::get(w).map(|w| w.amount_sats))
-						.sum();
-					// The requests pay the outputs and the fee; change given up as dust is
-					// the reserve's.
-					check(burned + proposal.reserve_fee_sats == paid + proposal.fee_sats, || {
-						format!(
-							"proposal {id}: requests burned {burned}, paid {paid} + fee {} - reserve's {}",
-							proposal.fee_sats, proposal.reserve_fee_sats
-						)
-					})?;
+				let burned: u64 = proposal
+					.payouts
+					.iter()
+					.filter_map(|(w, _)| Withdrawals::<T>::get(w).map(|w| w.amount_sats))
+					.sum();
+				// The requests pay the outputs and the fee; change given up as dust, a
+				// sweep's fee and a fee bump's extra are the reserve's.
+				check(burned + proposal.reserve_fee_sats == paid + proposal.fee_sats, || {
+					format!(
+						"proposal {id}: requests burned {burned}, paid {paid} + fee {} - reserve's {}",
+						proposal.fee_sats, proposal.reserve_fee_sats
+					)
+				})?;
+				// The transactions a fee bump replaces stay signed, over the same inputs,
+				// until one of the family confirms.
+				for replaced in Self::family_in_flight().into_iter().skip(1) {
+					let member = Proposals::<T>::get(replaced);
+					check(
+						member.as_ref().is_some_and(|m| {
+							m.status == ProposalStatus::Signed && m.inputs == proposal.inputs
+						}),
+						|| {
+							format!("proposal {id} replaces {replaced}, not a signed transaction of the same inputs")
+						},
+					)?;
 				}
 			},
 			None => {

@@ -252,6 +252,14 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type EpochReplacedAt<T: Config> = StorageMap<_, Twox64Concat, u32, BlockNumberFor<T>>;
 
+	/// When and how far a late signed transaction's fee is bumped (governed).
+	#[pallet::storage]
+	pub type FeeBumpPolicy<T> = StorageValue<_, FeeBumpSettings, ValueQuery>;
+
+	/// The proposal whose fee bump was reported blocked (reported once per proposal).
+	#[pallet::storage]
+	pub type FeeBumpBlockedFor<T> = StorageValue<_, ProposalId>;
+
 	#[pallet::genesis_config]
 	pub struct GenesisConfig<T: Config> {
 		/// Confirmations deposits and withdrawals need.
@@ -261,6 +269,9 @@ pub mod pallet {
 		/// Fee rate without a quorum of reports, sat/vB (0: the minimum bound).
 		#[serde(default)]
 		pub default_fee_rate: u64,
+		/// Fee bumping of late signed transactions (default: never).
+		#[serde(default)]
+		pub fee_bump: FeeBumpSettings,
 		#[serde(skip)]
 		pub _config: PhantomData<T>,
 	}
@@ -272,6 +283,7 @@ pub mod pallet {
 				required_confirmations: 6,
 				fee_rate_bounds: (1, 1_000),
 				default_fee_rate: 0,
+				fee_bump: FeeBumpSettings::default(),
 				_config: PhantomData,
 			}
 		}
@@ -286,6 +298,7 @@ pub mod pallet {
 			RequiredConfirmations::<T>::put(self.required_confirmations);
 			FeeRateBounds::<T>::put(self.fee_rate_bounds);
 			DefaultFeeRate::<T>::put(self.default_fee_rate.clamp(min, max));
+			FeeBumpPolicy::<T>::put(self.fee_bump);
 			NextWithdrawalId::<T>::put(1);
 			NextProposalId::<T>::put(1);
 		}
@@ -351,6 +364,13 @@ pub mod pallet {
 		EpochSwept { epoch: u32 },
 		/// Governance wrote off a drained epoch's dust and retired it.
 		EpochWrittenOff { epoch: u32, sats: u64 },
+		/// A signed transaction late to confirm cannot be bumped, and why.
+		FeeBumpBlocked { proposal_id: ProposalId, reason: FeeBumpBlocked },
+		/// A transaction of a fee-bump family confirmed; the others of the family can never
+		/// confirm and the unspent part of their extra fee went back to the reserve.
+		ProposalSuperseded { proposal_id: ProposalId, confirmed: ProposalId },
+		/// Governance changed the fee-bump settings.
+		FeeBumpPolicySet { settings: FeeBumpSettings },
 	}
 
 	#[pallet::error]
@@ -419,6 +439,8 @@ pub mod pallet {
 			weight.saturating_accrue(Self::close_vote_windows(now));
 			weight.saturating_accrue(Self::refund_timed_out_withdrawals(now));
 			weight.saturating_accrue(Self::advance_active_proposal(now));
+			// Benchmarked as a payout build over the proposal's inputs (decode, sighashes).
+			weight.saturating_accrue(Self::bump_late_transaction(now));
 			if ActiveProposal::<T>::get().is_none() && now >= NextProposalAt::<T>::get() {
 				// Benchmarked: building a payout of the offered requests from every UTXO; a
 				// sweep reads the UTXO set once more.
@@ -631,6 +653,20 @@ pub mod pallet {
 		pub fn write_off_drained_epoch(origin: OriginFor<T>, epoch: u32) -> DispatchResult {
 			ensure_root(origin)?;
 			Self::do_write_off_epoch(epoch)
+		}
+
+		/// Governance sets when a late signed transaction's fee is bumped, and the most extra
+		/// fee the reserve pays for one transaction's bumps.
+		#[pallet::call_index(11)]
+		#[pallet::weight(T::DbWeight::get().writes(1))]
+		pub fn set_fee_bump_policy(
+			origin: OriginFor<T>,
+			settings: FeeBumpSettings,
+		) -> DispatchResult {
+			ensure_root(origin)?;
+			FeeBumpPolicy::<T>::put(settings);
+			Self::deposit_event(Event::FeeBumpPolicySet { settings });
+			Ok(())
 		}
 	}
 

@@ -334,6 +334,7 @@ pub fn new_test_ext() -> (sp_io::TestExternalities, BitcoinChain) {
 		required_confirmations: 3,
 		fee_rate_bounds: (1, 500),
 		default_fee_rate: 1,
+		fee_bump: Default::default(),
 		_config: Default::default(),
 	}
 	.assimilate_storage(&mut storage)

@@ -20,7 +20,8 @@ use frame_system::pallet_prelude::BlockNumberFor;
 use sp_runtime::traits::Saturating;
 use tapchain_primitives::{
 	bitcoin::{
-		address::p2tr_script_pubkey, key_spend_sighashes, BlockHash, OutPoint, Transaction, TxOut,
+		address::{dust_limit_sats, p2tr_script_pubkey},
+		key_spend_sighashes, BlockHash, OutPoint, Transaction, TxOut,
 	},
 	bridge::ProposalVote,
 	custody::verify_bip340,
@@ -123,6 +124,9 @@ impl<T: Config> Pallet<T> {
 		proposal: Proposal<T>,
 		refund: Option<RefundReason>,
 	) {
+		if let ProposalKind::FeeBump { replaces } = proposal.kind {
+			return Self::drop_fee_bump(proposal_id, proposal, replaces);
+		}
 		let ids: Vec<WithdrawalId> = proposal.payouts.iter().map(|(id, _)| *id).collect();
 		for id in &ids {
 			Withdrawals::<T>::mutate(id, |w| {
@@ -284,6 +288,8 @@ impl<T: Config> Pallet<T> {
 		SignedTransactions::<T>::insert(proposal_id, stored);
 		proposal.signing_sessions = BoundedVec::new();
 		proposal.status = ProposalStatus::Signed;
+		proposal.signed_at_bitcoin_height =
+			pallet_btc_light_client::BestTip::<T>::get().map(|tip| tip.height);
 		Self::deposit_event(Event::TransactionSigned {
 			proposal_id,
 			txid: proposal.txid,
@@ -321,12 +327,38 @@ impl<T: Config> Pallet<T> {
 				}
 			});
 		}
+		// The family in flight (this proposal, and fee bumps of it or that it bumps) commits
+		// the active member's reserve share; the confirmed member spent its own share, the
+		// rest of the bumps' extra goes back to the reserve.
+		let family = Self::family_in_flight();
+		let committed = family
+			.first()
+			.and_then(|id| Proposals::<T>::get(id))
+			.map_or(proposal.reserve_fee_sats, |active| active.reserve_fee_sats);
+		let unspent = committed.saturating_sub(proposal.reserve_fee_sats);
 		Ledger::<T>::mutate(|ledger| {
 			ledger.pending_withdrawal_sats =
 				ledger.pending_withdrawal_sats.saturating_sub(paid_requests);
-			ledger.reserve_committed_sats =
-				ledger.reserve_committed_sats.saturating_sub(proposal.reserve_fee_sats);
+			ledger.reserve_committed_sats = ledger.reserve_committed_sats.saturating_sub(committed);
+			ledger.reserve_sats = ledger.reserve_sats.saturating_add(unspent);
 		});
+		for other in family.into_iter().filter(|id| *id != proposal_id) {
+			Proposals::<T>::mutate(other, |member| {
+				if let Some(member) = member {
+					for (_, session_id) in &member.signing_sessions {
+						T::Custody::close_session(*session_id);
+					}
+					member.signing_sessions = BoundedVec::new();
+					member.status = ProposalStatus::Superseded { confirmed: proposal_id };
+				}
+			});
+			VoteWindows::<T>::remove(other);
+			Self::deposit_event(Event::ProposalSuperseded {
+				proposal_id: other,
+				confirmed: proposal_id,
+			});
+		}
+		FeeBumpBlockedFor::<T>::kill();
 		// Signatures may have been aggregated off-chain while custody was still signing.
 		for (_, session_id) in &proposal.signing_sessions {
 			T::Custody::close_session(*session_id);
@@ -640,6 +672,7 @@ impl<T: Config> Pallet<T> {
 			rejections: BoundedVec::new(),
 			status: ProposalStatus::Voting { deadline },
 			created_at: now,
+			signed_at_bitcoin_height: None,
 		};
 		VoteWindows::<T>::insert(proposal_id, deadline);
 		for id in &withdrawals {
@@ -665,6 +698,212 @@ impl<T: Config> Pallet<T> {
 		true
 	}
 
+	/// The proposals in flight together: the active one and, following
+	/// [`ProposalKind::FeeBump`], each signed transaction it replaces (newest first). At most
+	/// one of them can confirm: they spend the same inputs.
+	pub fn family_in_flight() -> Vec<ProposalId> {
+		let mut family = Vec::new();
+		let mut next = ActiveProposal::<T>::get();
+		while let Some(id) = next {
+			if family.contains(&id) {
+				break;
+			}
+			family.push(id);
+			next = match Proposals::<T>::get(id).map(|p| p.kind) {
+				Some(ProposalKind::FeeBump { replaces }) => Some(replaces),
+				_ => None,
+			};
+		}
+		family
+	}
+
+	/// A fee bump that was not approved (rejected, expired, cancelled): the transaction it
+	/// replaces is in flight again, its extra fee goes back to the reserve, and the next bump
+	/// waits the bump delay again.
+	fn drop_fee_bump(proposal_id: ProposalId, proposal: Proposal<T>, replaces: ProposalId) {
+		let replaced = Proposals::<T>::get(replaces);
+		let extra = proposal
+			.reserve_fee_sats
+			.saturating_sub(replaced.as_ref().map_or(0, |p| p.reserve_fee_sats));
+		Ledger::<T>::mutate(|ledger| {
+			ledger.reserve_committed_sats = ledger.reserve_committed_sats.saturating_sub(extra);
+			ledger.reserve_sats = ledger.reserve_sats.saturating_add(extra);
+		});
+		for (_, session_id) in &proposal.signing_sessions {
+			T::Custody::close_session(*session_id);
+		}
+		for (id, _) in &proposal.payouts {
+			Withdrawals::<T>::mutate(id, |w| {
+				if let Some(w) = w {
+					w.status = WithdrawalStatus::Proposed { proposal_id: replaces };
+				}
+			});
+		}
+		ProposalByTxid::<T>::remove(proposal.txid);
+		Proposals::<T>::insert(proposal_id, proposal);
+		if let Some(mut replaced) = replaced {
+			replaced.signed_at_bitcoin_height =
+				pallet_btc_light_client::BestTip::<T>::get().map(|tip| tip.height);
+			Proposals::<T>::insert(replaces, replaced);
+		}
+		ActiveProposal::<T>::put(replaces);
+	}
+
+	/// Bumps the fee of the signed transaction in flight once it has waited
+	/// [`FeeBumpSettings::after_bitcoin_blocks`] light-client blocks unproven: a replacement
+	/// with the same inputs and outputs whose custody output pays the extra fee (BIP-125:
+	/// a higher rate, and at least the old fee plus 1 sat/vB of its size). The reserve
+	/// pays the extra, within [`FeeBumpSettings::max_extra_sats`]; validators vote on it and
+	/// custody signs it like any proposal. Returns the weight used.
+	pub(crate) fn bump_late_transaction(now: BlockNumberFor<T>) -> Weight {
+		let db = T::DbWeight::get();
+		let policy = FeeBumpPolicy::<T>::get();
+		let Some(proposal_id) = ActiveProposal::<T>::get() else { return db.reads(2) };
+		let Some(proposal) = Proposals::<T>::get(proposal_id) else { return db.reads(3) };
+		if policy.after_bitcoin_blocks == 0 || proposal.status != ProposalStatus::Signed {
+			return db.reads(3);
+		}
+		let (Some(signed_at), Some(tip)) =
+			(proposal.signed_at_bitcoin_height, pallet_btc_light_client::BestTip::<T>::get())
+		else {
+			return db.reads(4);
+		};
+		if tip.height < signed_at.saturating_add(policy.after_bitcoin_blocks) {
+			return db.reads(4);
+		}
+		let weight = <T as Config>::WeightInfo::build_payout_proposal(
+			proposal.payouts.len() as u32,
+			proposal.inputs.len() as u32,
+		);
+		match Self::build_fee_bump(proposal_id, &proposal, policy) {
+			Ok(bump) => {
+				let extra = bump.reserve_fee_sats.saturating_sub(proposal.reserve_fee_sats);
+				Self::store_fee_bump(now, proposal_id, bump, extra);
+			},
+			Err(reason) => {
+				if FeeBumpBlockedFor::<T>::get() != Some(proposal_id) {
+					FeeBumpBlockedFor::<T>::put(proposal_id);
+					Self::deposit_event(Event::FeeBumpBlocked { proposal_id, reason });
+				}
+			},
+		}
+		weight
+	}
+
+	/// The replacement of `proposal` at today's fee rate (at least one sat/vB above its own).
+	fn build_fee_bump(
+		proposal_id: ProposalId,
+		proposal: &Proposal<T>,
+		policy: FeeBumpSettings,
+	) -> Result<Proposal<T>, FeeBumpBlocked> {
+		let (vout, change_sats, epoch) =
+			proposal.custody_output.ok_or(FeeBumpBlocked::NoCustodyOutput)?;
+		let fee_rate = Self::fee_rate().max(proposal.fee_rate_sat_per_vb.saturating_add(1));
+		// BIP-125 rules 3 and 4: at least the old fee, plus the incremental relay fee
+		// (1 sat/vB) of the replacement's own size.
+		let fee_sats = fee_rate
+			.saturating_mul(proposal.vsize)
+			.max(proposal.fee_sats.saturating_add(proposal.vsize));
+		let extra = fee_sats.saturating_sub(proposal.fee_sats);
+		let root_reserve_fee = Self::family_in_flight()
+			.last()
+			.and_then(|root| Proposals::<T>::get(root))
+			.map_or(proposal.reserve_fee_sats, |root| root.reserve_fee_sats);
+		let reserve_fee_sats = proposal.reserve_fee_sats.saturating_add(extra);
+		if reserve_fee_sats.saturating_sub(root_reserve_fee) > policy.max_extra_sats {
+			return Err(FeeBumpBlocked::OverBudget);
+		}
+		let mut transaction = Transaction::from_bytes(&proposal.unsigned_tx)
+			.map_err(|_| FeeBumpBlocked::NoCustodyOutput)?;
+		let output =
+			transaction.outputs.get_mut(vout as usize).ok_or(FeeBumpBlocked::NoCustodyOutput)?;
+		let new_change = change_sats
+			.checked_sub(extra)
+			.filter(|sats| *sats >= dust_limit_sats(&output.script_pubkey))
+			.ok_or(FeeBumpBlocked::CustodyOutputTooSmall)?;
+		if Ledger::<T>::get().reserve_sats < extra {
+			return Err(FeeBumpBlocked::ReserveTooLow);
+		}
+		output.value_sats = new_change;
+		let mut prevouts = Vec::with_capacity(proposal.inputs.len());
+		for (_, value_sats, input_epoch) in &proposal.inputs {
+			let key =
+				T::Custody::output_key(*input_epoch).ok_or(FeeBumpBlocked::NoCustodyOutput)?;
+			prevouts
+				.push(TxOut { value_sats: *value_sats, script_pubkey: p2tr_script_pubkey(&key) });
+		}
+		let sighashes = key_spend_sighashes(&transaction, &prevouts)
+			.map_err(|_| FeeBumpBlocked::NoCustodyOutput)?;
+		let (Ok(unsigned_tx), Ok(sighashes)) =
+			(BoundedVec::try_from(transaction.to_bytes()), BoundedVec::try_from(sighashes))
+		else {
+			return Err(FeeBumpBlocked::NoCustodyOutput);
+		};
+		Ok(Proposal::<T> {
+			kind: ProposalKind::FeeBump { replaces: proposal_id },
+			payouts: proposal.payouts.clone(),
+			inputs: proposal.inputs.clone(),
+			unsigned_tx,
+			txid: transaction.txid(),
+			sighashes,
+			fee_sats,
+			fee_rate_sat_per_vb: fee_rate,
+			vsize: proposal.vsize,
+			reserve_fee_sats,
+			custody_output: Some((vout, new_change, epoch)),
+			signing_sessions: BoundedVec::new(),
+			approvals: BoundedVec::new(),
+			rejections: BoundedVec::new(),
+			status: ProposalStatus::Voting { deadline: Default::default() },
+			created_at: Default::default(),
+			signed_at_bitcoin_height: None,
+		})
+	}
+
+	/// Puts a fee bump to the vote as the proposal in flight; the transaction it replaces
+	/// stays signed and provable until one of them confirms.
+	fn store_fee_bump(
+		now: BlockNumberFor<T>,
+		replaces: ProposalId,
+		mut bump: Proposal<T>,
+		extra_sats: u64,
+	) {
+		Ledger::<T>::mutate(|ledger| {
+			ledger.reserve_sats = ledger.reserve_sats.saturating_sub(extra_sats);
+			ledger.reserve_committed_sats =
+				ledger.reserve_committed_sats.saturating_add(extra_sats);
+		});
+		let proposal_id = NextProposalId::<T>::mutate(|next| {
+			let id = (*next).max(1);
+			*next = id + 1;
+			id
+		});
+		let deadline = now.saturating_add(T::VotingBlocks::get());
+		bump.status = ProposalStatus::Voting { deadline };
+		bump.created_at = now;
+		let withdrawals: Vec<WithdrawalId> = bump.payouts.iter().map(|(id, _)| *id).collect();
+		for id in &withdrawals {
+			Withdrawals::<T>::mutate(id, |w| {
+				if let Some(w) = w {
+					w.status = WithdrawalStatus::Proposed { proposal_id };
+				}
+			});
+		}
+		VoteWindows::<T>::insert(proposal_id, deadline);
+		Self::deposit_event(Event::ProposalCreated {
+			proposal_id,
+			kind: ProposalKind::FeeBump { replaces },
+			txid: bump.txid,
+			withdrawals,
+			inputs: bump.inputs.len() as u32,
+			fee_sats: bump.fee_sats,
+			fee_rate_sat_per_vb: bump.fee_rate_sat_per_vb,
+		});
+		ProposalByTxid::<T>::insert(bump.txid, proposal_id);
+		Proposals::<T>::insert(proposal_id, bump);
+		ActiveProposal::<T>::put(proposal_id);
+	}
+
 	/// See [`Call::cancel_proposal`].
 	pub(crate) fn do_cancel_proposal(proposal_id: ProposalId, refund: bool) -> DispatchResult {
 		let mut proposal = Proposals::<T>::get(proposal_id).ok_or(Error::<T>::UnknownProposal)?;
@@ -685,6 +924,11 @@ impl<T: Config> Pallet<T> {
 			_ => true,
 		};
 		ensure!(!may_be_signed, Error::<T>::ProposalMayBeSigned);
+		// A fee bump's requests are still paid by the signed transaction it replaces.
+		ensure!(
+			!(refund && matches!(proposal.kind, ProposalKind::FeeBump { .. })),
+			Error::<T>::ProposalMayBeSigned
+		);
 		proposal.status = ProposalStatus::Cancelled;
 		Self::deposit_event(Event::ProposalCancelled { proposal_id, refunded: refund });
 		Self::drop_proposal(proposal_id, proposal, refund.then_some(RefundReason::Cancelled));

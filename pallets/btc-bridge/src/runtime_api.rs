@@ -54,6 +54,10 @@ sp_api::decl_runtime_apis! {
 		/// Output scripts of every live custody key, oldest first: a deposit to any of them
 		/// is credited.
 		fn deposit_scripts() -> Vec<(u32, Vec<u8>)>;
+		/// Every signed transaction in flight, newest first: the proposal in flight and the
+		/// transactions its fee bumps replace. Relayers broadcast the first and prove
+		/// whichever confirms.
+		fn signed_in_flight() -> Vec<(ProposalId, Vec<u8>)>;
 	}
 }
 
@@ -85,6 +89,14 @@ impl<T: Config> Pallet<T> {
 			.filter(|p| p.status.is_approved_in_flight())
 			.map_or(0, |p| p.outflow_sats());
 		BridgeBacking { utxo_sats, in_flight_outflow_sats, ledger: Ledger::<T>::get() }
+	}
+
+	/// See [`BtcBridgeApi::signed_in_flight`].
+	pub fn signed_in_flight() -> Vec<(ProposalId, Vec<u8>)> {
+		Self::family_in_flight()
+			.into_iter()
+			.filter_map(|id| SignedTransactions::<T>::get(id).map(|tx| (id, tx.into_inner())))
+			.collect()
 	}
 
 	/// See [`BtcBridgeApi::deposit_scripts`].
@@ -136,6 +148,15 @@ impl<T: Config> Pallet<T> {
 				.collect(),
 			fee_rate_bounds: FeeRateBounds::<T>::get(),
 			fee_rate_sat_per_vb: proposal.fee_rate_sat_per_vb,
+			replaced: match proposal.kind {
+				ProposalKind::FeeBump { replaces } => {
+					Proposals::<T>::get(replaces).map(|replaced| ReplacedTransaction {
+						unsigned_tx: replaced.unsigned_tx.to_vec(),
+						fee_sats: replaced.fee_sats,
+					})
+				},
+				_ => None,
+			},
 		})
 	}
 }

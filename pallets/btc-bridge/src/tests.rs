@@ -1507,3 +1507,187 @@ mod validator_check {
 		});
 	}
 }
+
+mod fee_bump {
+	use super::*;
+	use tapchain_signer::proposal_check::check_proposal;
+
+	/// Three withdrawals paid by a proposal that is approved and signed, bumps after three
+	/// light-client blocks, a reserve of 50,000 sats; returns the proposal.
+	fn signed_payout(chain: &mut BitcoinChain) -> ProposalId {
+		assert_ok!(BtcBridge::set_fee_bump_policy(
+			RuntimeOrigin::root(),
+			FeeBumpSettings { after_bitcoin_blocks: 3, max_extra_sats: 20_000 }
+		));
+		fund_alice(chain, 40, 60_000_000);
+		fund_reserve(50_000);
+		for (seed, sats) in [(1u8, 10_000_000u64), (2, 25_000_000)] {
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(seed)),
+				sats_to_base_units(sats)
+			));
+		}
+		next_block();
+		let id = ActiveProposal::<Test>::get().unwrap();
+		approve_by(&[1, 2, 3], id);
+		sign_pending_sessions();
+		next_block();
+		assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Signed);
+		id
+	}
+
+	/// Bitcoin moves `blocks` on (without the signed transaction) and the chain one block.
+	fn bitcoin_blocks_pass(chain: &mut BitcoinChain, blocks: usize) {
+		chain.mine_empty(blocks);
+		chain.relay();
+		next_block();
+	}
+
+	/// The original is late: three Bitcoin blocks later, at 5 sat/vB instead of 1, the bump
+	/// is proposed.
+	fn bumped(chain: &mut BitcoinChain) -> (ProposalId, ProposalId) {
+		let original = signed_payout(chain);
+		bitcoin_blocks_pass(chain, 2);
+		assert_eq!(ActiveProposal::<Test>::get(), Some(original), "not late yet");
+		assert_ok!(BtcBridge::set_default_fee_rate(RuntimeOrigin::root(), 5));
+		bitcoin_blocks_pass(chain, 1);
+		let bump = ActiveProposal::<Test>::get().unwrap();
+		assert_ne!(bump, original, "a fee bump is in flight");
+		(original, bump)
+	}
+
+	#[test]
+	fn a_late_transaction_is_replaced_at_a_higher_fee_paid_by_the_reserve() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let (original_id, bump_id) = bumped(&mut chain);
+			let original = Proposals::<Test>::get(original_id).unwrap();
+			let bump = Proposals::<Test>::get(bump_id).unwrap();
+			assert_eq!(bump.kind, ProposalKind::FeeBump { replaces: original_id });
+			assert_eq!(original.status, ProposalStatus::Signed, "the original stays provable");
+			assert_eq!((&bump.inputs, &bump.payouts), (&original.inputs, &original.payouts));
+			assert_eq!(bump.fee_rate_sat_per_vb, 5);
+			assert_eq!(bump.fee_sats, 5 * original.vsize);
+			let extra = bump.fee_sats - original.fee_sats;
+			let (vout, change, epoch) = original.custody_output.unwrap();
+			assert_eq!(bump.custody_output, Some((vout, change - extra, epoch)));
+			assert_eq!(bump.reserve_fee_sats, original.reserve_fee_sats + extra);
+			let ledger = Ledger::<Test>::get();
+			assert_eq!(
+				(ledger.reserve_sats, ledger.reserve_committed_sats),
+				(50_000 - extra, extra)
+			);
+			assert_eq!(
+				Withdrawals::<Test>::get(1).unwrap().status,
+				WithdrawalStatus::Proposed { proposal_id: bump_id }
+			);
+			// Honest validators find it is the original with only its change lowered.
+			assert_eq!(
+				check_proposal(&BtcBridge::proposal_check(bump_id).unwrap(), Some(5)),
+				Ok(())
+			);
+
+			approve_by(&[1, 2, 3], bump_id);
+			sign_pending_sessions();
+			next_block();
+			let signed = SignedTransactions::<Test>::get(bump_id).expect("signed").to_vec();
+			let prevouts: Vec<(u64, Vec<u8>)> =
+				bump.inputs.iter().map(|(_, sats, _)| (*sats, custody_script(0))).collect();
+			assert_bitcoin_core_accepts(&signed, &prevouts);
+
+			confirm_signed(&mut chain, bump_id);
+			for withdrawal in 1..=2 {
+				assert_eq!(
+					Withdrawals::<Test>::get(withdrawal).unwrap().status,
+					WithdrawalStatus::Paid { proposal_id: bump_id, txid: bump.txid }
+				);
+			}
+			assert_eq!(
+				Proposals::<Test>::get(original_id).unwrap().status,
+				ProposalStatus::Superseded { confirmed: bump_id }
+			);
+			assert_eq!(
+				Utxos::<Test>::get(OutPoint { txid: bump.txid, vout }),
+				Some(BridgeUtxo { value_sats: change - extra, epoch })
+			);
+			let ledger = Ledger::<Test>::get();
+			assert_eq!((ledger.reserve_sats, ledger.reserve_committed_sats), (50_000 - extra, 0));
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			next_block();
+		});
+	}
+
+	#[test]
+	fn the_original_confirming_first_ends_the_bump_and_returns_its_extra() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let (original_id, bump_id) = bumped(&mut chain);
+			approve_by(&[1, 2, 3], bump_id);
+			sign_pending_sessions();
+			next_block();
+			confirm_signed(&mut chain, original_id);
+			let original = Proposals::<Test>::get(original_id).unwrap();
+			assert!(matches!(original.status, ProposalStatus::Confirmed { .. }));
+			assert_eq!(
+				Withdrawals::<Test>::get(1).unwrap().status,
+				WithdrawalStatus::Paid { proposal_id: original_id, txid: original.txid }
+			);
+			assert_eq!(
+				Proposals::<Test>::get(bump_id).unwrap().status,
+				ProposalStatus::Superseded { confirmed: original_id }
+			);
+			let ledger = Ledger::<Test>::get();
+			assert_eq!((ledger.reserve_sats, ledger.reserve_committed_sats), (50_000, 0));
+			assert!(bridge_events().iter().any(|e| matches!(
+				e,
+				Event::ProposalSuperseded { proposal_id, confirmed }
+					if *proposal_id == bump_id && *confirmed == original_id
+			)));
+			next_block();
+		});
+	}
+
+	#[test]
+	fn a_rejected_bump_leaves_the_original_in_flight_and_a_bump_over_budget_is_reported_once() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let (original_id, bump_id) = bumped(&mut chain);
+			assert_ok!(vote(1, bump_id, false));
+			assert_ok!(vote(2, bump_id, false));
+			assert_eq!(Proposals::<Test>::get(bump_id).unwrap().status, ProposalStatus::Rejected);
+			assert_eq!(ActiveProposal::<Test>::get(), Some(original_id));
+			assert_eq!(
+				Withdrawals::<Test>::get(1).unwrap().status,
+				WithdrawalStatus::Proposed { proposal_id: original_id }
+			);
+			let ledger = Ledger::<Test>::get();
+			assert_eq!((ledger.reserve_sats, ledger.reserve_committed_sats), (50_000, 0));
+
+			// The next bump waits the delay again, then the budget stops it (said once).
+			assert_ok!(BtcBridge::set_fee_bump_policy(
+				RuntimeOrigin::root(),
+				FeeBumpSettings { after_bitcoin_blocks: 3, max_extra_sats: 10 }
+			));
+			bitcoin_blocks_pass(&mut chain, 2);
+			assert!(!bridge_events().iter().any(|e| matches!(e, Event::FeeBumpBlocked { .. })));
+			bitcoin_blocks_pass(&mut chain, 1);
+			next_block();
+			let blocked: Vec<_> = bridge_events()
+				.into_iter()
+				.filter(|e| matches!(e, Event::FeeBumpBlocked { .. }))
+				.collect();
+			assert_eq!(
+				blocked,
+				vec![Event::FeeBumpBlocked {
+					proposal_id: original_id,
+					reason: FeeBumpBlocked::OverBudget
+				}]
+			);
+			assert_eq!(ActiveProposal::<Test>::get(), Some(original_id));
+			// It is still paid when it confirms.
+			confirm_signed(&mut chain, original_id);
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+		});
+	}
+}

@@ -9,7 +9,9 @@ use frame_support::{
 use frame_system::pallet_prelude::BlockNumberFor;
 use scale_info::TypeInfo;
 use tapchain_primitives::bitcoin::{BlockHash, OutPoint, Txid};
-pub use tapchain_primitives::bridge::{BridgeUtxo, ProposalCheck, ProposalKind};
+pub use tapchain_primitives::bridge::{
+	BridgeUtxo, ProposalCheck, ProposalKind, ReplacedTransaction,
+};
 
 /// Identifies a withdrawal request.
 pub type WithdrawalId = u64;
@@ -191,6 +193,9 @@ pub enum ProposalStatus<BlockNumber> {
 	Expired,
 	/// Governance cancelled it before any signature could exist.
 	Cancelled,
+	/// Signed, but another transaction of its fee-bump family (same inputs) confirmed:
+	/// proposal `confirmed`. It can never confirm.
+	Superseded { confirmed: ProposalId },
 }
 
 impl<BlockNumber> ProposalStatus<BlockNumber> {
@@ -231,6 +236,9 @@ pub struct Proposal<T: Config> {
 	pub rejections: BoundedVec<T::AccountId, T::MaxVoters>,
 	pub status: ProposalStatus<BlockNumberFor<T>>,
 	pub created_at: BlockNumberFor<T>,
+	/// The light client's height when it was signed: a fee bump waits
+	/// [`FeeBumpSettings::after_bitcoin_blocks`] from there.
+	pub signed_at_bitcoin_height: Option<u32>,
 }
 
 impl<T: Config> Proposal<T> {
@@ -250,6 +258,55 @@ impl<T: Config> Proposal<T> {
 		let inputs: u64 = self.inputs.iter().map(|(_, sats, _)| sats).sum();
 		inputs.saturating_sub(self.custody_output.map_or(0, |(_, sats, _)| sats))
 	}
+}
+
+/// When and how far the bridge bumps the fee of a signed transaction that does not confirm
+/// (governed).
+#[derive(
+	Clone,
+	Copy,
+	Default,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+	serde::Serialize,
+	serde::Deserialize,
+)]
+pub struct FeeBumpSettings {
+	/// Bitcoin blocks (as the light client counts them) a signed transaction may stay
+	/// unproven before it is replaced at a higher fee; 0 never bumps.
+	pub after_bitcoin_blocks: u32,
+	/// Most extra fee, in sats, the reserve pays for all the bumps of one transaction.
+	pub max_extra_sats: u64,
+}
+
+/// Why a signed transaction that is late to confirm is not bumped (reported once).
+#[derive(
+	Clone,
+	Copy,
+	PartialEq,
+	Eq,
+	Debug,
+	Encode,
+	Decode,
+	DecodeWithMemTracking,
+	MaxEncodedLen,
+	TypeInfo,
+)]
+pub enum FeeBumpBlocked {
+	/// No custody output to take the extra fee from (it pays only withdrawals).
+	NoCustodyOutput,
+	/// The custody output would fall below the dust limit.
+	CustodyOutputTooSmall,
+	/// The extra fee would pass [`FeeBumpSettings::max_extra_sats`].
+	OverBudget,
+	/// The reserve holds less than the extra fee: fund it.
+	ReserveTooLow,
 }
 
 /// The bridge's books, in sats. At every block the custody UTXOs add up to exactly

@@ -215,6 +215,7 @@ pub fn new_chain(validators: &[u64], bitcoin_genesis: &BlockHeader) -> sp_io::Te
 		required_confirmations: 3,
 		fee_rate_bounds: (1, 200),
 		default_fee_rate: 2,
+		fee_bump: Default::default(),
 		_config: Default::default(),
 	}
 	.assimilate_storage(&mut storage)
