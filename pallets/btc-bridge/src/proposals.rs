@@ -333,7 +333,7 @@ impl<T: Config> Pallet<T> {
 		let family = Self::family_in_flight();
 		let committed = family
 			.first()
-			.and_then(|id| Proposals::<T>::get(id))
+			.and_then(Proposals::<T>::get)
 			.map_or(proposal.reserve_fee_sats, |active| active.reserve_fee_sats);
 		let unspent = committed.saturating_sub(proposal.reserve_fee_sats);
 		Ledger::<T>::mutate(|ledger| {
@@ -807,7 +807,7 @@ impl<T: Config> Pallet<T> {
 		let extra = fee_sats.saturating_sub(proposal.fee_sats);
 		let root_reserve_fee = Self::family_in_flight()
 			.last()
-			.and_then(|root| Proposals::<T>::get(root))
+			.and_then(Proposals::<T>::get)
 			.map_or(proposal.reserve_fee_sats, |root| root.reserve_fee_sats);
 		let reserve_fee_sats = proposal.reserve_fee_sats.saturating_add(extra);
 		if reserve_fee_sats.saturating_sub(root_reserve_fee) > policy.max_extra_sats {
