@@ -51,6 +51,8 @@ fn dev_node_produces_and_finalizes_blocks() {
 	let bad_hash = node.rpc("btc_heightOf", json!(["xyz"]));
 	assert!(bad_hash.unwrap_err().contains("block hash"));
 
+	assert_checked_in_relayer_metadata_is_served(&node);
+
 	// Prometheus metrics are exported.
 	let metrics = node.metrics().expect("prometheus endpoint answers");
 	assert!(metrics.contains("substrate_block_height"), "block height metric exported");
@@ -109,4 +111,33 @@ fn a_missing_chain_spec_file_is_a_clear_error() {
 	assert!(!output.status.success());
 	let stderr = String::from_utf8_lossy(&output.stderr);
 	assert!(stderr.contains("spec.json"), "the error names the file: {stderr}");
+}
+
+/// `relayer/metadata/tapchain.scale` is what the runtime serves: the relayer's calls, storage
+/// and runtime APIs are generated from it. After a runtime change, rerun this test with
+/// `TAPCHAIN_UPDATE_METADATA=1` to write the runtime's metadata there, and review the diff.
+/// (It lives here, not in the relayer's tests, so that it runs while the relayer does not
+/// compile against the stale file.)
+fn assert_checked_in_relayer_metadata_is_served(node: &Node) {
+	let served =
+		node.rpc("state_call", json!(["Metadata_metadata_at_version", "0x10000000"])).unwrap();
+	let served: Option<Vec<u8>> =
+		codec::Decode::decode(&mut &common::hex_decode(&served)[..]).unwrap();
+	let served = served.expect("the runtime serves metadata V16");
+	let path =
+		std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../relayer/metadata/tapchain.scale");
+	let checked_in = std::fs::read(&path).unwrap();
+	if served != checked_in {
+		if std::env::var_os("TAPCHAIN_UPDATE_METADATA").is_some() {
+			std::fs::write(&path, &served).unwrap();
+			panic!("{} rewritten with the runtime's metadata: rebuild the relayer", path.display());
+		}
+		panic!(
+			"{} ({} bytes) is not the runtime's metadata ({} bytes): rerun this test with \
+			 TAPCHAIN_UPDATE_METADATA=1 (cargo test --release -p tapchain-node --test dev_node)",
+			path.display(),
+			checked_in.len(),
+			served.len()
+		);
+	}
 }

@@ -2,8 +2,9 @@
 //! also take their fee estimate from btc-sim): 200 headers catch up, a reorg on Bitcoin is
 //! followed, a deposit with a memo is proven once it has the bridge's confirmations (by a
 //! relayer restarted mid-way, running beside a second one, without double credit), and a
-//! withdrawal leaves: broadcast to btc-sim, accepted by Bitcoin Core's interpreter there,
-//! mined, proven, paid.
+//! withdrawal leaves: broadcast to btc-sim, accepted by Bitcoin Core's interpreter there, held
+//! out of blocks by a fee rate too low for btc-sim's miners, bumped by the bridge (BIP-125
+//! replacement, extra fee from the reserve), mined, proven, paid.
 
 #[path = "../../node/tests/common/mod.rs"]
 mod common;
@@ -219,6 +220,39 @@ fn the_relayer_carries_headers_reorgs_deposits_and_withdrawals_between_btc_sim_a
 	assert_eq!(free_balance(node, &ferdie) - balance_before, BASE_UNITS_PER_BTC);
 	assert_eq!(relayer.metric("tapchain_relayer_pending_deposits"), Some(0.0));
 
+	// Fee bumping: governance bumps a transaction not mined in two Bitcoin blocks (counted
+	// beyond the three confirmations its proof needs), by at most 0.001 BTC, and Ferdie funds
+	// the reserve that pays the extra.
+	submit_signed(
+		node,
+		Sr25519Keyring::Alice,
+		RuntimeCall::Sudo(pallet_sudo::Call::sudo {
+			call: Box::new(RuntimeCall::BtcBridge(pallet_btc_bridge::Call::set_fee_bump_policy {
+				settings: pallet_btc_bridge::FeeBumpSettings {
+					after_bitcoin_blocks: 2,
+					max_extra_sats: 100_000,
+				},
+			})),
+		}),
+	)
+	.unwrap();
+	let reserve = |n: &Node| n.rpc("bridge_backing", json!([])).unwrap()["reserveSats"].as_u64();
+	let reserve_before = reserve(node).unwrap();
+	submit_signed(
+		node,
+		Sr25519Keyring::Ferdie,
+		RuntimeCall::BtcBridge(pallet_btc_bridge::Call::fund_fee_reserve {
+			amount: BASE_UNITS_PER_BTC / 100,
+		}),
+	)
+	.unwrap();
+	node.wait_until("the fee reserve funded", Duration::from_secs(60), |n| {
+		reserve(n) == Some(reserve_before + 1_000_000)
+	});
+	// btc-sim's miners now leave out transactions below 4 sat/vB: the validators' estimate
+	// (3 sat/vB) is too low to be mined.
+	sim.chain().block_min_fee_rate_sat_per_kvb = 4_000;
+
 	// Ferdie withdraws 0.3 BTC to a btc-sim address; the relayers broadcast it.
 	let destination =
 		Address::from_str("bcrt1q6rhpng9evdsfnn833a4f4vej0asu6dk5srld6x").unwrap().assume_checked();
@@ -235,28 +269,57 @@ fn the_relayer_carries_headers_reorgs_deposits_and_withdrawals_between_btc_sim_a
 		n.rpc("bridge_withdrawal", json!([1])).is_ok_and(|w| w["status"] == "signed")
 	});
 	let withdrawal = node.rpc("bridge_withdrawal", json!([1])).unwrap();
-	let txid = bitcoin::Txid::from_str(withdrawal["txid"].as_str().unwrap()).unwrap();
+	let first_proposal = withdrawal["proposalId"].as_u64().unwrap();
+	let first_txid = bitcoin::Txid::from_str(withdrawal["txid"].as_str().unwrap()).unwrap();
 	node.wait_until("the withdrawal in btc-sim's mempool", Duration::from_secs(60), |_| {
-		sim.chain().mempool_entry(&txid).is_some()
+		sim.chain().mempool_entry(&first_txid).is_some()
+	});
+	let first = node.rpc("bridge_proposal", json!([first_proposal])).unwrap();
+	assert_eq!(
+		first["feeRateSatPerVb"],
+		json!(3),
+		"btc-sim's estimate, as the validators reported it"
+	);
+	let first_fee_sats = first["feeSats"].as_u64().unwrap();
+	let vsize = first["vsize"].as_u64().unwrap();
+
+	// Five blocks pass without it; the bridge bumps it, the validators vote and sign, and the
+	// relayers broadcast the replacement, which btc-sim takes in its place (BIP-125).
+	sim.mine(5, &wallet);
+	assert!(sim.chain().confirmed_tx(&first_txid).is_none(), "3 sat/vB is below 4");
+	node.wait_until("the bump signed", Duration::from_secs(300), |n| {
+		n.rpc("bridge_withdrawal", json!([1])).is_ok_and(|w| {
+			w["status"] == "signed" && w["proposalId"].as_u64() != Some(first_proposal)
+		})
+	});
+	let withdrawal = node.rpc("bridge_withdrawal", json!([1])).unwrap();
+	let bump_proposal = withdrawal["proposalId"].as_u64().unwrap();
+	let txid = bitcoin::Txid::from_str(withdrawal["txid"].as_str().unwrap()).unwrap();
+	let bump = node.rpc("bridge_proposal", json!([bump_proposal])).unwrap();
+	assert_eq!(bump["kind"], json!(format!("fee bump of {first_proposal}")));
+	assert_eq!(bump["feeRateSatPerVb"], json!(4), "one sat/vB above the replaced transaction");
+	assert_eq!(bump["feeSats"].as_u64().unwrap(), first_fee_sats + vsize);
+	node.wait_until("the replacement in btc-sim's mempool", Duration::from_secs(60), |_| {
+		let chain = sim.chain();
+		chain.mempool_entry(&txid).is_some() && chain.mempool_entry(&first_txid).is_none()
 	});
 	sim.mine(3, &wallet);
 	node.wait_until("the withdrawal paid", Duration::from_secs(120), |n| {
 		n.rpc("bridge_withdrawal", json!([1])).is_ok_and(|w| w["status"] == "paid")
 	});
-	let proposal = node.rpc("bridge_proposal", json!([withdrawal["proposalId"]])).unwrap();
-	let fee_sats = proposal["feeSats"].as_u64().unwrap();
-	assert_eq!(
-		proposal["feeRateSatPerVb"],
-		json!(3),
-		"btc-sim's estimate, as the validators reported it"
-	);
+	let first = node.rpc("bridge_proposal", json!([first_proposal])).unwrap();
+	assert_eq!(first["status"], json!("superseded"));
+	// Ferdie is paid what the first transaction paid him; the reserve paid the extra fee.
 	let paid = sim_call(&sim, "gettxout", json!([txid.to_string(), 0]));
 	assert_eq!(paid["scriptPubKey"]["address"], json!(destination.to_string()));
 	assert_eq!(
 		Amount::from_btc(paid["value"].as_f64().unwrap()).unwrap(),
-		Amount::from_sat(30_000_000 - fee_sats)
+		Amount::from_sat(30_000_000 - first_fee_sats)
 	);
 	assert!(sim.chain().confirmed_tx(&txid).is_some());
+	let backing = node.rpc("bridge_backing", json!([])).unwrap();
+	assert_eq!(backing["reserveSats"], json!(reserve_before + 1_000_000 - vsize));
+	assert_eq!(backing["reserveCommittedSats"], json!(0));
 	relayer.assert_running();
 	second.assert_running();
 

@@ -256,6 +256,14 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type FeeBumpPolicy<T> = StorageValue<_, FeeBumpSettings, ValueQuery>;
 
+	/// The light client's height from which the signed transaction in flight has waited for
+	/// its proof (set when it is signed, and again when a fee bump of it is dropped); a fee
+	/// bump waits its confirmations and [`FeeBumpSettings::after_bitcoin_blocks`] from
+	/// there. Kept apart from
+	/// [`Proposals`] so that stored proposals keep their layout.
+	#[pallet::storage]
+	pub type InFlightSince<T> = StorageValue<_, u32>;
+
 	/// The proposal whose fee bump was reported blocked (reported once per proposal).
 	#[pallet::storage]
 	pub type FeeBumpBlockedFor<T> = StorageValue<_, ProposalId>;

@@ -288,8 +288,7 @@ impl<T: Config> Pallet<T> {
 		SignedTransactions::<T>::insert(proposal_id, stored);
 		proposal.signing_sessions = BoundedVec::new();
 		proposal.status = ProposalStatus::Signed;
-		proposal.signed_at_bitcoin_height =
-			pallet_btc_light_client::BestTip::<T>::get().map(|tip| tip.height);
+		Self::start_fee_bump_clock();
 		Self::deposit_event(Event::TransactionSigned {
 			proposal_id,
 			txid: proposal.txid,
@@ -359,6 +358,7 @@ impl<T: Config> Pallet<T> {
 			});
 		}
 		FeeBumpBlockedFor::<T>::kill();
+		InFlightSince::<T>::kill();
 		// Signatures may have been aggregated off-chain while custody was still signing.
 		for (_, session_id) in &proposal.signing_sessions {
 			T::Custody::close_session(*session_id);
@@ -672,7 +672,6 @@ impl<T: Config> Pallet<T> {
 			rejections: BoundedVec::new(),
 			status: ProposalStatus::Voting { deadline },
 			created_at: now,
-			signed_at_bitcoin_height: None,
 		};
 		VoteWindows::<T>::insert(proposal_id, deadline);
 		for id in &withdrawals {
@@ -741,16 +740,13 @@ impl<T: Config> Pallet<T> {
 		}
 		ProposalByTxid::<T>::remove(proposal.txid);
 		Proposals::<T>::insert(proposal_id, proposal);
-		if let Some(mut replaced) = replaced {
-			replaced.signed_at_bitcoin_height =
-				pallet_btc_light_client::BestTip::<T>::get().map(|tip| tip.height);
-			Proposals::<T>::insert(replaces, replaced);
-		}
 		ActiveProposal::<T>::put(replaces);
+		Self::start_fee_bump_clock();
 	}
 
-	/// Bumps the fee of the signed transaction in flight once it has waited
-	/// [`FeeBumpSettings::after_bitcoin_blocks`] light-client blocks unproven: a replacement
+	/// Bumps the fee of the signed transaction in flight once it is unproven
+	/// [`FeeBumpSettings::after_bitcoin_blocks`] light-client blocks beyond the confirmations
+	/// its proof needs (it could have been mined in that many blocks): a replacement
 	/// with the same inputs and outputs whose custody output pays the extra fee (BIP-125:
 	/// a higher rate, and at least the old fee plus 1 sat/vB of its size). The reserve
 	/// pays the extra, within [`FeeBumpSettings::max_extra_sats`]; validators vote on it and
@@ -763,13 +759,19 @@ impl<T: Config> Pallet<T> {
 		if policy.after_bitcoin_blocks == 0 || proposal.status != ProposalStatus::Signed {
 			return db.reads(3);
 		}
-		let (Some(signed_at), Some(tip)) =
-			(proposal.signed_at_bitcoin_height, pallet_btc_light_client::BestTip::<T>::get())
-		else {
-			return db.reads(4);
+		let Some(tip) = pallet_btc_light_client::BestTip::<T>::get() else { return db.reads(4) };
+		let Some(signed_at) = InFlightSince::<T>::get() else {
+			// Signed before this runtime kept the clock: it starts now.
+			InFlightSince::<T>::put(tip.height);
+			return db.reads_writes(5, 1);
 		};
-		if tip.height < signed_at.saturating_add(policy.after_bitcoin_blocks) {
-			return db.reads(4);
+		// A transaction mined in the first block after its signing is provable only once it
+		// has its confirmations: the delay counts from there.
+		let due = signed_at
+			.saturating_add(RequiredConfirmations::<T>::get())
+			.saturating_add(policy.after_bitcoin_blocks);
+		if tip.height < due {
+			return db.reads(6);
 		}
 		let weight = <T as Config>::WeightInfo::build_payout_proposal(
 			proposal.payouts.len() as u32,
@@ -856,8 +858,15 @@ impl<T: Config> Pallet<T> {
 			rejections: BoundedVec::new(),
 			status: ProposalStatus::Voting { deadline: Default::default() },
 			created_at: Default::default(),
-			signed_at_bitcoin_height: None,
 		})
+	}
+
+	/// The signed transaction in flight waits for its proof from the light client's tip.
+	fn start_fee_bump_clock() {
+		match pallet_btc_light_client::BestTip::<T>::get() {
+			Some(tip) => InFlightSince::<T>::put(tip.height),
+			None => InFlightSince::<T>::kill(),
+		}
 	}
 
 	/// Puts a fee bump to the vote as the proposal in flight; the transaction it replaces

@@ -1544,11 +1544,17 @@ mod fee_bump {
 		next_block();
 	}
 
-	/// The original is late: three Bitcoin blocks later, at 5 sat/vB instead of 1, the bump
-	/// is proposed.
+	/// Bitcoin blocks after signing at which a transaction is late: its confirmations, then
+	/// the three blocks of the policy.
+	fn late_after() -> usize {
+		RequiredConfirmations::<Test>::get() as usize + 3
+	}
+
+	/// The original is late: its confirmations and three Bitcoin blocks later, at 5 sat/vB
+	/// instead of 1, the bump is proposed.
 	fn bumped(chain: &mut BitcoinChain) -> (ProposalId, ProposalId) {
 		let original = signed_payout(chain);
-		bitcoin_blocks_pass(chain, 2);
+		bitcoin_blocks_pass(chain, late_after() - 1);
 		assert_eq!(ActiveProposal::<Test>::get(), Some(original), "not late yet");
 		assert_ok!(BtcBridge::set_default_fee_rate(RuntimeOrigin::root(), 5));
 		bitcoin_blocks_pass(chain, 1);
@@ -1669,7 +1675,7 @@ mod fee_bump {
 				RuntimeOrigin::root(),
 				FeeBumpSettings { after_bitcoin_blocks: 3, max_extra_sats: 10 }
 			));
-			bitcoin_blocks_pass(&mut chain, 2);
+			bitcoin_blocks_pass(&mut chain, late_after() - 1);
 			assert!(!bridge_events().iter().any(|e| matches!(e, Event::FeeBumpBlocked { .. })));
 			bitcoin_blocks_pass(&mut chain, 1);
 			next_block();
@@ -1688,6 +1694,26 @@ mod fee_bump {
 			// It is still paid when it confirms.
 			confirm_signed(&mut chain, original_id);
 			assert_eq!(ActiveProposal::<Test>::get(), None);
+		});
+	}
+
+	/// A transaction signed before the runtime kept the bump clock (an upgrade) is not bumped
+	/// at once: its clock starts at the first block that finds it missing.
+	#[test]
+	fn a_transaction_signed_without_a_clock_waits_from_when_it_is_found() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let original = signed_payout(&mut chain);
+			let signed_at = InFlightSince::<Test>::get().expect("the clock starts at signing");
+			InFlightSince::<Test>::kill();
+			bitcoin_blocks_pass(&mut chain, late_after());
+			assert_eq!(ActiveProposal::<Test>::get(), Some(original), "not bumped at once");
+			let found_at = InFlightSince::<Test>::get().expect("the clock starts now");
+			assert_eq!(found_at, signed_at + late_after() as u32);
+			bitcoin_blocks_pass(&mut chain, late_after() - 1);
+			assert_eq!(ActiveProposal::<Test>::get(), Some(original));
+			bitcoin_blocks_pass(&mut chain, 1);
+			assert_ne!(ActiveProposal::<Test>::get(), Some(original), "bumped once late");
 		});
 	}
 }

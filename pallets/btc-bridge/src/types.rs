@@ -236,9 +236,6 @@ pub struct Proposal<T: Config> {
 	pub rejections: BoundedVec<T::AccountId, T::MaxVoters>,
 	pub status: ProposalStatus<BlockNumberFor<T>>,
 	pub created_at: BlockNumberFor<T>,
-	/// The light client's height when it was signed: a fee bump waits
-	/// [`FeeBumpSettings::after_bitcoin_blocks`] from there.
-	pub signed_at_bitcoin_height: Option<u32>,
 }
 
 impl<T: Config> Proposal<T> {
@@ -278,8 +275,9 @@ impl<T: Config> Proposal<T> {
 	serde::Deserialize,
 )]
 pub struct FeeBumpSettings {
-	/// Bitcoin blocks (as the light client counts them) a signed transaction may stay
-	/// unproven before it is replaced at a higher fee; 0 never bumps.
+	/// Bitcoin blocks (as the light client counts them) in which a signed transaction may
+	/// go unmined: it is replaced at a higher fee once it is unproven that many blocks
+	/// beyond the confirmations its proof needs (`RequiredConfirmations`); 0 never bumps.
 	pub after_bitcoin_blocks: u32,
 	/// Most extra fee, in sats, the reserve pays for all the bumps of one transaction.
 	pub max_extra_sats: u64,

@@ -1,4 +1,5 @@
-//! Fault schedules: which validators misbehave, how, and from when, drawn from a seed.
+//! Fault schedules: which validators misbehave, how, and from when, drawn from a seed; and
+//! the Bitcoin fee market around them.
 
 use rand_chacha::ChaCha20Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -98,7 +99,18 @@ pub fn scenario(seed: u64, blocks: u32) -> crate::world::Scenario {
 			leaves.push((20 + below(blocks as u64 / 2) as u32, leaving));
 		}
 	}
+	// Sometimes Bitcoin's fees double (within what validators accept of a rate the bridge
+	// has not caught up with yet) and miners leave out the cheaper transactions.
+	let fee_spike = (below(3) == 0).then(|| {
+		let from_block = 10 + below(blocks as u64 / 2) as u32;
+		crate::world::FeeSpike {
+			from_block,
+			until_block: from_block + 15 + below(40) as u32,
+			sat_per_vb: 3 + below(2),
+		}
+	});
 	crate::world::Scenario {
+		fee_spike,
 		validators: n,
 		blocks,
 		faults,

@@ -4,7 +4,8 @@
 //! faulty in one of eleven ways, from any block; validators joining and leaving; users
 //! depositing, withdrawing, dusting old addresses; Bitcoin reorgs and header spam) and runs
 //! it block by block over the real pallets, the real signers (FROST) and btc-sim's Bitcoin
-//! (every signed transaction through Bitcoin Core's script interpreter). After every block
+//! (every signed transaction through Bitcoin Core's script interpreter; fee spikes that
+//! hold the bridge's transactions out of blocks until a fee bump replaces them). After every block
 //! it checks both pallets' `try_state` and its own ledger of both chains; after the run, every
 //! withdrawal must have been paid exactly once or refunded. A failure prints the seed.
 //!
@@ -50,7 +51,7 @@ fn seeded_fault_schedules_keep_every_promise() {
 	}
 	let injected: u64 = total.faults_injected.values().sum();
 	println!(
-		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, in {:.1} s",
+		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, {} fee bumps ({} transactions superseded), in {:.1} s",
 		seeds.len(),
 		total.blocks,
 		injected,
@@ -62,6 +63,8 @@ fn seeded_fault_schedules_keep_every_promise() {
 		total.paid,
 		total.refunded,
 		total.reorgs,
+		total.fee_bumps,
+		total.superseded,
 		started.elapsed().as_secs_f64(),
 	);
 	assert!(total.paid > 0 && total.deposits > 0, "the simulation moved no money");
@@ -80,6 +83,7 @@ fn scenario(validators: u64, faults: Vec<Fault>) -> Scenario {
 		leaves: vec![],
 		activity_percent: 80,
 		adversarial_users: false,
+		fee_spike: None,
 	}
 }
 
@@ -127,4 +131,17 @@ fn rotations_dust_reorgs_and_spam_keep_the_books() {
 	scenario.blocks = 140;
 	let stats = run(23, scenario);
 	assert!(stats.key_epochs >= 2 && stats.paid > 0, "{stats:?}");
+}
+
+/// A fee spike holds the bridge's signed transactions out of Bitcoin's blocks: they are
+/// bumped (the reserve pays), the replacement is mined and proven, and the one it replaced is
+/// superseded; every promise holds, under a validator that rejects everything.
+#[test]
+fn a_fee_spike_is_outbid_by_fee_bumps() {
+	let mut scenario = scenario(4, vec![fault(4, FaultKind::RejectAll, 0)]);
+	scenario.blocks = 120;
+	scenario.fee_spike = Some(world::FeeSpike { from_block: 30, until_block: 110, sat_per_vb: 4 });
+	let stats = run(31, scenario);
+	println!("{stats:?}");
+	assert!(stats.fee_bumps > 0 && stats.superseded > 0 && stats.paid > 0, "{stats:?}");
 }

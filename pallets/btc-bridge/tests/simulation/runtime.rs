@@ -215,7 +215,11 @@ pub fn new_chain(validators: &[u64], bitcoin_genesis: &BlockHeader) -> sp_io::Te
 		required_confirmations: 3,
 		fee_rate_bounds: (1, 200),
 		default_fee_rate: 2,
-		fee_bump: Default::default(),
+		// A signed transaction three Bitcoin blocks late is bumped, by at most 0.001 BTC.
+		fee_bump: pallet_btc_bridge::FeeBumpSettings {
+			after_bitcoin_blocks: 3,
+			max_extra_sats: 100_000,
+		},
 		_config: Default::default(),
 	}
 	.assimilate_storage(&mut storage)

@@ -51,7 +51,22 @@ pub struct Scenario {
 	pub activity_percent: u32,
 	/// Dust deposits to old custody addresses, header spam, reorgs.
 	pub adversarial_users: bool,
+	/// A Bitcoin fee spike: transactions below its rate are not mined while it lasts.
+	pub fee_spike: Option<FeeSpike>,
 }
+
+/// From `from_block` to `until_block` the Bitcoin market asks `sat_per_vb` (honest validators
+/// estimate it) and miners leave out whatever pays less: a transaction signed before at the
+/// old rate is mined only once its fee is bumped (or the spike ends).
+#[derive(Clone, Copy, Debug)]
+pub struct FeeSpike {
+	pub from_block: u32,
+	pub until_block: u32,
+	pub sat_per_vb: u64,
+}
+
+/// The Bitcoin market's fee rate outside spikes, sat/vB.
+const CALM_FEE_RATE: u64 = 2;
 
 /// A validator's node: its signer (gone while crashed), what it answered and its fault.
 pub struct Node {
@@ -130,6 +145,9 @@ pub struct Stats {
 	pub refunded: u64,
 	pub key_epochs: u64,
 	pub reorgs: u64,
+	/// Fee bumps proposed, and transactions replaced by a confirmed bump (or the reverse).
+	pub fee_bumps: u64,
+	pub superseded: u64,
 }
 
 impl Stats {
@@ -150,6 +168,8 @@ impl Stats {
 		self.refunded += other.refunded;
 		self.key_epochs += other.key_epochs;
 		self.reorgs += other.reorgs;
+		self.fee_bumps += other.fee_bumps;
+		self.superseded += other.superseded;
 	}
 }
 
@@ -213,7 +233,7 @@ impl World {
 			withdrawals: BTreeMap::new(),
 			reserve_funded: BTreeMap::new(),
 			stats: Stats::default(),
-			market_fee_rate: 2,
+			market_fee_rate: CALM_FEE_RATE,
 		};
 		(world, ext)
 	}
@@ -277,11 +297,24 @@ impl World {
 		self.stats.key_epochs =
 			pallet_btc_custody::CurrentEpoch::<Runtime>::get().map_or(0, |e| e as u64 + 1);
 
+		self.follow_fee_market();
 		self.change_validator_set();
 		self.nodes_act();
 		self.relay();
 		if users_act {
 			self.users_act();
+		}
+	}
+
+	/// The market's fee rate and what miners take, per the scenario's spike.
+	fn follow_fee_market(&mut self) {
+		let now = self.now();
+		let spike =
+			self.scenario.fee_spike.filter(|s| (s.from_block..s.until_block).contains(&now));
+		self.market_fee_rate = spike.map_or(CALM_FEE_RATE, |s| s.sat_per_vb);
+		self.bitcoin.block_min_fee_rate_sat_per_kvb = spike.map_or(0, |s| s.sat_per_vb * 1000);
+		if spike.is_some() {
+			self.stats.fault("fee spike block");
 		}
 	}
 
@@ -583,8 +616,9 @@ impl World {
 			match check_proposal(&check, estimate) {
 				Ok(()) => true,
 				Err(reason) => self.fail(format!(
-					"honest validator {} rejects proposal {id}: {reason}",
-					node.account
+					"honest validator {} rejects proposal {id} ({:?} at {} sat/vB, market {} \
+					 sat/vB): {reason}",
+					node.account, proposal.kind, proposal.fee_rate_sat_per_vb, self.market_fee_rate,
 				)),
 			}
 		};
@@ -763,41 +797,54 @@ impl World {
 		}
 	}
 
+	/// Broadcasts the newest signed transaction in flight (a fee bump replaces the one before
+	/// it in the mempool, by Core's rules) and proves whichever of them confirms.
 	fn broadcast_and_prove(&mut self) {
-		let Some(id) = pallet_btc_bridge::ActiveProposal::<Runtime>::get() else { return };
-		let Some(proposal) = pallet_btc_bridge::Proposals::<Runtime>::get(id) else { return };
-		let txid = bitcoin::Txid::from_byte_array(proposal.txid.0);
-		if let Some(signed) = pallet_btc_bridge::SignedTransactions::<Runtime>::get(id) {
+		let signed = BtcBridge::signed_in_flight();
+		let family: Vec<(u64, bitcoin::Transaction)> = signed
+			.into_iter()
+			.map(|(id, tx)| {
+				(id, bitcoin::consensus::deserialize(&tx).expect("a signed transaction"))
+			})
+			.collect();
+		if let Some((_, newest)) = family.first() {
+			let txid = newest.compute_txid();
+			let older_confirmed = family[1..]
+				.iter()
+				.any(|(_, tx)| self.bitcoin.confirmed_tx(&tx.compute_txid()).is_some());
 			if self.bitcoin.confirmed_tx(&txid).is_none()
 				&& self.bitcoin.mempool_entry(&txid).is_none()
+				&& !older_confirmed
 			{
-				let tx: bitcoin::Transaction =
-					bitcoin::consensus::deserialize(&signed).expect("a signed transaction");
-				if let Err(e) = self.bitcoin.accept_to_mempool(tx, 0) {
+				// Replaces an older one waiting in the mempool (BIP-125), if there is one.
+				if let Err(e) = self.bitcoin.accept_to_mempool(newest.clone(), 0) {
 					self.fail(format!(
 						"Bitcoin refused the bridge's signed transaction {txid}: {e:?}"
 					));
 				}
 			}
 		}
-		let Some((tx, block_hash)) = self.bitcoin.confirmed_tx(&txid).map(|(t, b)| (t.clone(), b))
-		else {
+		for (id, tx) in family {
+			let txid = tx.compute_txid();
+			let Some(block_hash) = self.bitcoin.confirmed_tx(&txid).map(|(_, b)| b) else {
+				continue;
+			};
+			if self.bitcoin.confirmations(&block_hash) < 3 {
+				return;
+			}
+			let block = self.bitcoin.block(&block_hash).unwrap().block.clone();
+			let proof = self.proof(&block, txid).expect("in its block");
+			let result = BtcBridge::submit_withdrawal_proof(
+				RuntimeOrigin::signed(97),
+				id,
+				bitcoin::consensus::serialize(&tx),
+				proof,
+				tapchain_primitives::bitcoin::BlockHash(block_hash.to_byte_array()),
+			);
+			if let Err(e) = result {
+				self.fail(format!("the proof of confirmed proposal {id} was refused: {e:?}"));
+			}
 			return;
-		};
-		if self.bitcoin.confirmations(&block_hash) < 3 {
-			return;
-		}
-		let block = self.bitcoin.block(&block_hash).unwrap().block.clone();
-		let proof = self.proof(&block, txid).expect("in its block");
-		let result = BtcBridge::submit_withdrawal_proof(
-			RuntimeOrigin::signed(97),
-			id,
-			bitcoin::consensus::serialize(&tx),
-			proof,
-			tapchain_primitives::bitcoin::BlockHash(block_hash.to_byte_array()),
-		);
-		if let Err(e) = result {
-			self.fail(format!("the proof of confirmed proposal {id} was refused: {e:?}"));
 		}
 	}
 
@@ -923,9 +970,11 @@ impl World {
 		}
 		// Every bridge UTXO is unspent on Bitcoin, or spent by the approved transaction in
 		// flight: the bridge never counts coins that are gone.
-		let in_flight = pallet_btc_bridge::ActiveProposal::<Runtime>::get()
-			.and_then(pallet_btc_bridge::Proposals::<Runtime>::get)
-			.filter(|p| p.status.is_approved_in_flight());
+		// (A fee bump in flight spends the same inputs as the transaction it replaces.)
+		let in_flight = BtcBridge::family_in_flight()
+			.into_iter()
+			.filter_map(pallet_btc_bridge::Proposals::<Runtime>::get)
+			.find(|p| p.status.is_approved_in_flight());
 		for (outpoint, utxo) in pallet_btc_bridge::Utxos::<Runtime>::iter() {
 			let bitcoin_outpoint = bitcoin::OutPoint {
 				txid: bitcoin::Txid::from_byte_array(outpoint.txid.0),
@@ -977,7 +1026,15 @@ impl World {
 					pallet_btc_bridge::WithdrawalStatus::Paid { .. }
 						| pallet_btc_bridge::WithdrawalStatus::Refunded
 				);
-				if !ended && now > tracked.requested_at as u64 + bound {
+				// Miners take none of the bridge's transactions during a fee spike until a
+				// bump outbids it, which the reserve may be too low to pay: then it waits
+				// the spike out.
+				let spike_wait = self
+					.scenario
+					.fee_spike
+					.filter(|s| tracked.requested_at < s.until_block)
+					.map_or(0, |s| (s.until_block - s.from_block) as u64);
+				if !ended && now > tracked.requested_at as u64 + bound + spike_wait {
 					self.fail(format!(
 						"withdrawal {id} requested at block {} is still {:?} after {bound} blocks",
 						tracked.requested_at, w.status
@@ -991,6 +1048,14 @@ impl World {
 	/// exactly once, exactly its amount.
 	fn check_everything_ended(&mut self) {
 		let budget = self.within_budget();
+		for (_, proposal) in pallet_btc_bridge::Proposals::<Runtime>::iter() {
+			if matches!(proposal.kind, pallet_btc_bridge::ProposalKind::FeeBump { .. }) {
+				self.stats.fee_bumps += 1;
+			}
+			if matches!(proposal.status, pallet_btc_bridge::ProposalStatus::Superseded { .. }) {
+				self.stats.superseded += 1;
+			}
+		}
 		let mut received: BTreeMap<ScriptBuf, u64> = BTreeMap::new();
 		for height in 0..=self.bitcoin.height() {
 			let hash = self.bitcoin.hash_at(height).unwrap();
