@@ -17,7 +17,7 @@ done
 logs="${ZOMBIENET_DIR:-${TMPDIR:-/tmp}/tapchain-zombienet}"
 mkdir -p "$logs"
 tests=("$@")
-((${#tests[@]})) || tests=(bridge reorg validator-down rotation)
+((${#tests[@]})) || tests=(bridge rotation)
 failed=()
 for test in "${tests[@]}"; do
 	echo "zombienet: $test"
