@@ -326,10 +326,13 @@ fn the_relayer_carries_headers_reorgs_deposits_and_withdrawals_between_btc_sim_a
 	eprintln!(
 		"relayer figures: 200 headers on a new chain in {:.1} s (from the relayer's start to the \
 		 light client's tip); 1,000 headers on a running chain in {:.1} s ({:.0} headers/s end to \
-		 end); deposit credited {:.1} s after its third confirmation",
+		 end); deposit credited {:.1} s after its third confirmation; the fee bump of a {vsize} vB \
+		 withdrawal from 3 to 4 sat/vB ({first_fee_sats} to {} sats) took {vsize} sats from the \
+		 reserve",
 		catch_up.as_secs_f64(),
 		thousand.as_secs_f64(),
 		1000.0 / thousand.as_secs_f64(),
-		credit_delay.as_secs_f64()
+		credit_delay.as_secs_f64(),
+		first_fee_sats + vsize,
 	);
 }
