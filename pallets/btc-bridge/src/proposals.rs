@@ -7,8 +7,10 @@
 //! rejected or expired proposal is dropped and its requests wait again. Once approved, the
 //! transaction is final: custody signs its inputs (one session per key epoch; a failed
 //! session is opened again for the same messages) until it is signed, and its confirmation,
-//! proven by anyone, pays its requests. It is never replaced by another transaction spending
-//! its inputs, so no burned request is ever paid twice.
+//! proven by anyone, pays its requests. Only a fee bump of it replaces it: the same inputs
+//! and payouts, its change lowered by an extra fee the reserve pays, voted and signed the same
+//! way; whichever of them confirms pays the requests, and the others spend the same inputs
+//! and so never can. No burned request is ever paid twice.
 
 use crate::{
 	builder::{self, BuildError, PayoutRequest, SpendableUtxo},

@@ -200,7 +200,8 @@ pub enum ProposalStatus<BlockNumber> {
 
 impl<BlockNumber> ProposalStatus<BlockNumber> {
 	/// Approved and not yet confirmed: the transaction is final, only signatures or its
-	/// confirmation are awaited. It is never replaced by another spending its inputs.
+	/// confirmation are awaited. Only a fee bump of it (same inputs, same payouts) may take
+	/// its place.
 	pub fn is_approved_in_flight(&self) -> bool {
 		matches!(self, Self::Approved | Self::Signing | Self::Signed)
 	}
