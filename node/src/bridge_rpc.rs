@@ -218,6 +218,7 @@ fn proposal_view(id: u64, proposal: &pallet_btc_bridge::Proposal<Runtime>) -> Pr
 			ProposalStatus::Expired => "expired",
 			ProposalStatus::Cancelled => "cancelled",
 			ProposalStatus::Superseded { .. } => "superseded",
+			ProposalStatus::SpentByTheft => "spent by theft",
 		}
 		.into(),
 		txid: proposal.txid.to_display_hex(),

@@ -105,7 +105,8 @@ pub enum ProposalStage {
 	Signed,
 	/// Confirmed on Bitcoin (proved).
 	Confirmed,
-	/// Rejected, expired or cancelled: never to be broadcast.
+	/// Rejected, expired, cancelled, superseded by a fee bump or spent by a theft: never to
+	/// be broadcast.
 	Abandoned,
 }
 
@@ -120,7 +121,8 @@ impl ProposalStage {
 			ProposalStatus::Rejected
 			| ProposalStatus::Expired
 			| ProposalStatus::Cancelled
-			| ProposalStatus::Superseded { .. } => ProposalStage::Abandoned,
+			| ProposalStatus::Superseded { .. }
+			| ProposalStatus::SpentByTheft => ProposalStage::Abandoned,
 		}
 	}
 }

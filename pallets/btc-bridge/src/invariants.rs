@@ -41,8 +41,11 @@ impl<T: Config> Pallet<T> {
 				format!("UTXO {outpoint:?} without a record")
 			})?;
 		}
-		check(utxo_sats == ledger.total_sats(), || {
-			format!("custody UTXOs hold {utxo_sats} sats, the books say {ledger:?}")
+		let shortfall = TheftShortfall::<T>::get();
+		check(utxo_sats + shortfall as u128 == ledger.total_sats(), || {
+			format!(
+				"custody UTXOs hold {utxo_sats} sats and {shortfall} were stolen, the books say {ledger:?}"
+			)
 		})?;
 
 		let mut pending: u128 = 0;

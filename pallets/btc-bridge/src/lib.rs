@@ -72,6 +72,7 @@ mod invariants;
 mod mock;
 pub mod proposals;
 pub mod runtime_api;
+pub mod theft;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -264,6 +265,15 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type InFlightSince<T> = StorageValue<_, u32>;
 
+	/// Proven thefts, by the thief's txid.
+	#[pallet::storage]
+	pub type ProvenThefts<T> = StorageMap<_, Identity, Txid, TheftRecord>;
+
+	/// Sats proven stolen from custody and not yet restored: the backing the custody UTXOs
+	/// lack (`UTXOs + shortfall = the books' total`, checked by `try_state`).
+	#[pallet::storage]
+	pub type TheftShortfall<T> = StorageValue<_, u64, ValueQuery>;
+
 	/// The proposal whose fee bump was reported blocked (reported once per proposal).
 	#[pallet::storage]
 	pub type FeeBumpBlockedFor<T> = StorageValue<_, ProposalId>;
@@ -379,6 +389,15 @@ pub mod pallet {
 		ProposalSuperseded { proposal_id: ProposalId, confirmed: ProposalId },
 		/// Governance changed the fee-bump settings.
 		FeeBumpPolicySet { settings: FeeBumpSettings },
+		/// A transaction nobody approved spent custody's coins: `stolen_sats` from these
+		/// epochs `(epoch, sats)`; the proposals in flight that spent them ended and their
+		/// requests wait again.
+		TheftProven {
+			txid: Txid,
+			stolen_sats: u64,
+			epochs: Vec<(u32, u64)>,
+			ended_proposals: Vec<ProposalId>,
+		},
 	}
 
 	#[pallet::error]
@@ -436,6 +455,16 @@ pub mod pallet {
 		EpochNotDrained,
 		/// The reserve cannot cover the written-off sats; fund it first.
 		ReserveTooLow,
+		/// The transaction spends no bridge UTXO.
+		NotACustodySpend,
+		/// The transaction is an approved proposal's (or one of its fee bumps'): the bridge's
+		/// own, not theft.
+		ApprovedTransaction,
+		/// This theft was proven already.
+		TheftAlreadyProven,
+		/// A bridge UTXO is spent by a script path: the recovery committee's leaf, not the
+		/// validators' key.
+		NotAKeyPathSpend,
 	}
 
 	#[pallet::hooks]
@@ -661,6 +690,25 @@ pub mod pallet {
 		pub fn write_off_drained_epoch(origin: OriginFor<T>, epoch: u32) -> DispatchResult {
 			ensure_root(origin)?;
 			Self::do_write_off_epoch(epoch)
+		}
+
+		/// Proves a theft: `raw_tx`, confirmed on the light client's best chain, spends bridge
+		/// UTXOs by the key path and is no approved proposal's transaction. Anyone may prove
+		/// one, free of fees.
+		#[pallet::call_index(12)]
+		#[pallet::weight(Weight::from_parts(300_000_000, 20_000) + T::DbWeight::get().reads_writes(
+			16 + 2 * T::MaxInputsPerProposal::get() as u64,
+			8 + 3 * T::MaxWithdrawalsPerProposal::get() as u64,
+		))]
+		pub fn report_theft(
+			origin: OriginFor<T>,
+			raw_tx: Vec<u8>,
+			proof: MerkleProof,
+			block_hash: BlockHash,
+		) -> DispatchResultWithPostInfo {
+			ensure_signed(origin)?;
+			Self::do_report_theft(&raw_tx, &proof, block_hash)?;
+			Ok(Pays::No.into())
 		}
 
 		/// Governance sets when a late signed transaction's fee is bumped, and the most extra

@@ -1717,3 +1717,137 @@ mod fee_bump {
 		});
 	}
 }
+
+mod theft {
+	use super::*;
+	use frame_support::dispatch::Pays;
+
+	/// A transaction spending `outpoints` to a thief's address, by the key path.
+	fn theft_tx(outpoints: &[OutPoint], sats: u64) -> Transaction {
+		Transaction {
+			version: 2,
+			inputs: outpoints
+				.iter()
+				.map(|outpoint| TxIn {
+					previous_output: *outpoint,
+					script_sig: Vec::new(),
+					sequence: 0xffff_fffd,
+					witness: vec![vec![0xee; 64]],
+				})
+				.collect(),
+			outputs: vec![TxOut { value_sats: sats, script_pubkey: vec![0x51, 0x20, 0xaa] }],
+			lock_time: 0,
+		}
+	}
+
+	fn report(chain: &mut BitcoinChain, tx: &Transaction) -> sp_runtime::DispatchResult {
+		let (block, proof) = confirm(chain, tx, 3);
+		BtcBridge::report_theft(RuntimeOrigin::signed(42), tx.to_bytes(), proof, block)
+			.map(|_| ())
+			.map_err(|e| e.error)
+	}
+
+	#[test]
+	fn a_spend_nobody_approved_is_proven_by_anyone_and_leaves_the_books_short() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let taken = fund_alice(&mut chain, 50, 40_000_000);
+			let kept = fund_alice(&mut chain, 51, 20_000_000);
+			let theft = theft_tx(&[taken], 39_990_000);
+			let (block, proof) = confirm(&mut chain, &theft, 3);
+			let prove = |who: u64| {
+				BtcBridge::report_theft(
+					RuntimeOrigin::signed(who),
+					theft.to_bytes(),
+					proof.clone(),
+					block,
+				)
+				.map(|post| post.pays_fee)
+				.map_err(|e| e.error)
+			};
+			assert_eq!(prove(42), Ok(Pays::No), "free for whoever proves it");
+			assert_eq!(Utxos::<Test>::get(taken), None);
+			assert!(Utxos::<Test>::get(kept).is_some());
+			assert_eq!(TheftShortfall::<Test>::get(), 40_000_000);
+			assert_eq!(
+				ProvenThefts::<Test>::get(theft.txid()).unwrap().stolen.to_vec(),
+				vec![(taken, 40_000_000, 0)]
+			);
+			assert!(bridge_events().contains(&Event::TheftProven {
+				txid: theft.txid(),
+				stolen_sats: 40_000_000,
+				epochs: vec![(0, 40_000_000)],
+				ended_proposals: vec![],
+			}));
+			// The books still add up (`try_state` at every block): the shortfall stands for
+			// the stolen coins.
+			next_block();
+			assert_eq!(prove(43), Err(Error::<Test>::TheftAlreadyProven.into()));
+			assert_eq!(TheftShortfall::<Test>::get(), 40_000_000);
+		});
+	}
+
+	#[test]
+	fn the_bridges_own_transactions_and_other_spends_are_not_theft() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let outpoint = fund_alice(&mut chain, 52, 40_000_000);
+			// A transaction spending nothing of the bridge's.
+			let unrelated = wallet_tx(53, vec![TxOut { value_sats: 5, script_pubkey: vec![0x51] }]);
+			assert_noop!(report(&mut chain, &unrelated), Error::<Test>::NotACustodySpend);
+			// A script-path spend: the recovery committee's leaf.
+			let mut recovery = theft_tx(&[outpoint], 39_990_000);
+			recovery.inputs[0].witness = vec![vec![1; 64], vec![0x20; 34], vec![0xc0; 33]];
+			assert_noop!(report(&mut chain, &recovery), Error::<Test>::NotAKeyPathSpend);
+			// An approved payout's own transaction.
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(1)),
+				sats_to_base_units(10_000_000)
+			));
+			next_block();
+			let id = ActiveProposal::<Test>::get().unwrap();
+			approve_by(&[1, 2, 3], id);
+			sign_pending_sessions();
+			next_block();
+			let signed = SignedTransactions::<Test>::get(id).unwrap().to_vec();
+			let own = Transaction::from_bytes(&signed).unwrap();
+			assert_noop!(report(&mut chain, &own), Error::<Test>::ApprovedTransaction);
+			assert_eq!(TheftShortfall::<Test>::get(), 0);
+		});
+	}
+
+	#[test]
+	fn a_theft_of_the_inputs_in_flight_ends_the_proposal_and_its_requests_wait_again() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let outpoint = fund_alice(&mut chain, 54, 40_000_000);
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(1)),
+				sats_to_base_units(10_000_000)
+			));
+			next_block();
+			let id = ActiveProposal::<Test>::get().unwrap();
+			approve_by(&[1, 2, 3], id);
+			sign_pending_sessions();
+			next_block();
+			assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Signed);
+			// A threshold signs away the input of the signed payout instead.
+			let theft = theft_tx(&[outpoint], 39_990_000);
+			assert_ok!(report(&mut chain, &theft));
+			assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::SpentByTheft);
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			assert_eq!(Withdrawals::<Test>::get(1).unwrap().status, WithdrawalStatus::Queued);
+			assert_eq!(Ledger::<Test>::get().pending_withdrawal_sats, 10_000_000);
+			// Nothing left to pay it from: it waits (and times out into a refund, as any).
+			next_block();
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			// Later coins pay it.
+			fund_alice(&mut chain, 55, 30_000_000);
+			run_to_block(System::block_number() + 40);
+			let next = ActiveProposal::<Test>::get().expect("a new payout");
+			assert_ne!(next, id);
+		});
+	}
+}
