@@ -72,9 +72,9 @@ mod invariants;
 mod mock;
 pub mod proposals;
 pub mod runtime_api;
-pub mod theft;
 #[cfg(test)]
 mod tests;
+pub mod theft;
 mod types;
 mod unsigned;
 pub mod weights;

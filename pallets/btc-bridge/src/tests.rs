@@ -1740,11 +1740,26 @@ mod theft {
 		}
 	}
 
+	/// Mines `tx` with its confirmations, then proves it a theft.
 	fn report(chain: &mut BitcoinChain, tx: &Transaction) -> sp_runtime::DispatchResult {
 		let (block, proof) = confirm(chain, tx, 3);
+		report_mined(tx, proof, block)
+	}
+
+	fn report_mined(
+		tx: &Transaction,
+		proof: pallet_btc_light_client::MerkleProof,
+		block: tapchain_primitives::bitcoin::BlockHash,
+	) -> sp_runtime::DispatchResult {
 		BtcBridge::report_theft(RuntimeOrigin::signed(42), tx.to_bytes(), proof, block)
 			.map(|_| ())
 			.map_err(|e| e.error)
+	}
+
+	/// Mines `tx`, then checks that its proof is refused with `error` and changes nothing.
+	fn assert_refused(chain: &mut BitcoinChain, tx: &Transaction, error: Error<Test>) {
+		let (block, proof) = confirm(chain, tx, 3);
+		assert_noop!(report_mined(tx, proof, block), error);
 	}
 
 	#[test]
@@ -1794,11 +1809,11 @@ mod theft {
 			let outpoint = fund_alice(&mut chain, 52, 40_000_000);
 			// A transaction spending nothing of the bridge's.
 			let unrelated = wallet_tx(53, vec![TxOut { value_sats: 5, script_pubkey: vec![0x51] }]);
-			assert_noop!(report(&mut chain, &unrelated), Error::<Test>::NotACustodySpend);
+			assert_refused(&mut chain, &unrelated, Error::<Test>::NotACustodySpend);
 			// A script-path spend: the recovery committee's leaf.
 			let mut recovery = theft_tx(&[outpoint], 39_990_000);
 			recovery.inputs[0].witness = vec![vec![1; 64], vec![0x20; 34], vec![0xc0; 33]];
-			assert_noop!(report(&mut chain, &recovery), Error::<Test>::NotAKeyPathSpend);
+			assert_refused(&mut chain, &recovery, Error::<Test>::NotAKeyPathSpend);
 			// An approved payout's own transaction.
 			assert_ok!(BtcBridge::request_withdrawal(
 				RuntimeOrigin::signed(ALICE_ACCOUNT),
@@ -1812,7 +1827,7 @@ mod theft {
 			next_block();
 			let signed = SignedTransactions::<Test>::get(id).unwrap().to_vec();
 			let own = Transaction::from_bytes(&signed).unwrap();
-			assert_noop!(report(&mut chain, &own), Error::<Test>::ApprovedTransaction);
+			assert_refused(&mut chain, &own, Error::<Test>::ApprovedTransaction);
 			assert_eq!(TheftShortfall::<Test>::get(), 0);
 		});
 	}
@@ -1845,8 +1860,17 @@ mod theft {
 			assert_eq!(ActiveProposal::<Test>::get(), None);
 			// Later coins pay it.
 			fund_alice(&mut chain, 55, 30_000_000);
-			run_to_block(System::block_number() + 40);
+			next_block();
 			let next = ActiveProposal::<Test>::get().expect("a new payout");
+			assert_eq!(
+				Proposals::<Test>::get(next)
+					.unwrap()
+					.payouts
+					.iter()
+					.map(|(w, _)| *w)
+					.collect::<Vec<_>>(),
+				vec![1]
+			);
 			assert_ne!(next, id);
 		});
 	}

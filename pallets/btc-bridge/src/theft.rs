@@ -47,10 +47,7 @@ impl<T: Config> Pallet<T> {
 			RequiredConfirmations::<T>::get(),
 		)
 		.map_err(Error::<T>::InvalidProof)?;
-		ensure!(
-			!ProvenThefts::<T>::contains_key(inclusion.txid),
-			Error::<T>::TheftAlreadyProven
-		);
+		ensure!(!ProvenThefts::<T>::contains_key(inclusion.txid), Error::<T>::TheftAlreadyProven);
 		if let Some(proposal) =
 			ProposalByTxid::<T>::get(inclusion.txid).and_then(Proposals::<T>::get)
 		{
@@ -101,17 +98,14 @@ impl<T: Config> Pallet<T> {
 	/// are queued again and the reserve gets back what they committed. Returns them.
 	fn end_proposals_spending(stolen: &[(OutPoint, BridgeUtxo)]) -> Vec<ProposalId> {
 		let family = Self::family_in_flight();
-		let spends_stolen = family.first().and_then(|id| Proposals::<T>::get(id)).is_some_and(
-			|active| active.inputs.iter().any(|(o, _, _)| stolen.iter().any(|(s, _)| s == o)),
-		);
-		if !spends_stolen {
+		// The family shares its inputs and payouts: the active member speaks for all.
+		let Some(active) = family.first().copied().and_then(Proposals::<T>::get) else {
+			return Vec::new();
+		};
+		if !active.inputs.iter().any(|(o, _, _)| stolen.iter().any(|(s, _)| s == o)) {
 			return Vec::new();
 		}
-		let payouts = family
-			.first()
-			.and_then(|id| Proposals::<T>::get(id))
-			.map(|p| p.payouts)
-			.unwrap_or_default();
+		let payouts = active.payouts;
 		let committed = Ledger::<T>::get().reserve_committed_sats;
 		for id in &family {
 			Proposals::<T>::mutate(id, |member| {

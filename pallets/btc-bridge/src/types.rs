@@ -214,11 +214,12 @@ impl<BlockNumber> ProposalStatus<BlockNumber> {
 	pub fn may_have_been_signed(&self) -> bool {
 		matches!(
 			self,
-			Self::Approved |
-				Self::Signing | Self::Signed |
-				Self::Confirmed { .. } |
-				Self::Superseded { .. } |
-				Self::SpentByTheft
+			Self::Approved
+				| Self::Signing
+				| Self::Signed
+				| Self::Confirmed { .. }
+				| Self::Superseded { .. }
+				| Self::SpentByTheft
 		)
 	}
 }
