@@ -141,11 +141,7 @@ impl<T: Config> Pallet<T> {
 		if let Some(reason) = refund {
 			Self::refund(&ids, reason);
 		}
-		Ledger::<T>::mutate(|ledger| {
-			ledger.reserve_committed_sats =
-				ledger.reserve_committed_sats.saturating_sub(proposal.reserve_fee_sats);
-			ledger.reserve_sats = ledger.reserve_sats.saturating_add(proposal.reserve_fee_sats);
-		});
+		Self::release_reserve(proposal.reserve_fee_sats);
 		for (_, session_id) in &proposal.signing_sessions {
 			T::Custody::close_session(*session_id);
 		}
@@ -633,16 +629,8 @@ impl<T: Config> Pallet<T> {
 		let Ok(sighashes) = key_spend_sighashes(&built.transaction, &prevouts) else {
 			return false;
 		};
-		Ledger::<T>::mutate(|ledger| {
-			ledger.reserve_sats = ledger.reserve_sats.saturating_sub(reserve_fee_sats);
-			ledger.reserve_committed_sats =
-				ledger.reserve_committed_sats.saturating_add(reserve_fee_sats);
-		});
-		let proposal_id = NextProposalId::<T>::mutate(|next| {
-			let id = (*next).max(1);
-			*next = id + 1;
-			id
-		});
+		Self::commit_reserve(reserve_fee_sats);
+		let proposal_id = Self::allocate_proposal_id();
 		let txid = built.transaction.txid();
 		let withdrawals: Vec<WithdrawalId> = built.payouts.iter().map(|(id, _)| *id).collect();
 		let deadline = now.saturating_add(T::VotingBlocks::get());
@@ -726,10 +714,7 @@ impl<T: Config> Pallet<T> {
 		let extra = proposal
 			.reserve_fee_sats
 			.saturating_sub(replaced.as_ref().map_or(0, |p| p.reserve_fee_sats));
-		Ledger::<T>::mutate(|ledger| {
-			ledger.reserve_committed_sats = ledger.reserve_committed_sats.saturating_sub(extra);
-			ledger.reserve_sats = ledger.reserve_sats.saturating_add(extra);
-		});
+		Self::release_reserve(extra);
 		for (_, session_id) in &proposal.signing_sessions {
 			T::Custody::close_session(*session_id);
 		}
@@ -863,6 +848,31 @@ impl<T: Config> Pallet<T> {
 		})
 	}
 
+	/// The next proposal id (ids start at 1).
+	fn allocate_proposal_id() -> ProposalId {
+		NextProposalId::<T>::mutate(|next| {
+			let id = (*next).max(1);
+			*next = id + 1;
+			id
+		})
+	}
+
+	/// Moves `sats` of the reserve to the proposal in flight's fee.
+	fn commit_reserve(sats: u64) {
+		Ledger::<T>::mutate(|ledger| {
+			ledger.reserve_sats = ledger.reserve_sats.saturating_sub(sats);
+			ledger.reserve_committed_sats = ledger.reserve_committed_sats.saturating_add(sats);
+		});
+	}
+
+	/// Gives `sats` committed to a proposal's fee back to the reserve.
+	pub(crate) fn release_reserve(sats: u64) {
+		Ledger::<T>::mutate(|ledger| {
+			ledger.reserve_committed_sats = ledger.reserve_committed_sats.saturating_sub(sats);
+			ledger.reserve_sats = ledger.reserve_sats.saturating_add(sats);
+		});
+	}
+
 	/// The signed transaction in flight waits for its proof from the light client's tip.
 	fn start_fee_bump_clock() {
 		match pallet_btc_light_client::BestTip::<T>::get() {
@@ -879,16 +889,8 @@ impl<T: Config> Pallet<T> {
 		mut bump: Proposal<T>,
 		extra_sats: u64,
 	) {
-		Ledger::<T>::mutate(|ledger| {
-			ledger.reserve_sats = ledger.reserve_sats.saturating_sub(extra_sats);
-			ledger.reserve_committed_sats =
-				ledger.reserve_committed_sats.saturating_add(extra_sats);
-		});
-		let proposal_id = NextProposalId::<T>::mutate(|next| {
-			let id = (*next).max(1);
-			*next = id + 1;
-			id
-		});
+		Self::commit_reserve(extra_sats);
+		let proposal_id = Self::allocate_proposal_id();
 		let deadline = now.saturating_add(T::VotingBlocks::get());
 		bump.status = ProposalStatus::Voting { deadline };
 		bump.created_at = now;

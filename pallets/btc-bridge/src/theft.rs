@@ -106,7 +106,6 @@ impl<T: Config> Pallet<T> {
 			return Vec::new();
 		}
 		let payouts = active.payouts;
-		let committed = Ledger::<T>::get().reserve_committed_sats;
 		for id in &family {
 			Proposals::<T>::mutate(id, |member| {
 				if let Some(member) = member {
@@ -128,10 +127,7 @@ impl<T: Config> Pallet<T> {
 			});
 			Self::enqueue(*withdrawal);
 		}
-		Ledger::<T>::mutate(|ledger| {
-			ledger.reserve_committed_sats = 0;
-			ledger.reserve_sats = ledger.reserve_sats.saturating_add(committed);
-		});
+		Self::release_reserve(Ledger::<T>::get().reserve_committed_sats);
 		InFlightSince::<T>::kill();
 		FeeBumpBlockedFor::<T>::kill();
 		ActiveProposal::<T>::kill();
