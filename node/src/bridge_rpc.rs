@@ -93,8 +93,8 @@ pub struct ProposalView {
 	pub rejections: u32,
 }
 
-/// The bridge's books, in sats: custody UTXOs add up to `issued + pendingWithdrawals +
-/// unclaimed + reserve + reserveCommitted`.
+/// The bridge's books, in sats: custody UTXOs and the theft shortfall add up to `issued +
+/// pendingWithdrawals + unclaimed + reserve + reserveCommitted`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackingView {
@@ -112,6 +112,9 @@ pub struct BackingView {
 	pub reserve_sats: u64,
 	/// The reserve committed to the transaction in flight.
 	pub reserve_committed_sats: u64,
+	/// Proven stolen and not made good by slashing the key's members: `utxoSats +
+	/// theftShortfallSats` is the books' total.
+	pub theft_shortfall_sats: u64,
 }
 
 /// A signed bridge transaction.
@@ -297,6 +300,7 @@ where
 			unclaimed_sats: backing.ledger.unclaimed_sats,
 			reserve_sats: backing.ledger.reserve_sats,
 			reserve_committed_sats: backing.ledger.reserve_committed_sats,
+			theft_shortfall_sats: backing.theft_shortfall_sats,
 		})
 	}
 

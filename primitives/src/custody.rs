@@ -672,6 +672,20 @@ pub trait ThresholdCustody<AccountId> {
 	fn retire_epoch(epoch: u32) -> bool;
 	/// Reports validators that cast no vote on a proposal within its window.
 	fn report_vote_silence(validators: &[AccountId]);
+	/// Slashes the members of `epoch` for a proven theft of `stolen_sats` by its key: a
+	/// FROST signature does not say which members signed, so each member loses the same
+	/// share of the stake it has at risk, `stolen_sats` in all at most. The slashed BTC is
+	/// burned: what the bridge owes its holders is that much less.
+	fn slash_for_theft(epoch: u32, stolen_sats: u64) -> TheftSlash;
+}
+
+/// What slashing a key epoch's members for a theft did.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct TheftSlash {
+	/// Sats of the members' stake burned.
+	pub burned_sats: u64,
+	/// Members whose stake was looked at (the work done, for weight).
+	pub members: u32,
 }
 
 #[cfg(test)]

@@ -22,6 +22,9 @@ pub struct Metrics {
 	pub deposits_credited: IntCounter,
 	pub broadcasts: IntCounter,
 	pub withdrawal_proofs_submitted: IntCounter,
+	/// Transactions seen spending bridge coins without approval, not yet proven.
+	pub suspected_thefts: IntGauge,
+	pub theft_proofs_submitted: IntCounter,
 	/// Failed rounds and refusals, by source (`bitcoind`, `chain`, `broadcast`).
 	pub errors: IntCounterVec,
 }
@@ -76,6 +79,14 @@ impl Metrics {
 			withdrawal_proofs_submitted: counter(
 				"withdrawal_proofs_submitted_total",
 				"Withdrawal proofs submitted",
+			),
+			suspected_thefts: gauge(
+				"suspected_thefts",
+				"Transactions spending bridge coins without approval, not yet proven",
+			),
+			theft_proofs_submitted: counter(
+				"theft_proofs_submitted_total",
+				"Theft proofs submitted",
 			),
 			errors,
 			registry,

@@ -1,5 +1,6 @@
 //! One relaying round: headers in, deposit proofs in, signed withdrawals out and their proofs
-//! back in. Every decision is taken from what the chain says now (the light client's tip,
+//! back in, and the proof of any transaction that spends the bridge's coins without approval
+//! (a theft). Every decision is taken from what the chain says now (the light client's tip,
 //! the bridge's records, its required confirmations), so a restarted relayer, or several at
 //! once, only ever repeat work the chain refuses or ignores.
 
@@ -10,7 +11,7 @@ use crate::{
 };
 use bitcoin::{hashes::Hash, Block};
 use std::{
-	collections::BTreeMap,
+	collections::{BTreeMap, BTreeSet},
 	time::{Duration, Instant},
 };
 use tapchain_primitives::bitcoin::{
@@ -93,7 +94,8 @@ struct FoundTx {
 	block_hash: BitcoinBlockHash,
 	tx_index: u32,
 	branch: Vec<[u8; 32]>,
-	/// Outputs of interest (deposit outputs).
+	/// Outputs of interest (deposit outputs), or for a suspected theft the bridge coins it
+	/// spends (input indices).
 	vouts: Vec<u32>,
 	/// The relayer's last submission of its proof.
 	submitted: Option<Submission>,
@@ -153,6 +155,13 @@ pub struct Relayer {
 	/// fee bumps replace. They spend the same inputs, so at most one confirms; the newest is
 	/// broadcast, and whichever is mined is proven.
 	withdrawals: Vec<Withdrawal>,
+	/// Outpoints the bridge holds or may come to hold: its UTXO set when the relayer started,
+	/// and every output to a custody script seen since. A transaction spending one that is no
+	/// approved proposal's is a theft candidate (the chain decides).
+	custody_outpoints: BTreeSet<bitcoin::OutPoint>,
+	custody_outpoints_loaded: bool,
+	/// Suspected thefts seen in blocks, until proven or cleared.
+	suspected_thefts: BTreeMap<BitcoinTxid, FoundTx>,
 }
 
 /// What a round did, for logs and tests.
@@ -162,6 +171,7 @@ pub struct RoundReport {
 	pub deposits_submitted: u32,
 	pub broadcasts: u32,
 	pub withdrawal_proofs_submitted: u32,
+	pub theft_proofs_submitted: u32,
 }
 
 /// bitcoind's `chain` name for a network.
@@ -192,6 +202,9 @@ impl Relayer {
 			deposit_scripts: Vec::new(),
 			pending_deposits: BTreeMap::new(),
 			withdrawals: Vec::new(),
+			custody_outpoints: BTreeSet::new(),
+			custody_outpoints_loaded: false,
+			suspected_thefts: BTreeMap::new(),
 		}
 	}
 
@@ -215,12 +228,31 @@ impl Relayer {
 		let mut report = RoundReport::default();
 		self.account_nonce = self.chain.account_nonce()?;
 		report.headers_submitted = self.sync_headers()?;
+		self.load_custody_outpoints()?;
 		self.scan_blocks()?;
 		report.deposits_submitted = self.process_deposits()?;
 		let (broadcasts, proofs) = self.process_withdrawal()?;
 		report.broadcasts = broadcasts;
 		report.withdrawal_proofs_submitted = proofs;
+		report.theft_proofs_submitted = self.process_thefts()?;
 		Ok(report)
+	}
+
+	/// Once per process: the bridge's UTXO set, before blocks are scanned (later coins are
+	/// seen as outputs to a custody script in the blocks scanned).
+	fn load_custody_outpoints(&mut self) -> Result<(), RelayError> {
+		if self.custody_outpoints_loaded {
+			return Ok(());
+		}
+		for outpoint in self.chain.bridge_utxos()? {
+			self.custody_outpoints.insert(bitcoin::OutPoint {
+				txid: BitcoinTxid::from_byte_array(outpoint.txid.0),
+				vout: outpoint.vout,
+			});
+		}
+		log::info!(target: LOG_TARGET, "watching {} custody outputs for unapproved spends", self.custody_outpoints.len());
+		self.custody_outpoints_loaded = true;
+		Ok(())
 	}
 
 	/// Submits the headers the light client misses, from the last block it shares with
@@ -339,6 +371,7 @@ impl Relayer {
 			block.txdata.iter().map(|tx| Txid(tx.compute_txid().to_byte_array())).collect();
 		for (index, tx) in block.txdata.iter().enumerate() {
 			let txid = tx.compute_txid();
+			let spent_custody = spent_custody_inputs(tx, &self.custody_outpoints);
 			let vouts: Vec<u32> = tx
 				.output
 				.iter()
@@ -350,7 +383,27 @@ impl Relayer {
 				})
 				.map(|(vout, _)| vout as u32)
 				.collect();
+			for vout in &vouts {
+				self.custody_outpoints.insert(bitcoin::OutPoint { txid, vout: *vout });
+			}
 			let is_withdrawal = self.withdrawals.iter().any(|w| w.txid == txid);
+			if !spent_custody.is_empty() && !is_withdrawal {
+				// Checked against the chain before anything is submitted: a bridge
+				// transaction the relayer does not carry (another relayer's) is not a theft.
+				log::warn!(target: LOG_TARGET, "transaction {txid} in block {hash} spends custody outputs; checking whether the bridge approved it");
+				self.suspected_thefts.insert(
+					txid,
+					FoundTx {
+						raw: bitcoin::consensus::serialize(tx),
+						block_hash: *hash,
+						tx_index: index as u32,
+						branch: merkle_branch(&txids, index).expect("index is in the block"),
+						vouts: spent_custody.clone(),
+						submitted: None,
+						attempts: 0,
+					},
+				);
+			}
 			if vouts.is_empty() && !is_withdrawal {
 				continue;
 			}
@@ -448,6 +501,88 @@ impl Relayer {
 			pending.attempts += 1;
 		}
 		self.metrics.pending_deposits.set(self.pending_deposits.len() as i64);
+		Ok(submitted)
+	}
+
+	/// Proves every suspected theft the light client sees with the bridge's confirmations,
+	/// unless it is the bridge's own transaction, already proven, or spends nothing the bridge
+	/// still holds.
+	fn process_thefts(&mut self) -> Result<u32, RelayError> {
+		let required = self.chain.required_confirmations()?;
+		let mut submitted = 0;
+		let txids: Vec<BitcoinTxid> = self.suspected_thefts.keys().cloned().collect();
+		for txid in txids {
+			let found = self.suspected_thefts[&txid].clone();
+			if self.bitcoind.block_confirmations(&found.block_hash)? < 1 {
+				log::info!(target: LOG_TARGET, "suspected theft {txid} left bitcoind's best chain with block {}", found.block_hash);
+				self.suspected_thefts.remove(&txid);
+				continue;
+			}
+			let chain_txid = Txid(txid.to_byte_array());
+			if self.chain.is_bridge_transaction(chain_txid)? {
+				log::info!(target: LOG_TARGET, "{txid} is a bridge transaction: approved, not a theft");
+				self.suspected_thefts.remove(&txid);
+				continue;
+			}
+			if self.chain.theft_proven(chain_txid)? {
+				if found.submitted.is_some() {
+					log::error!(target: LOG_TARGET, "THEFT proven: transaction {txid} spent bridge coins without approval; the key's members are slashed");
+				}
+				self.suspected_thefts.remove(&txid);
+				continue;
+			}
+			let tx: bitcoin::Transaction =
+				bitcoin::consensus::deserialize(&found.raw).map_err(|e| {
+					RelayError::Fatal(format!("a block transaction re-encoded badly: {e}"))
+				})?;
+			let mut holds_any = false;
+			for input in &found.vouts {
+				let outpoint = tx.input[*input as usize].previous_output;
+				holds_any |= self.chain.is_bridge_utxo(tapchain_primitives::bitcoin::OutPoint {
+					txid: Txid(outpoint.txid.to_byte_array()),
+					vout: outpoint.vout,
+				})?;
+			}
+			if !holds_any {
+				log::info!(target: LOG_TARGET, "{txid} spends no coin the bridge holds now");
+				self.suspected_thefts.remove(&txid);
+				continue;
+			}
+			let confirmations = self.light_client_confirmations(&found)?;
+			if confirmations.is_none_or(|c| c < required)
+				|| found.submitted.is_some_and(|s| {
+					!s.may_resubmit(self.account_nonce, self.config.resubmit_after)
+				}) {
+				continue;
+			}
+			if found.attempts >= MAX_ATTEMPTS {
+				log::error!(target: LOG_TARGET, "transaction {txid} spends bridge coins and its theft proof was not accepted after {MAX_ATTEMPTS} tries; giving up on it (see the chain's events for the reason)");
+				self.metrics.errors.with_label_values(&["theft"]).inc();
+				self.suspected_thefts.remove(&txid);
+				continue;
+			}
+			let proof = self.proof(&found)?;
+			let submission = match self.chain.report_theft(
+				found.raw.clone(),
+				proof,
+				&found.block_hash,
+			) {
+				Ok(nonce) => {
+					log::error!(target: LOG_TARGET, "THEFT: transaction {txid} spends bridge coins without approval; proof submitted");
+					self.metrics.theft_proofs_submitted.inc();
+					submitted += 1;
+					Submission { nonce, at: Instant::now() }
+				},
+				Err(error) => {
+					log::warn!(target: LOG_TARGET, "theft proof of {txid} not submitted: {error}");
+					Submission { nonce: u32::MAX, at: Instant::now() }
+				},
+			};
+			let pending = self.suspected_thefts.get_mut(&txid).expect("listed");
+			pending.submitted = Some(submission);
+			pending.attempts += 1;
+		}
+		self.metrics.suspected_thefts.set(self.suspected_thefts.len() as i64);
 		Ok(submitted)
 	}
 
@@ -616,5 +751,71 @@ impl Relayer {
 			}
 		}
 		Ok(())
+	}
+}
+
+/// The inputs of `tx` spending one of `custody` by the key path (a script-path spend is the
+/// recovery committee's, not a theft), as indices.
+fn spent_custody_inputs(
+	tx: &bitcoin::Transaction,
+	custody: &BTreeSet<bitcoin::OutPoint>,
+) -> Vec<u32> {
+	if tx.is_coinbase() {
+		return Vec::new();
+	}
+	tx.input
+		.iter()
+		.enumerate()
+		.filter(|(_, input)| custody.contains(&input.previous_output))
+		.filter(|(_, input)| {
+			let witness: Vec<&[u8]> = input.witness.iter().collect();
+			let signature = |item: &[u8]| matches!(item.len(), 64 | 65);
+			match witness[..] {
+				[sig] => signature(sig),
+				[sig, annex] => signature(sig) && annex.first() == Some(&0x50),
+				_ => false,
+			}
+		})
+		.map(|(index, _)| index as u32)
+		.collect()
+}
+
+#[cfg(test)]
+mod tests {
+	use super::*;
+	use bitcoin::{hashes::Hash as _, OutPoint, Sequence, TxIn, Witness};
+
+	fn spend(outpoints: &[(OutPoint, Vec<Vec<u8>>)]) -> bitcoin::Transaction {
+		bitcoin::Transaction {
+			version: bitcoin::transaction::Version::TWO,
+			lock_time: bitcoin::absolute::LockTime::ZERO,
+			input: outpoints
+				.iter()
+				.map(|(outpoint, witness)| TxIn {
+					previous_output: *outpoint,
+					sequence: Sequence::ENABLE_RBF_NO_LOCKTIME,
+					witness: Witness::from_slice(witness),
+					..Default::default()
+				})
+				.collect(),
+			output: vec![],
+		}
+	}
+
+	#[test]
+	fn a_key_path_spend_of_a_custody_output_is_suspected_and_nothing_else() {
+		let custody_coin = OutPoint { txid: bitcoin::Txid::from_byte_array([1; 32]), vout: 0 };
+		let other_coin = OutPoint { txid: bitcoin::Txid::from_byte_array([2; 32]), vout: 0 };
+		let custody: BTreeSet<OutPoint> = [custody_coin].into();
+		let key_path = vec![vec![7u8; 64]];
+		let tx = spend(&[(other_coin, key_path.clone()), (custody_coin, key_path.clone())]);
+		assert_eq!(spent_custody_inputs(&tx, &custody), vec![1]);
+		// With an annex, and a 65-byte signature (a sighash type byte).
+		let tx = spend(&[(custody_coin, vec![vec![7; 65], vec![0x50, 1]])]);
+		assert_eq!(spent_custody_inputs(&tx, &custody), vec![0]);
+		// The recovery leaf's script path, and spends of other coins, are not suspected.
+		let script_path = vec![vec![7; 64], vec![0x20; 34], vec![0xc0; 33]];
+		assert!(spent_custody_inputs(&spend(&[(custody_coin, script_path)]), &custody).is_empty());
+		assert!(spent_custody_inputs(&spend(&[(other_coin, key_path)]), &custody).is_empty());
 	}
 }

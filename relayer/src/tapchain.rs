@@ -144,6 +144,7 @@ pub const USED_BY_THE_RELAYER: UsedItems = UsedItems {
 		("BtcLightClient", "submit_headers"),
 		("BtcBridge", "submit_deposit"),
 		("BtcBridge", "submit_withdrawal_proof"),
+		("BtcBridge", "report_theft"),
 	],
 	storage: &[
 		("System", "Account"),
@@ -151,6 +152,8 @@ pub const USED_BY_THE_RELAYER: UsedItems = UsedItems {
 		("BtcBridge", "RequiredConfirmations"),
 		("BtcBridge", "Deposits"),
 		("BtcBridge", "ProposalByTxid"),
+		("BtcBridge", "Utxos"),
+		("BtcBridge", "ProvenThefts"),
 	],
 	constants: &[("BtcLightClient", "MaxHeadersPerSubmission")],
 	runtime_apis: &[
@@ -407,6 +410,47 @@ impl TapchainClient {
 		})
 	}
 
+	/// Every custody UTXO the bridge holds now: the coins only an approved transaction may
+	/// spend.
+	pub fn bridge_utxos(&self) -> Result<Vec<OutPoint>, ChainError> {
+		self.at_best(|at| async move {
+			let address = runtime::storage().btc_bridge().utxos();
+			let mut entries = at.storage().iter(address, ()).await.map_err(rpc_error)?;
+			let mut outpoints = Vec::new();
+			while let Some(entry) = entries.next().await {
+				let entry = entry.map_err(rpc_error)?;
+				let (Static(outpoint),) = entry
+					.key()
+					.map_err(bad_reply("bridge UTXO key"))?
+					.decode()
+					.map_err(bad_reply("bridge UTXO key"))?;
+				outpoints.push(outpoint);
+			}
+			Ok(outpoints)
+		})
+	}
+
+	/// Whether `outpoint` is one of the bridge's custody UTXOs now.
+	pub fn is_bridge_utxo(&self, outpoint: OutPoint) -> Result<bool, ChainError> {
+		self.at_best(|at| async move {
+			let address = runtime::storage().btc_bridge().utxos();
+			Ok(at
+				.storage()
+				.try_fetch(address, (Static(outpoint),))
+				.await
+				.map_err(rpc_error)?
+				.is_some())
+		})
+	}
+
+	/// Whether the theft by `txid` is proven already.
+	pub fn theft_proven(&self, txid: Txid) -> Result<bool, ChainError> {
+		self.at_best(|at| async move {
+			let address = runtime::storage().btc_bridge().proven_thefts();
+			Ok(at.storage().try_fetch(address, (Static(txid),)).await.map_err(rpc_error)?.is_some())
+		})
+	}
+
 	/// The relayer account's nonce on chain (transactions included so far).
 	pub fn account_nonce(&self) -> Result<u32, ChainError> {
 		let account = self.account();
@@ -538,6 +582,18 @@ impl TapchainClient {
 			proof,
 			block_hash,
 		))
+	}
+
+	/// Proves a theft: a transaction spending bridge UTXOs that no approved proposal made,
+	/// with its inclusion proof and block (free of fees when accepted).
+	pub fn report_theft(
+		&self,
+		raw_tx: Vec<u8>,
+		proof: MerkleProof,
+		block_hash: &bitcoin::BlockHash,
+	) -> Result<u32, ChainError> {
+		let block_hash = Static(chain_block_hash(block_hash));
+		self.submit(&runtime::tx().btc_bridge().report_theft(raw_tx, proof, block_hash))
 	}
 
 	/// Signs `call` with the relayer's account (next nonce, counting the pool) and submits

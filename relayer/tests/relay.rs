@@ -4,7 +4,10 @@
 //! relayer restarted mid-way, running beside a second one, without double credit), and a
 //! withdrawal leaves: broadcast to btc-sim, accepted by Bitcoin Core's interpreter there, held
 //! out of blocks by a fee rate too low for btc-sim's miners, bumped by the bridge (BIP-125
-//! replacement, extra fee from the reserve), mined, proven, paid.
+//! replacement, extra fee from the reserve), mined, proven, paid. Then three of the four
+//! validators, a threshold of the custody key, sign away the bridge's change with their real
+//! key shares outside the chain: the relayers prove the theft, the key's members are slashed
+//! and the backing is whole again.
 
 #[path = "../../node/tests/common/mod.rs"]
 mod common;
@@ -108,6 +111,90 @@ fn deposit_recorded(node: &Node, txid: &bitcoin::Txid, vout: u32) -> bool {
 	.ok()
 	.flatten()
 	.is_some()
+}
+
+/// A storage value at the node's best block, if set.
+fn storage<T: Decode>(node: &Node, key: Vec<u8>) -> Option<T> {
+	let value = node.rpc("state_getStorage", json!([format!("0x{}", hex::encode(key))])).unwrap();
+	(!value.is_null()).then(|| T::decode(&mut hex_decode(&value).as_slice()).unwrap())
+}
+
+/// The custody signer's key store of a node started with `--tmp` (the base path is in the
+/// database path the node logs): `<base>/chains/<chain>/custody`.
+fn custody_dir(node: &Node) -> std::path::PathBuf {
+	let log = node.log_tail(usize::MAX);
+	let database = log
+		.lines()
+		.find_map(|line| line.split("RocksDb at ").nth(1))
+		.expect("the node logs its database path")
+		.trim();
+	let chain_dir = std::path::Path::new(database).parent().and_then(|db| db.parent());
+	chain_dir.expect("<base>/chains/<chain>/db/full").join("custody")
+}
+
+/// What a threshold of the key's members sign outside the chain: `tx`'s key-path inputs
+/// (spending `prevouts`), each with its BIP-341 signature aggregated from their shares.
+fn sign_as_thieves(
+	thieves: &mut [(u16, tapchain_signer::Signer)],
+	epoch: &pallet_btc_custody::EpochOf<tapchain_runtime::Runtime>,
+	tx: &mut bitcoin::Transaction,
+	prevouts: &[bitcoin::TxOut],
+) {
+	use bitcoin::hashes::Hash;
+	use std::collections::BTreeMap;
+	use tapchain_primitives::custody::CustodyMessage;
+	let messages: Vec<[u8; 32]> = (0..tx.input.len())
+		.map(|i| {
+			bitcoin::sighash::SighashCache::new(&*tx)
+				.taproot_key_spend_signature_hash(
+					i,
+					&bitcoin::sighash::Prevouts::All(prevouts),
+					bitcoin::TapSighashType::Default,
+				)
+				.unwrap()
+				.to_byte_array()
+		})
+		.collect();
+	// No session of the chain: an id it never gives out.
+	let session_id = u64::MAX;
+	let mut commitments = BTreeMap::new();
+	for (index, signer) in thieves.iter_mut() {
+		let signed =
+			signer.signing_commit(epoch.dkg_id, *index, session_id, 0, messages.len()).unwrap();
+		let CustodyMessage::SigningCommitment(m) = signed.message else { panic!("a commitment") };
+		commitments.insert(*index, m.commitments);
+	}
+	let merkle_root = epoch.recovery.map(|leaf| leaf.leaf_hash());
+	let mut shares = BTreeMap::new();
+	for (index, signer) in thieves.iter_mut() {
+		let signed = signer
+			.signing_shares(
+				epoch.dkg_id,
+				*index,
+				session_id,
+				0,
+				&messages,
+				&commitments,
+				merkle_root.as_ref(),
+			)
+			.unwrap();
+		let CustodyMessage::SignatureShares(m) = signed.message else { panic!("shares") };
+		shares.insert(*index, m.shares);
+	}
+	let package =
+		frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&epoch.public_key_package).unwrap();
+	for (position, message) in messages.iter().enumerate() {
+		let signature = pallet_btc_custody::frost_checks::aggregate(
+			&package,
+			message,
+			position,
+			&commitments,
+			&shares,
+			merkle_root.as_ref(),
+		)
+		.unwrap();
+		tx.input[position].witness = bitcoin::Witness::from_slice(&[signature.to_vec()]);
+	}
 }
 
 fn sim_call(sim: &SimNode, method: &str, params: Value) -> Value {
@@ -323,12 +410,88 @@ fn the_relayer_carries_headers_reorgs_deposits_and_withdrawals_between_btc_sim_a
 	relayer.assert_running();
 	second.assert_running();
 
+	// A theft: Alice's, Bob's and Charlie's nodes (a threshold of the key, t = 3 of 4) sign a
+	// transaction paying the bridge's change to themselves, with their real key shares and
+	// no session of the chain. Bitcoin Core's interpreter accepts it; the relayers prove it.
+	let epoch: pallet_btc_custody::EpochOf<tapchain_runtime::Runtime> =
+		storage(node, pallet_btc_custody::Epochs::<tapchain_runtime::Runtime>::hashed_key_for(0))
+			.expect("key epoch 0");
+	let genesis: [u8; 32] =
+		hex_decode(&node.rpc("chain_getBlockHash", json!([0])).unwrap()).try_into().unwrap();
+	let mut thieves: Vec<(u16, tapchain_signer::Signer)> = nodes[..3]
+		.iter()
+		.map(|n| {
+			let signer = tapchain_signer::Signer::open(custody_dir(n), genesis).unwrap();
+			let index = epoch.members.iter().position(|(_, id)| *id == signer.identity()).unwrap();
+			(index as u16 + 1, signer)
+		})
+		.collect();
+	let payout = sim.chain().confirmed_tx(&txid).unwrap().0.clone();
+	let custody_script = bitcoin::ScriptBuf::from_bytes(hex_decode(&address["scriptPubKey"]));
+	let change_vout = payout.output.iter().position(|o| o.script_pubkey == custody_script);
+	let change_vout = change_vout.expect("the payout's change to custody") as u32;
+	let change = payout.output[change_vout as usize].clone();
+	let thieves_address =
+		Address::from_str("bcrt1qq6hag67dl53wl99vzg42z8eyzfz2xlkvwk6f7m").unwrap().assume_checked();
+	let mut theft = bitcoin::Transaction {
+		version: bitcoin::transaction::Version::TWO,
+		lock_time: bitcoin::absolute::LockTime::ZERO,
+		input: vec![bitcoin::TxIn {
+			previous_output: bitcoin::OutPoint { txid, vout: change_vout },
+			sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+			..Default::default()
+		}],
+		output: vec![bitcoin::TxOut {
+			value: change.value - Amount::from_sat(5_000),
+			script_pubkey: thieves_address.script_pubkey(),
+		}],
+	};
+	sign_as_thieves(&mut thieves, &epoch, &mut theft, &[change.clone()]);
+	let backing_before = node.rpc("bridge_backing", json!([])).unwrap();
+	let issuance_key = pallet_balances::TotalIssuance::<tapchain_runtime::Runtime>::hashed_key();
+	let issuance_before: u128 = storage(node, issuance_key.to_vec()).unwrap();
+	sim_call(
+		&sim,
+		"sendrawtransaction",
+		json!([bitcoin::consensus::encode::serialize_hex(&theft)]),
+	);
+	let theft_txid = theft.compute_txid();
+	sim.mine(3, &wallet);
+	let stolen_sats = change.value.to_sat();
+	let theft_key = pallet_btc_bridge::ProvenThefts::<tapchain_runtime::Runtime>::hashed_key_for(
+		tapchain_primitives::bitcoin::Txid(bitcoin::hashes::Hash::to_byte_array(theft_txid)),
+	);
+	node.wait_until("the theft proven by a relayer", Duration::from_secs(120), |n| {
+		storage::<pallet_btc_bridge::TheftRecord>(n, theft_key.clone()).is_some()
+	});
+	let record: pallet_btc_bridge::TheftRecord = storage(node, theft_key).unwrap();
+	assert_eq!(record.restored_sats, stolen_sats, "the members' bonds cover it");
+	let backing = node.rpc("bridge_backing", json!([])).unwrap();
+	assert_eq!(backing["theftShortfallSats"], json!(0), "the backing is whole again");
+	// Everything left was Ferdie's bridged BTC and the fee reserve: the slashed bonds were
+	// burned against both.
+	let owed = |b: &Value| b["issuedSats"].as_u64().unwrap() + b["reserveSats"].as_u64().unwrap();
+	assert_eq!(owed(&backing), owed(&backing_before) - stolen_sats);
+	assert_eq!(backing["utxoSats"], json!(0));
+	assert_eq!(
+		backing["utxoSats"].as_u64().unwrap(),
+		backing_before["utxoSats"].as_u64().unwrap() - stolen_sats
+	);
+	let issuance: u128 = storage(node, issuance_key.to_vec()).unwrap();
+	assert!(
+		issuance_before - issuance >= stolen_sats as u128 * tapchain_primitives::BASE_UNITS_PER_SAT,
+		"the slashed BTC is burned (fees are burned too)"
+	);
+	let reported = relayer.metric("tapchain_relayer_theft_proofs_submitted_total").unwrap_or(0.0)
+		+ second.metric("tapchain_relayer_theft_proofs_submitted_total").unwrap_or(0.0);
+	assert!(reported >= 1.0, "a relayer proved it");
+
 	eprintln!(
 		"relayer figures: 200 headers on a new chain in {:.1} s (from the relayer's start to the \
 		 light client's tip); 1,000 headers on a running chain in {:.1} s ({:.0} headers/s end to \
 		 end); deposit credited {:.1} s after its third confirmation; the fee bump of a {vsize} vB \
 		 withdrawal from 3 to 4 sat/vB ({first_fee_sats} to {} sats) took {vsize} sats from the \
-		 reserve",
+		 reserve; a theft of {stolen_sats} sats was proven and slashed",
 		catch_up.as_secs_f64(),
 		thousand.as_secs_f64(),
 		1000.0 / thousand.as_secs_f64(),

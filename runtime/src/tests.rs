@@ -565,61 +565,75 @@ fn end_block(slot: u64) {
 	Executive::finalize_block();
 }
 
+/// The four `local_testnet` validators register their custody keys (each signed with its
+/// Aura key; one signed with another validator's key is refused) and run a DKG with real
+/// signers, from block 2. Returns the signers, the last block and the key epoch.
+fn local_custody_epoch() -> (
+	Vec<tapchain_signer::Signer>,
+	Vec<tempfile::TempDir>,
+	u32,
+	(u32, pallet_btc_custody::DkgId, [u8; 32]),
+) {
+	let genesis_hash: [u8; 32] = System::block_hash(0).into();
+	let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+	let mut signers: Vec<_> = dirs
+		.iter()
+		.map(|d| tapchain_signer::Signer::open(d.path(), genesis_hash).unwrap())
+		.collect();
+	let validators = local_validators();
+
+	start_block(2, 2);
+	for ((session, stash), signer) in validators.iter().zip(&signers) {
+		let (payload, identity_signature) = signer.registration(stash.to_account_id(), 0);
+		// Signed with another validator's Aura key: refused by the pool.
+		let wrong = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
+			payload: payload.clone(),
+			session_key: Sr25519Keyring::Eve.public().into(),
+			session_signature: Sr25519Keyring::Eve.pair().sign(&payload.encode()).into(),
+			identity_signature,
+		});
+		let xt: UncheckedExtrinsic =
+			sp_runtime::generic::UncheckedExtrinsic::new_bare(wrong).into();
+		assert!(pool_validate(xt).is_err());
+		let call = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
+			payload: payload.clone(),
+			session_key: session.public().into(),
+			session_signature: session.pair().sign(&payload.encode()).into(),
+			identity_signature,
+		});
+		assert_ok!(apply_unsigned(call).unwrap());
+	}
+	end_block(2);
+
+	// Blocks go by; every validator's signer answers its tasks.
+	let mut epoch = None;
+	let mut number = 2u32;
+	while number < 20 {
+		number += 1;
+		start_block(number, number as u64);
+		for ((_, stash), signer) in validators.iter().zip(signers.iter_mut()) {
+			for task in crate::BtcCustody::pending_tasks(&stash.to_account_id()) {
+				let signed = signer.handle_task(&task).unwrap();
+				assert_ok!(apply_unsigned(custody_call(signed)).unwrap());
+			}
+		}
+		end_block(number as u64);
+		epoch = crate::BtcCustody::current_custody_key();
+		if epoch.is_some()
+			&& crate::BtcCustody::pending_tasks(&validators[3].1.to_account_id()).is_empty()
+		{
+			break;
+		}
+	}
+	(signers, dirs, number, epoch.expect("a key epoch after the DKG"))
+}
+
 #[test]
 fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign() {
 	preset_ext("local_testnet").execute_with(|| {
-		let genesis_hash: [u8; 32] = System::block_hash(0).into();
-		let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
-		let mut signers: Vec<_> = dirs
-			.iter()
-			.map(|d| tapchain_signer::Signer::open(d.path(), genesis_hash).unwrap())
-			.collect();
+		let (mut signers, _dirs, mut number, epoch) = local_custody_epoch();
 		let validators = local_validators();
-
-		start_block(2, 2);
-		for ((session, stash), signer) in validators.iter().zip(&signers) {
-			let (payload, identity_signature) = signer.registration(stash.to_account_id(), 0);
-			// Signed with another validator's Aura key: refused by the pool.
-			let wrong = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
-				payload: payload.clone(),
-				session_key: Sr25519Keyring::Eve.public().into(),
-				session_signature: Sr25519Keyring::Eve.pair().sign(&payload.encode()).into(),
-				identity_signature,
-			});
-			let xt: UncheckedExtrinsic =
-				sp_runtime::generic::UncheckedExtrinsic::new_bare(wrong).into();
-			assert!(pool_validate(xt).is_err());
-			let call = RuntimeCall::BtcCustody(pallet_btc_custody::Call::register_custody_keys {
-				payload: payload.clone(),
-				session_key: session.public().into(),
-				session_signature: session.pair().sign(&payload.encode()).into(),
-				identity_signature,
-			});
-			assert_ok!(apply_unsigned(call).unwrap());
-		}
-		end_block(2);
-
-		// Blocks go by; every validator's signer answers its tasks.
-		let mut epoch = None;
-		let mut number = 2u32;
-		while number < 20 {
-			number += 1;
-			start_block(number, number as u64);
-			for ((_, stash), signer) in validators.iter().zip(signers.iter_mut()) {
-				for task in crate::BtcCustody::pending_tasks(&stash.to_account_id()) {
-					let signed = signer.handle_task(&task).unwrap();
-					assert_ok!(apply_unsigned(custody_call(signed)).unwrap());
-				}
-			}
-			end_block(number as u64);
-			epoch = crate::BtcCustody::current_custody_key();
-			if epoch.is_some()
-				&& crate::BtcCustody::pending_tasks(&validators[3].1.to_account_id()).is_empty()
-			{
-				break;
-			}
-		}
-		let (index, dkg_id, output_key) = epoch.expect("a key epoch after the DKG");
+		let (index, dkg_id, output_key) = epoch;
 		assert_eq!(index, 0);
 		for signer in &signers {
 			let package = signer.public_key_package(dkg_id).unwrap();
@@ -663,6 +677,83 @@ fn local_validators_register_custody_keys_with_their_aura_key_run_a_dkg_and_sign
 		let key = k256::schnorr::VerifyingKey::from_bytes(&output_key).unwrap();
 		let signature = k256::schnorr::Signature::try_from(&signature[..]).unwrap();
 		assert!(key.verify_raw(&message, &signature).is_ok());
+	});
+}
+
+#[test]
+fn a_theft_slashes_the_key_holders_bonds_pro_rata_and_burns_it() {
+	use frame_support::traits::fungible::{Inspect, InspectFreeze};
+	use pallet_btc_custody::ThresholdCustody;
+	use sp_staking::StakingInterface;
+	preset_ext("local_testnet").execute_with(|| {
+		let (_signers, _dirs, _number, (epoch, _, _)) = local_custody_epoch();
+		let stashes: Vec<AccountId> =
+			local_validators().iter().map(|(_, stash)| stash.to_account_id()).collect();
+		let reason =
+			crate::RuntimeFreezeReason::BtcCustody(pallet_btc_custody::FreezeReason::CustodyMember);
+		// Charlie unbonded half of his bond since the key started, and withdrew it once the
+		// bonding duration was over: it is no longer bonded, but still at stake (frozen).
+		let charlie = stashes[2].clone();
+		assert_ok!(Staking::unbond(
+			RuntimeOrigin::signed(charlie.clone()),
+			GENESIS_VALIDATOR_BOND / 2
+		));
+		pallet_staking::CurrentEra::<Runtime>::put(1_000);
+		assert_ok!(Staking::withdraw_unbonded(RuntimeOrigin::signed(charlie.clone()), 0));
+		let bonded = |stash: &AccountId| <Staking as StakingInterface>::total_stake(stash).unwrap();
+		assert_eq!(bonded(&charlie), GENESIS_VALIDATOR_BOND / 2);
+		assert_eq!(Balances::balance_frozen(&reason, &charlie), GENESIS_VALIDATOR_BOND);
+		let bond_sats = (GENESIS_VALIDATOR_BOND / tapchain_primitives::BASE_UNITS_PER_SAT) as u64;
+		let issuance = Balances::total_issuance();
+		let balances: Vec<Balance> = stashes.iter().map(Balances::total_balance).collect();
+		System::reset_events();
+		let slash_for_theft = |sats| {
+			<crate::BtcCustody as ThresholdCustody<AccountId>>::slash_for_theft(epoch, sats)
+				.burned_sats
+		};
+
+		// A quarter of the four bonds was stolen: each member loses a quarter of its stake.
+		let stolen_sats = bond_sats;
+		assert_eq!(slash_for_theft(stolen_sats), stolen_sats);
+		let share = GENESIS_VALIDATOR_BOND / 4;
+		for (stash, before) in stashes.iter().zip(&balances) {
+			assert_eq!(Balances::total_balance(stash), before - share, "{stash}");
+			let bond =
+				if *stash == charlie { GENESIS_VALIDATOR_BOND / 2 } else { GENESIS_VALIDATOR_BOND };
+			assert_eq!(bonded(stash), bond - share, "staking's own ledger is slashed");
+			// The freeze keeps what is left at stake.
+			assert_eq!(Balances::balance_frozen(&reason, stash), GENESIS_VALIDATOR_BOND - share);
+		}
+		assert_eq!(Balances::total_issuance(), issuance - 4 * share, "burned, not moved");
+		let events: Vec<RuntimeEvent> = System::events().into_iter().map(|r| r.event).collect();
+		for stash in &stashes {
+			assert!(events.contains(&RuntimeEvent::Staking(pallet_staking::Event::Slashed {
+				staker: stash.clone(),
+				amount: share,
+			})));
+		}
+		let slashed = events.iter().find_map(|event| match event {
+			RuntimeEvent::BtcCustody(pallet_btc_custody::Event::MembersSlashedForTheft {
+				epoch: 0,
+				stolen_sats: sats,
+				slashed,
+			}) if *sats == stolen_sats => Some(sorted(slashed.clone())),
+			_ => None,
+		});
+		let expected = sorted(stashes.iter().map(|s| (s.clone(), stolen_sats / 4)).collect());
+		assert_eq!(slashed, Some(expected));
+
+		// More than all they have at stake: everything at stake goes (Charlie's withdrawn
+		// half from his frozen balance), and nothing else.
+		assert_eq!(slash_for_theft(100 * bond_sats), 4 * (bond_sats - stolen_sats / 4));
+		for (stash, before) in stashes.iter().zip(&balances) {
+			assert_eq!(Balances::total_balance(stash), before - GENESIS_VALIDATOR_BOND, "{stash}");
+			assert_eq!(bonded(stash), 0);
+			assert_eq!(Balances::balance_frozen(&reason, stash), 0);
+		}
+		assert_eq!(Balances::total_issuance(), issuance - 4 * GENESIS_VALIDATOR_BOND);
+		assert_eq!(slash_for_theft(1), 0, "nothing left at stake");
+		assert_ok!(crate::BtcCustody::do_try_state());
 	});
 }
 

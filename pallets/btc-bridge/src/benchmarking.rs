@@ -1,5 +1,5 @@
-//! Benchmarks of `pallet-btc-bridge`: a deposit proof, and building a payout proposal for
-//! `n` withdrawals from `u` bridge UTXOs.
+//! Benchmarks of `pallet-btc-bridge`: a deposit proof, a theft proof with its slashing, and
+//! building a payout proposal for `n` withdrawals from `u` bridge UTXOs.
 
 use super::*;
 use crate::Pallet as BtcBridge;
@@ -13,7 +13,7 @@ use frame_system::{pallet_prelude::BlockNumberFor, RawOrigin};
 use pallet_btc_light_client::{test_utils::*, MerkleProof};
 use tapchain_primitives::{
 	bitcoin::{
-		address::p2tr_script_pubkey, merkle::merkle_branch, merkle_root, BitcoinAddress,
+		address::p2tr_script_pubkey, merkle::merkle_branch, merkle_root, BitcoinAddress, BlockHash,
 		BlockHeader, Network, OutPoint, Transaction, TxIn, TxMerkleNode, TxOut, Txid,
 	},
 	bridge::DepositRecipient,
@@ -23,6 +23,51 @@ use tapchain_primitives::{
 pub trait BenchmarkHelper {
 	/// Makes a key epoch current; returns its output key.
 	fn set_up_custody_epoch() -> [u8; 32];
+	/// Gives `epoch` `members` members, each with bonded stake a theft slashes.
+	fn set_up_epoch_members(epoch: u32, members: u32);
+}
+
+/// Starts the light client and mines `tx` into a block of 2^12 transactions (the last one)
+/// with six confirmations; returns its Merkle proof and block hash.
+fn confirmed_in_block<T: Config>(tx: &Transaction) -> (MerkleProof, BlockHash) {
+	let (genesis, checkpoint) = regtest_checkpoint(1_000, REGTEST_MIN_DIFFICULTY_BITS);
+	pallet_btc_light_client::Pallet::<T>::initialize(Network::Regtest, &checkpoint)
+		.expect("valid checkpoint");
+	RequiredConfirmations::<T>::put(6);
+	let mut txids: Vec<Txid> = (0..4096u32)
+		.map(|i| {
+			let mut id = [0u8; 32];
+			id[..4].copy_from_slice(&i.to_le_bytes());
+			Txid(id)
+		})
+		.collect();
+	txids[4095] = tx.txid();
+	let block = mine(BlockHeader {
+		version: 4,
+		prev_blockhash: genesis.block_hash(),
+		merkle_root: merkle_root(&txids).unwrap_or(TxMerkleNode([0; 32])),
+		time: genesis.time + 1,
+		bits: REGTEST_MIN_DIFFICULTY_BITS,
+		nonce: 0,
+	});
+	// Five more headers for six confirmations, one second apart (a benchmark's clock is at
+	// 0, and headers may be at most 2 hours ahead of it).
+	let mut headers = vec![block];
+	for _ in 0..5 {
+		let parent = *headers.last().unwrap();
+		headers.push(child(&parent, 1, REGTEST_MIN_DIFFICULTY_BITS, 3));
+	}
+	let relayer: T::AccountId = account("relayer", 0, 0);
+	pallet_btc_light_client::Pallet::<T>::submit_headers(
+		RawOrigin::Signed(relayer).into(),
+		headers.try_into().expect("six headers fit a submission"),
+	)
+	.expect("valid headers");
+	let proof = MerkleProof {
+		tx_index: 4095,
+		branch: merkle_branch(&txids, 4095).unwrap().try_into().unwrap(),
+	};
+	(proof, block.block_hash())
 }
 
 fn deposit_tx(tag: u32, output_key: &[u8; 32], recipient: DepositRecipient) -> Transaction {
@@ -52,50 +97,54 @@ mod benchmarks {
 	#[benchmark]
 	fn submit_deposit() {
 		let output_key = <T as Config>::BenchmarkHelper::set_up_custody_epoch();
-		let (genesis, checkpoint) = regtest_checkpoint(1_000, REGTEST_MIN_DIFFICULTY_BITS);
-		pallet_btc_light_client::Pallet::<T>::initialize(Network::Regtest, &checkpoint)
-			.expect("valid checkpoint");
-		RequiredConfirmations::<T>::put(6);
 		let tx = deposit_tx(1, &output_key, DepositRecipient::Native([7; 32]));
-		let mut txids: Vec<Txid> = (0..4096u32)
-			.map(|i| {
-				let mut id = [0u8; 32];
-				id[..4].copy_from_slice(&i.to_le_bytes());
-				Txid(id)
-			})
-			.collect();
-		txids[4095] = tx.txid();
-		let block = mine(BlockHeader {
-			version: 4,
-			prev_blockhash: genesis.block_hash(),
-			merkle_root: merkle_root(&txids).unwrap_or(TxMerkleNode([0; 32])),
-			time: genesis.time + 1,
-			bits: REGTEST_MIN_DIFFICULTY_BITS,
-			nonce: 0,
-		});
-		// Five more headers for six confirmations, one second apart (a benchmark's clock is at
-		// 0, and headers may be at most 2 hours ahead of it).
-		let mut headers = vec![block];
-		for _ in 0..5 {
-			let parent = *headers.last().unwrap();
-			headers.push(child(&parent, 1, REGTEST_MIN_DIFFICULTY_BITS, 3));
-		}
-		let relayer: T::AccountId = account("relayer", 0, 0);
-		pallet_btc_light_client::Pallet::<T>::submit_headers(
-			RawOrigin::Signed(relayer).into(),
-			headers.try_into().expect("six headers fit a submission"),
-		)
-		.expect("valid headers");
-		let proof = MerkleProof {
-			tx_index: 4095,
-			branch: merkle_branch(&txids, 4095).unwrap().try_into().unwrap(),
-		};
+		let (proof, block_hash) = confirmed_in_block::<T>(&tx);
 		let caller: T::AccountId = whitelisted_caller();
 
 		#[extrinsic_call]
-		_(RawOrigin::Signed(caller), tx.to_bytes(), proof, block.block_hash());
+		_(RawOrigin::Signed(caller), tx.to_bytes(), proof, block_hash);
 
 		assert!(Utxos::<T>::contains_key(OutPoint { txid: tx.txid(), vout: 0 }));
+	}
+
+	/// A theft of `i` bridge UTXOs of one key epoch with `m` members, each slashed, proven in
+	/// a block of 2^12 transactions.
+	#[benchmark]
+	fn report_theft(i: Linear<1, MAX_STOLEN_INPUTS>, m: Linear<1, { T::MaxVoters::get() }>) {
+		let output_key = <T as Config>::BenchmarkHelper::set_up_custody_epoch();
+		let epoch = T::Custody::current_epoch().expect("the helper made an epoch");
+		<T as Config>::BenchmarkHelper::set_up_epoch_members(epoch, m);
+		let mut inputs = Vec::new();
+		for k in 0..i {
+			let mut txid = [0xb0; 32];
+			txid[..4].copy_from_slice(&k.to_le_bytes());
+			let outpoint = OutPoint { txid: Txid(txid), vout: 0 };
+			Utxos::<T>::insert(outpoint, BridgeUtxo { value_sats: 1_000_000, epoch });
+			inputs.push(TxIn {
+				previous_output: outpoint,
+				script_sig: Vec::new(),
+				sequence: 0xffff_fffd,
+				witness: vec![vec![1; 64]],
+			});
+		}
+		Ledger::<T>::put(BridgeLedger { issued_sats: 1_000_000 * i as u64, ..Default::default() });
+		let theft = Transaction {
+			version: 2,
+			inputs,
+			outputs: vec![TxOut {
+				value_sats: 1_000_000 * i as u64 - 10_000,
+				script_pubkey: p2tr_script_pubkey(&output_key),
+			}],
+			lock_time: 0,
+		};
+		let (proof, block_hash) = confirmed_in_block::<T>(&theft);
+		let caller: T::AccountId = whitelisted_caller();
+
+		#[extrinsic_call]
+		_(RawOrigin::Signed(caller), theft.to_bytes(), proof, block_hash);
+
+		assert!(ProvenThefts::<T>::contains_key(theft.txid()));
+		assert_eq!(Utxos::<T>::iter().count(), 0);
 	}
 
 	/// `on_initialize` building a payout of `n` withdrawals; the bridge holds `n + u` UTXOs

@@ -41,7 +41,10 @@
 //!    backed, and every sat of Bitcoin fee is charged to someone. Payout fees, dust change
 //!    included, are paid by the requests; sweep fees by the reserve, which anyone funds by
 //!    burning bridged BTC ([`Call::fund_fee_reserve`]) and which a sweep waits for if short.
-//!    [`runtime_api::BtcBridgeApi::backing`] reports the books.
+//!    [`runtime_api::BtcBridgeApi::backing`] reports the books. A proven theft
+//!    ([`Call::report_theft`], [`theft`]) moves the stolen coins from the UTXOs to
+//!    [`TheftShortfall`] (UTXOs + shortfall = the books' total), and the robbed key's members'
+//!    slashed stake, burned, takes them out of it again.
 //! 3. **No free block space.** Votes and fee reports are checked in full by the pool (signature,
 //!    current validator, open window, not yet voted, report interval); one vote per proposal
 //!    and one report per five blocks per validator.
@@ -80,7 +83,8 @@ mod unsigned;
 pub mod weights;
 pub mod withdrawals;
 
-pub use tapchain_primitives::custody::{SigningStatus, ThresholdCustody};
+pub use tapchain_primitives::custody::{SigningStatus, TheftSlash, ThresholdCustody};
+pub use theft::MIN_TX_INPUT_BYTES;
 pub use types::*;
 pub use weights::WeightInfo;
 
@@ -269,8 +273,9 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type ProvenThefts<T> = StorageMap<_, Identity, Txid, TheftRecord>;
 
-	/// Sats proven stolen from custody and not yet restored: the backing the custody UTXOs
-	/// lack (`UTXOs + shortfall = the books' total`, checked by `try_state`).
+	/// Sats proven stolen from custody and not restored by slashing: the backing the custody
+	/// UTXOs lack (`UTXOs + shortfall = the books' total`, checked by `try_state`). Slashing
+	/// leaves some only when the members' stake at risk was less than the theft.
 	#[pallet::storage]
 	pub type TheftShortfall<T> = StorageValue<_, u64, ValueQuery>;
 
@@ -391,12 +396,15 @@ pub mod pallet {
 		FeeBumpPolicySet { settings: FeeBumpSettings },
 		/// A transaction nobody approved spent custody's coins: `stolen_sats` from these
 		/// epochs `(epoch, sats)`; the proposals in flight that spent them ended and their
-		/// requests wait again.
+		/// requests wait again. The epochs' members were slashed and `restored_sats` of
+		/// their stake burned: the issued BTC the custody UTXOs no longer back is that much
+		/// less.
 		TheftProven {
 			txid: Txid,
 			stolen_sats: u64,
 			epochs: Vec<(u32, u64)>,
 			ended_proposals: Vec<ProposalId>,
+			restored_sats: u64,
 		},
 	}
 
@@ -695,11 +703,18 @@ pub mod pallet {
 		/// Proves a theft: `raw_tx`, confirmed on the light client's best chain, spends bridge
 		/// UTXOs by the key path and is no approved proposal's transaction. Anyone may prove
 		/// one, free of fees.
+		///
+		/// Weight: at most one stolen input per 41 bytes of the transaction, and every member
+		/// of every live key epoch slashed; plus ending the proposal in flight. What was done
+		/// is charged after.
 		#[pallet::call_index(12)]
-		#[pallet::weight(Weight::from_parts(300_000_000, 20_000) + T::DbWeight::get().reads_writes(
-			16 + 2 * T::MaxInputsPerProposal::get() as u64,
-			8 + 3 * T::MaxWithdrawalsPerProposal::get() as u64,
-		))]
+		#[pallet::weight(
+			<T as Config>::WeightInfo::report_theft(
+				(raw_tx.len() / MIN_TX_INPUT_BYTES).min(MAX_STOLEN_INPUTS as usize) as u32,
+				T::MaxVoters::get().saturating_mul(T::Custody::live_epochs().len() as u32),
+			)
+			.saturating_add(Pallet::<T>::end_in_flight_weight())
+		)]
 		pub fn report_theft(
 			origin: OriginFor<T>,
 			raw_tx: Vec<u8>,
@@ -707,8 +722,11 @@ pub mod pallet {
 			block_hash: BlockHash,
 		) -> DispatchResultWithPostInfo {
 			ensure_signed(origin)?;
-			Self::do_report_theft(&raw_tx, &proof, block_hash)?;
-			Ok(Pays::No.into())
+			let weight = Self::do_report_theft(&raw_tx, &proof, block_hash)?;
+			Ok(frame_support::dispatch::PostDispatchInfo {
+				actual_weight: Some(weight.saturating_add(Self::end_in_flight_weight())),
+				pays_fee: Pays::No,
+			})
 		}
 
 		/// Governance sets when a late signed transaction's fee is bumped, and the most extra

@@ -4,7 +4,7 @@
 //! the real threshold protocol; a FROST signature is indistinguishable from this one).
 
 use crate as pallet_btc_bridge;
-use crate::{DepositAccounts, SigningStatus, ThresholdCustody};
+use crate::{DepositAccounts, SigningStatus, TheftSlash, ThresholdCustody};
 use frame_support::{derive_impl, parameter_types, traits::UnixTime};
 use k256::schnorr::SigningKey;
 use pallet_btc_light_client::Checkpoint;
@@ -72,6 +72,10 @@ parameter_types! {
 	pub static Sessions: Vec<Option<MockSession>> = vec![];
 	/// Validators reported silent on a vote, in report order.
 	pub static SilenceReports: Vec<Vec<u64>> = vec![];
+	/// The epochs' members' stake at risk, in sats, all epochs together.
+	pub static StakeAtRiskSats: u64 = 100_000_000;
+	/// Thefts custody was asked to slash: `(epoch, sats asked, sats burned)`.
+	pub static TheftSlashes: Vec<(u32, u64, u64)> = vec![];
 	pub const MinDepositSats: u64 = 10_000;
 	pub const MaxWithdrawalsPerProposal: u32 = 50;
 	pub const MaxInputsPerProposal: u32 = 64;
@@ -153,6 +157,12 @@ impl ThresholdCustody<u64> for MockCustody {
 	fn report_vote_silence(validators: &[u64]) {
 		SilenceReports::mutate(|reports| reports.push(validators.to_vec()));
 	}
+	fn slash_for_theft(epoch: u32, stolen_sats: u64) -> TheftSlash {
+		let burned = stolen_sats.min(StakeAtRiskSats::get());
+		StakeAtRiskSats::mutate(|sats| *sats -= burned);
+		TheftSlashes::mutate(|slashes| slashes.push((epoch, stolen_sats, burned)));
+		TheftSlash { burned_sats: burned, members: Validators::get().len() as u32 }
+	}
 	fn retire_epoch(epoch: u32) -> bool {
 		if Self::current_epoch() == Some(epoch) || Retired::get().contains(&epoch) {
 			return false;
@@ -218,6 +228,9 @@ impl crate::BenchmarkHelper for MockBenchmarkHelper {
 		Epochs::set(vec![(0, [0xe0; 32])]);
 		Retired::set(vec![]);
 		output_key_of(0)
+	}
+	fn set_up_epoch_members(_: u32, members: u32) {
+		StakeAtRiskSats::set(members as u64 * 100_000_000);
 	}
 }
 
@@ -343,6 +356,8 @@ pub fn new_test_ext() -> (sp_io::TestExternalities, BitcoinChain) {
 	Epochs::set(vec![(0, [0xe0; 32])]);
 	Retired::set(vec![]);
 	Sessions::set(vec![]);
+	StakeAtRiskSats::set(100_000_000);
+	TheftSlashes::set(vec![]);
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.execute_with(|| System::set_block_number(1));
 	(ext, BitcoinChain { tip: genesis, unsubmitted: Vec::new(), tag: 0 })

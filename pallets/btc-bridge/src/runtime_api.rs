@@ -88,7 +88,12 @@ impl<T: Config> Pallet<T> {
 			.and_then(Proposals::<T>::get)
 			.filter(|p| p.status.is_approved_in_flight())
 			.map_or(0, |p| p.outflow_sats());
-		BridgeBacking { utxo_sats, in_flight_outflow_sats, ledger: Ledger::<T>::get() }
+		BridgeBacking {
+			utxo_sats,
+			in_flight_outflow_sats,
+			ledger: Ledger::<T>::get(),
+			theft_shortfall_sats: TheftShortfall::<T>::get(),
+		}
 	}
 
 	/// See [`BtcBridgeApi::signed_in_flight`].

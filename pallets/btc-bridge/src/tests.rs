@@ -1763,11 +1763,14 @@ mod theft {
 	}
 
 	#[test]
-	fn a_spend_nobody_approved_is_proven_by_anyone_and_leaves_the_books_short() {
+	fn a_spend_nobody_approved_is_proven_by_anyone_and_slashed_up_to_the_stake_at_risk() {
 		let (mut ext, mut chain) = new_test_ext();
 		ext.execute_with(|| {
 			let taken = fund_alice(&mut chain, 50, 40_000_000);
 			let kept = fund_alice(&mut chain, 51, 20_000_000);
+			assert_eq!(Ledger::<Test>::get().issued_sats, 60_000_000);
+			// The members have 30,000,000 sats at stake: 10,000,000 stay short.
+			StakeAtRiskSats::set(30_000_000);
 			let theft = theft_tx(&[taken], 39_990_000);
 			let (block, proof) = confirm(&mut chain, &theft, 3);
 			let prove = |who: u64| {
@@ -1783,22 +1786,43 @@ mod theft {
 			assert_eq!(prove(42), Ok(Pays::No), "free for whoever proves it");
 			assert_eq!(Utxos::<Test>::get(taken), None);
 			assert!(Utxos::<Test>::get(kept).is_some());
-			assert_eq!(TheftShortfall::<Test>::get(), 40_000_000);
-			assert_eq!(
-				ProvenThefts::<Test>::get(theft.txid()).unwrap().stolen.to_vec(),
-				vec![(taken, 40_000_000, 0)]
-			);
+			// Epoch 0's members were slashed for all 40,000,000 sats and had 30,000,000:
+			// that much issued BTC is burned, the rest of the theft stays short.
+			assert_eq!(TheftSlashes::get(), vec![(0, 40_000_000, 30_000_000)]);
+			assert_eq!(TheftShortfall::<Test>::get(), 10_000_000);
+			assert_eq!(Ledger::<Test>::get().issued_sats, 30_000_000);
+			let record = ProvenThefts::<Test>::get(theft.txid()).unwrap();
+			assert_eq!(record.stolen.to_vec(), vec![(taken, 40_000_000, 0)]);
+			assert_eq!(record.restored_sats, 30_000_000);
 			assert!(bridge_events().contains(&Event::TheftProven {
 				txid: theft.txid(),
 				stolen_sats: 40_000_000,
 				epochs: vec![(0, 40_000_000)],
 				ended_proposals: vec![],
+				restored_sats: 30_000_000,
 			}));
-			// The books still add up (`try_state` at every block): the shortfall stands for
-			// the stolen coins.
+			// The books still add up (`try_state` at every block): the kept UTXO and the
+			// shortfall back what is still issued.
 			next_block();
 			assert_eq!(prove(43), Err(Error::<Test>::TheftAlreadyProven.into()));
-			assert_eq!(TheftShortfall::<Test>::get(), 40_000_000);
+			assert_eq!(TheftShortfall::<Test>::get(), 10_000_000);
+			assert_eq!(TheftSlashes::get().len(), 1, "slashed once");
+		});
+	}
+
+	#[test]
+	fn a_theft_covered_by_the_stake_leaves_the_backing_whole() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let taken = fund_alice(&mut chain, 56, 40_000_000);
+			let kept = fund_alice(&mut chain, 57, 20_000_000);
+			let theft = theft_tx(&[taken, kept], 59_990_000);
+			assert_ok!(report(&mut chain, &theft));
+			assert_eq!(TheftSlashes::get(), vec![(0, 60_000_000, 60_000_000)]);
+			assert_eq!(TheftShortfall::<Test>::get(), 0, "the backing is whole again");
+			let ledger = Ledger::<Test>::get();
+			assert_eq!((ledger.issued_sats, ledger.total_sats()), (0, 0));
+			next_block();
 		});
 	}
 

@@ -7,8 +7,10 @@
 //! without approval. Anyone proves it with the transaction and its inclusion proof: the
 //! stolen UTXOs leave the books into [`TheftShortfall`] (the backing they no longer hold),
 //! the proposals in flight that spent them end (their requests wait again: the coins they
-//! would have been paid from are gone), and the epochs whose coins were taken are named for
-//! slashing.
+//! would have been paid from are gone), and the members of the epochs whose coins were taken
+//! are slashed up to the amount taken from each ([`ThresholdCustody::slash_for_theft`], which
+//! says who and why). The slashed BTC is burned, so the BTC the bridge owes its holders falls
+//! by as much as the shortfall: the backing is whole again when the stake covered the theft.
 
 use crate::*;
 use alloc::{collections::BTreeMap, vec::Vec};
@@ -32,13 +34,27 @@ fn is_key_path_spend(witness: &[Vec<u8>]) -> bool {
 	}
 }
 
+/// The smallest transaction input: outpoint, script length, sequence (its witness is apart).
+pub const MIN_TX_INPUT_BYTES: usize = 41;
+
 impl<T: Config> Pallet<T> {
+	/// Ending the transactions in flight a theft spent from (the benchmark proves a theft with
+	/// nothing in flight): each of the family's proposals, sessions and vote windows, and
+	/// every request queued again.
+	pub(crate) fn end_in_flight_weight() -> Weight {
+		T::DbWeight::get().reads_writes(
+			8 + 2 * T::MaxInputsPerProposal::get() as u64,
+			8 + 3 * T::MaxWithdrawalsPerProposal::get() as u64,
+		)
+	}
+
 	/// See [`Call::report_theft`].
+	/// Returns the weight it took: the stolen inputs and the members slashed.
 	pub(crate) fn do_report_theft(
 		raw_tx: &[u8],
 		proof: &MerkleProof,
 		block_hash: BlockHash,
-	) -> DispatchResult {
+	) -> Result<Weight, DispatchError> {
 		ensure!(raw_tx.len() <= MAX_DEPOSIT_TX_BYTES, Error::<T>::TransactionTooLarge);
 		let inclusion = pallet_btc_light_client::Pallet::<T>::verify_confirmed_inclusion(
 			raw_tx,
@@ -62,6 +78,7 @@ impl<T: Config> Pallet<T> {
 		}
 		TheftShortfall::<T>::mutate(|sats| *sats = sats.saturating_add(stolen_sats));
 		let ended = Self::end_proposals_spending(&stolen);
+		let (restored_sats, members_slashed) = Self::slash_thieves(&by_epoch);
 		let record = TheftRecord {
 			bitcoin_block: block_hash,
 			stolen: stolen
@@ -70,6 +87,7 @@ impl<T: Config> Pallet<T> {
 				.collect::<Vec<_>>()
 				.try_into()
 				.map_err(|_| Error::<T>::TransactionTooLarge)?,
+			restored_sats,
 		};
 		ProvenThefts::<T>::insert(inclusion.txid, record);
 		Self::deposit_event(Event::TheftProven {
@@ -77,8 +95,35 @@ impl<T: Config> Pallet<T> {
 			stolen_sats,
 			epochs: by_epoch.into_iter().collect(),
 			ended_proposals: ended,
+			restored_sats,
 		});
-		Ok(())
+		Ok(<T as Config>::WeightInfo::report_theft(stolen.len() as u32, members_slashed))
+	}
+
+	/// Slashes the members of each epoch whose coins were taken, up to what was taken from
+	/// it, and books the burned stake against the shortfall. The burned BTC was issued, so
+	/// what holders are owed (`issued`) falls by as much; past what is issued, the fee
+	/// reserve (owed to nobody) gives up the coins it lost. The books still balance. Returns
+	/// the sats restored and the members slashed.
+	fn slash_thieves(by_epoch: &BTreeMap<u32, u64>) -> (u64, u32) {
+		let mut restored_sats = 0u64;
+		let mut members = 0u32;
+		for (epoch, stolen_sats) in by_epoch {
+			let ledger = Ledger::<T>::get();
+			let restorable = ledger.issued_sats.saturating_add(ledger.reserve_sats);
+			let owed = (*stolen_sats).min(restorable);
+			let slash = T::Custody::slash_for_theft(*epoch, owed);
+			let burned = slash.burned_sats.min(owed);
+			Ledger::<T>::mutate(|ledger| {
+				let from_issued = burned.min(ledger.issued_sats);
+				ledger.issued_sats -= from_issued;
+				ledger.reserve_sats -= burned - from_issued;
+			});
+			TheftShortfall::<T>::mutate(|sats| *sats = sats.saturating_sub(burned));
+			restored_sats = restored_sats.saturating_add(burned);
+			members = members.saturating_add(slash.members);
+		}
+		(restored_sats, members)
 	}
 
 	/// The bridge UTXOs `transaction` spends, each by the key path.

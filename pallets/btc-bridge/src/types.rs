@@ -225,13 +225,15 @@ impl<BlockNumber> ProposalStatus<BlockNumber> {
 }
 
 /// A proven theft: the bridge UTXOs a transaction nobody approved spent, as
-/// `(outpoint, sats, epoch)`.
+/// `(outpoint, sats, epoch)`, and how much of it the epochs' members' slashed stake made good.
 #[derive(
 	Clone, PartialEq, Eq, Debug, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo,
 )]
 pub struct TheftRecord {
 	pub bitcoin_block: BlockHash,
 	pub stolen: BoundedVec<(OutPoint, u64, u32), ConstU32<MAX_STOLEN_INPUTS>>,
+	/// Sats of the members' stake burned for it: issued BTC that no longer needs backing.
+	pub restored_sats: u64,
 }
 
 /// Inputs of one theft the bridge records (a standard transaction has fewer: 100 kvB at
@@ -390,4 +392,7 @@ pub struct BridgeBacking {
 	/// its fee); the rest of `utxo_sats` is what the bridge can spend.
 	pub in_flight_outflow_sats: u64,
 	pub ledger: BridgeLedger,
+	/// Proven stolen and not made good by slashing: `utxo_sats + theft_shortfall_sats` is the
+	/// books' total.
+	pub theft_shortfall_sats: u64,
 }

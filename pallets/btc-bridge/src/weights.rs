@@ -35,6 +35,9 @@ pub trait WeightInfo {
 	/// `on_initialize` building a payout of `n` withdrawals (one input each) while the
 	/// bridge holds `n + u` UTXOs.
 	fn build_payout_proposal(n: u32, u: u32) -> Weight;
+	/// `report_theft` of a transaction spending `i` bridge UTXOs of one key epoch whose `m`
+	/// members are slashed, proven in a block of 4096 transactions.
+	fn report_theft(i: u32, m: u32) -> Weight;
 }
 
 /// Weights for `pallet-btc-bridge` against the runtime's database weights.
@@ -133,6 +136,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(0, 2703).saturating_mul(n.into()))
 			.saturating_add(Weight::from_parts(0, 2539).saturating_mul(u.into()))
 	}
+	fn report_theft(i: u32, m: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 20_000)
+			.saturating_add(Weight::from_parts(2_000_000, 2_600).saturating_mul(i.into()))
+			.saturating_add(Weight::from_parts(20_000_000, 16_000).saturating_mul(m.into()))
+			.saturating_add(T::DbWeight::get().reads(16))
+			.saturating_add(T::DbWeight::get().writes(8))
+			.saturating_add(T::DbWeight::get().reads_writes(1, 1).saturating_mul(i.into()))
+			.saturating_add(T::DbWeight::get().reads_writes(6, 4).saturating_mul(m.into()))
+	}
 }
 
 /// For tests: the same figures with RocksDB's database weights.
@@ -229,5 +241,14 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes((1_u64).saturating_mul(n.into())))
 			.saturating_add(Weight::from_parts(0, 2703).saturating_mul(n.into()))
 			.saturating_add(Weight::from_parts(0, 2539).saturating_mul(u.into()))
+	}
+	fn report_theft(i: u32, m: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 20_000)
+			.saturating_add(Weight::from_parts(2_000_000, 2_600).saturating_mul(i.into()))
+			.saturating_add(Weight::from_parts(20_000_000, 16_000).saturating_mul(m.into()))
+			.saturating_add(RocksDbWeight::get().reads(16))
+			.saturating_add(RocksDbWeight::get().writes(8))
+			.saturating_add(RocksDbWeight::get().reads_writes(1, 1).saturating_mul(i.into()))
+			.saturating_add(RocksDbWeight::get().reads_writes(6, 4).saturating_mul(m.into()))
 	}
 }

@@ -64,7 +64,9 @@
 //!    session id and attempt, and a registration carries the validator's next nonce.
 //! 5. **Outgoing holders stay accountable.** Members of a live (not retired) epoch have their
 //!    stake held ([`Config::MemberStake`]) until the bridge retires the epoch, whose funds
-//!    have then moved; nodes delete the key share of a retired epoch.
+//!    have then moved; nodes delete the key share of a retired epoch. A theft the bridge
+//!    proves slashes every member of the robbed epoch pro rata, up to the amount taken
+//!    ([`slashing`]: a FROST signature does not say who signed).
 //!
 //! **Rotation.** A DKG starts when the validators that may hold the key (registered, not
 //! excluded) differ from the current epoch's members, or the current epoch is degraded. Old
@@ -85,6 +87,7 @@ mod mock;
 pub mod runtime_api;
 mod service;
 pub mod signing;
+pub mod slashing;
 #[cfg(test)]
 mod tests;
 mod types;
@@ -99,7 +102,8 @@ pub use weights::WeightInfo;
 pub use tapchain_primitives::custody::{
 	CustodyIdentity, CustodyTask, DkgCommitment, DkgComplaint, DkgId, DkgKeyAttestation,
 	DkgParameters, DkgShares, EncryptionKey, ParticipantIndex, RecoveryLeaf, SignatureShares,
-	SigningCommitment, SigningRequestError, SigningSessionId, SigningStatus, ThresholdCustody,
+	SigningCommitment, SigningRequestError, SigningSessionId, SigningStatus, TheftSlash,
+	ThresholdCustody,
 };
 
 #[frame_support::pallet]
@@ -413,6 +417,9 @@ pub mod pallet {
 		KeyEpochDegraded { epoch: u32, trusted_members: u32, threshold: u16 },
 		/// An old key epoch was retired: its outputs have moved, it signs nothing more.
 		KeyEpochRetired { epoch: u32 },
+		/// A theft by this epoch's key was proven: its members were slashed, each the same
+		/// share of its stake at risk, `slashed` (member, sats) in all at most `stolen_sats`.
+		MembersSlashedForTheft { epoch: u32, stolen_sats: u64, slashed: Vec<(T::AccountId, u64)> },
 		/// Governance set (or removed) the recovery leaf of future key epochs.
 		RecoveryLeafSet { leaf: Option<RecoveryLeaf> },
 		/// A signing session was opened.

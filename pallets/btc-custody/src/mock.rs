@@ -37,6 +37,8 @@ parameter_types! {
 	pub static Offences: Vec<(CustodyOffence, Vec<u64>)> = vec![];
 	/// Validators whose stake custody holds.
 	pub static HeldStake: Vec<u64> = vec![];
+	/// Each validator's stake at risk, in sats (`DEFAULT_STAKE_SATS` unless set).
+	pub static StakeSats: Vec<(u64, u64)> = vec![];
 	pub const MaxParticipants: u32 = 100;
 	pub const MaxMessagesPerSession: u32 = 16;
 	pub const MaxOpenSessions: u32 = 8;
@@ -78,7 +80,25 @@ impl CustodyStake<u64> for MockStake {
 	fn is_held(who: &u64) -> bool {
 		HeldStake::get().contains(who)
 	}
+	fn at_stake_sats(who: &u64) -> u64 {
+		StakeSats::get()
+			.iter()
+			.find(|(v, _)| v == who)
+			.map_or(DEFAULT_STAKE_SATS, |(_, sats)| *sats)
+	}
+	fn seize_sats(who: &u64, sats: u64) -> u64 {
+		let seized = sats.min(Self::at_stake_sats(who));
+		let left = Self::at_stake_sats(who) - seized;
+		StakeSats::mutate(|stakes| {
+			stakes.retain(|(v, _)| v != who);
+			stakes.push((*who, left));
+		});
+		seized
+	}
 }
+
+/// A validator's stake at risk unless [`StakeSats`] says otherwise.
+pub const DEFAULT_STAKE_SATS: u64 = 1_000_000;
 
 impl pallet_btc_custody::Config for Test {
 	type RuntimeEvent = RuntimeEvent;
@@ -122,6 +142,7 @@ pub fn new_test_ext(validators: u64) -> sp_io::TestExternalities {
 	Validators::set((1..=validators).collect());
 	Offences::set(vec![]);
 	HeldStake::set(vec![]);
+	StakeSats::set(vec![]);
 	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	pallet_btc_custody::GenesisConfig::<Test>::default().assimilate_storage(&mut storage).unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);

@@ -62,4 +62,8 @@ impl<T: Config> ThresholdCustody<T::AccountId> for Pallet<T> {
 	fn report_vote_silence(validators: &[T::AccountId]) {
 		T::OffenceReporter::report(CustodyOffence::ProposalVoteSilence, validators);
 	}
+
+	fn slash_for_theft(epoch: u32, stolen_sats: u64) -> TheftSlash {
+		Self::do_slash_for_theft(epoch, stolen_sats)
+	}
 }

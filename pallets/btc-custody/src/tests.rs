@@ -833,6 +833,39 @@ fn a_new_validator_set_gets_a_new_key_epoch_and_the_old_one_signs_until_retired(
 		next_block();
 	});
 }
+#[test]
+fn a_theft_slashes_every_member_of_the_epoch_pro_rata_up_to_the_amount_taken() {
+	new_test_ext(4).execute_with(|| {
+		let mut nodes = nodes(4);
+		let epoch = with_epoch(&mut nodes, &[]);
+		assert_eq!(members_of(&epoch), vec![1, 2, 3, 4]);
+		StakeSats::set(vec![(1, 400_000), (2, 200_000), (3, 200_000), (4, 0)]);
+		System::reset_events();
+		// 300,000 sats taken: each member loses 3/8 of its stake.
+		let slash =
+			|epoch, sats| <BtcCustody as ThresholdCustody<u64>>::slash_for_theft(epoch, sats);
+		assert_eq!(slash(0, 300_000), TheftSlash { burned_sats: 300_000, members: 4 });
+		assert_eq!(
+			events(),
+			vec![Event::MembersSlashedForTheft {
+				epoch: 0,
+				stolen_sats: 300_000,
+				slashed: vec![(1, 150_000), (2, 75_000), (3, 75_000)],
+			}]
+		);
+		let stake = |v| <MockStake as CustodyStake<u64>>::at_stake_sats(&v);
+		assert_eq!((stake(1), stake(2), stake(3), stake(4)), (250_000, 125_000, 125_000, 0));
+		// More than they have left: everything at stake goes, and no more.
+		assert_eq!(slash(0, 10_000_000).burned_sats, 500_000);
+		assert_eq!((stake(1), stake(2), stake(3)), (0, 0, 0));
+		assert_eq!(slash(0, 1).burned_sats, 0);
+		// An epoch that never existed slashes nobody.
+		assert_eq!(slash(9, 1_000), TheftSlash::default());
+		// Slashing changes nothing of custody itself.
+		assert_eq!(CurrentEpoch::<Test>::get(), Some(0));
+		next_block();
+	});
+}
 
 mod recovery {
 	use super::*;

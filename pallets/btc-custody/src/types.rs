@@ -70,6 +70,11 @@ pub trait CustodyStake<AccountId> {
 	fn release(who: &AccountId);
 	/// Whether `who`'s stake is held (checked by `try_state`).
 	fn is_held(who: &AccountId) -> bool;
+	/// Sats of `who`'s stake at risk for custody: bonded, or held since the key epoch started.
+	fn at_stake_sats(who: &AccountId) -> u64;
+	/// Burns up to `sats` of `who`'s stake at risk for a theft by a key it holds. Returns the
+	/// sats burned (never more than `sats`).
+	fn seize_sats(who: &AccountId, sats: u64) -> u64;
 }
 
 impl<AccountId> CustodyStake<AccountId> for () {
@@ -77,6 +82,12 @@ impl<AccountId> CustodyStake<AccountId> for () {
 	fn release(_: &AccountId) {}
 	fn is_held(_: &AccountId) -> bool {
 		true
+	}
+	fn at_stake_sats(_: &AccountId) -> u64 {
+		0
+	}
+	fn seize_sats(_: &AccountId, _: u64) -> u64 {
+		0
 	}
 }
 

@@ -491,6 +491,71 @@ impl pallet_btc_custody::CustodyStake<AccountId> for CustodyStakeFreeze {
 		Balances::balance_frozen(&Self::reason(), who) > 0
 			|| <Staking as StakingInterface>::total_stake(who).unwrap_or(0) == 0
 	}
+	/// The bonded stake, or the frozen part of the balance if more (stake unbonded while a
+	/// key it holds is live stays frozen), never more than the account holds.
+	fn at_stake_sats(who: &AccountId) -> u64 {
+		Self::at_stake(who).0
+	}
+	/// Slashes the bonded stake through staking's own ledger (the validator's `Slashed`
+	/// event, unlocking chunks included), then the frozen rest of the balance, and burns it.
+	fn seize_sats(who: &AccountId, sats: u64) -> u64 {
+		use frame_support::traits::{
+			fungible::{InspectFreeze, Mutate, MutateFreeze},
+			tokens::{imbalance::Imbalance, Fortitude, Precision, Preservation},
+		};
+		let (at_stake_sats, bonded) = Self::at_stake(who);
+		let wanted = tapchain_primitives::sats_to_base_units(sats.min(at_stake_sats));
+		let mut slashed = pallet_staking::NegativeImbalanceOf::<Runtime>::zero();
+		if bonded > 0 {
+			let era = pallet_staking::ActiveEra::<Runtime>::get().map_or(0, |era| era.index);
+			let mut no_reward = 0;
+			pallet_staking::slashing::do_slash::<Runtime>(
+				who,
+				wanted.min(bonded),
+				&mut no_reward,
+				&mut slashed,
+				era,
+			);
+		}
+		let mut taken = slashed.peek();
+		// Dropping the imbalance burns it: total issuance falls with the bridge's debt.
+		drop(slashed);
+		if taken < wanted {
+			// Frozen, not bonded: the freeze does not stand in the way of a forced burn.
+			taken += Balances::burn_from(
+				who,
+				wanted - taken,
+				Preservation::Preserve,
+				Precision::BestEffort,
+				Fortitude::Force,
+			)
+			.unwrap_or(0);
+		}
+		// What was seized no longer backs the key: the freeze keeps only the rest at stake.
+		let frozen = Balances::balance_frozen(&Self::reason(), who);
+		if frozen > 0 {
+			let _ = match frozen.saturating_sub(taken) {
+				0 => Balances::thaw(&Self::reason(), who),
+				rest => Balances::set_freeze(&Self::reason(), who, rest),
+			};
+		}
+		tapchain_primitives::base_units_to_sats(taken).map_or(0, |(sats, _)| sats)
+	}
+}
+
+impl CustodyStakeFreeze {
+	/// `who`'s stake at risk in sats, and its bonded stake in base units.
+	fn at_stake(who: &AccountId) -> (u64, Balance) {
+		use frame_support::traits::fungible::{Inspect, InspectFreeze};
+		use sp_staking::StakingInterface;
+		let bonded = <Staking as StakingInterface>::total_stake(who).unwrap_or(0);
+		let frozen = Balances::balance_frozen(&Self::reason(), who);
+		let at_stake = bonded.max(frozen).min(Balances::total_balance(who));
+		(
+			tapchain_primitives::base_units_to_sats(at_stake).map_or(u64::MAX, |(sats, _)| sats),
+			bonded,
+		)
+	}
 }
 
 /// Benchmarks of the custody pallet write the validator set and session-key owners
@@ -590,6 +655,34 @@ impl pallet_btc_bridge::BenchmarkHelper for CustodyEpochForBenchmarks {
 		pallet_btc_custody::CurrentEpoch::<Runtime>::put(0);
 		pallet_btc_custody::LiveEpochs::<Runtime>::insert(0, ());
 		output_key
+	}
+
+	/// Each member bonds 10 BTC with staking and has it frozen by custody, as a validator
+	/// that took part in the key's DKG.
+	fn set_up_epoch_members(epoch: u32, members: u32) {
+		use frame_support::traits::fungible::Mutate;
+		use pallet_btc_custody::CustodyStake;
+		let bond = 10 * tapchain_primitives::BASE_UNITS_PER_BTC;
+		let mut accounts = alloc::vec::Vec::new();
+		for i in 0..members {
+			let member: AccountId = frame_benchmarking::account("member", i, 0);
+			let _ = Balances::set_balance(&member, 2 * bond);
+			Staking::bond(
+				RuntimeOrigin::signed(member.clone()),
+				bond,
+				pallet_staking::RewardDestination::Stash,
+			)
+			.expect("a funded account bonds");
+			CustodyStakeFreeze::hold(&member);
+			let mut identity = [0u8; 32];
+			identity[..4].copy_from_slice(&i.to_le_bytes());
+			accounts.push((member, pallet_btc_custody::CustodyIdentity(identity)));
+		}
+		pallet_btc_custody::Epochs::<Runtime>::mutate(epoch, |key| {
+			if let Some(key) = key {
+				key.members = accounts.try_into().expect("at most MaxParticipants members");
+			}
+		});
 	}
 }
 

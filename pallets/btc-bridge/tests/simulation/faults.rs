@@ -59,7 +59,8 @@ pub struct Fault {
 
 /// The scenario of `seed`: 4 to 7 validators, up to the number a key tolerates
 /// (`n - floor(2n/3) - 1`) of them faulty in any of the ways above, from any block; sometimes
-/// a validator joins or leaves (a rotation in the middle of everything).
+/// a validator joins or leaves (a rotation in the middle of everything), a fee spike, or a
+/// theft by a threshold of a key's members.
 pub fn scenario(seed: u64, blocks: u32) -> crate::world::Scenario {
 	let mut rng = ChaCha20Rng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
 	let mut below = |n: u64| rng.next_u64() % n.max(1);
@@ -109,8 +110,12 @@ pub fn scenario(seed: u64, blocks: u32) -> crate::world::Scenario {
 			sat_per_vb: 3 + below(2),
 		}
 	});
+	// Sometimes a threshold of a key's members steal (outside every fault budget: the
+	// bridge cannot prevent it, it must prove it, slash them and keep its books).
+	let theft_from_block = (below(5) == 0).then(|| 20 + below(blocks as u64 / 2) as u32);
 	crate::world::Scenario {
 		fee_spike,
+		theft_from_block,
 		validators: n,
 		blocks,
 		faults,

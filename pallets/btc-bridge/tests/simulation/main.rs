@@ -5,7 +5,8 @@
 //! depositing, withdrawing, dusting old addresses; Bitcoin reorgs and header spam) and runs
 //! it block by block over the real pallets, the real signers (FROST) and btc-sim's Bitcoin
 //! (every signed transaction through Bitcoin Core's script interpreter; fee spikes that
-//! hold the bridge's transactions out of blocks until a fee bump replaces them). After every block
+//! hold the bridge's transactions out of blocks until a fee bump replaces them; a threshold
+//! of a key's members stealing with their real key shares). After every block
 //! it checks both pallets' `try_state` and its own ledger of both chains; after the run, every
 //! withdrawal must have been paid exactly once or refunded. A failure prints the seed.
 //!
@@ -51,7 +52,7 @@ fn seeded_fault_schedules_keep_every_promise() {
 	}
 	let injected: u64 = total.faults_injected.values().sum();
 	println!(
-		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, {} fee bumps ({} transactions superseded), in {:.1} s",
+		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, {} fee bumps ({} transactions superseded), {} thefts proven ({} sats taken, {} restored by slashing, {} bridge transactions ended), in {:.1} s",
 		seeds.len(),
 		total.blocks,
 		injected,
@@ -65,6 +66,10 @@ fn seeded_fault_schedules_keep_every_promise() {
 		total.reorgs,
 		total.fee_bumps,
 		total.superseded,
+		total.thefts,
+		total.stolen_sats,
+		total.restored_sats,
+		total.ended_by_theft,
 		started.elapsed().as_secs_f64(),
 	);
 	assert!(total.paid > 0 && total.deposits > 0, "the simulation moved no money");
@@ -84,6 +89,7 @@ fn scenario(validators: u64, faults: Vec<Fault>) -> Scenario {
 		activity_percent: 80,
 		adversarial_users: false,
 		fee_spike: None,
+		theft_from_block: None,
 	}
 }
 
@@ -144,4 +150,19 @@ fn a_fee_spike_is_outbid_by_fee_bumps() {
 	let stats = run(31, scenario);
 	println!("{stats:?}");
 	assert!(stats.fee_bumps > 0 && stats.superseded > 0 && stats.paid > 0, "{stats:?}");
+}
+
+/// A threshold of the key's members sign away two of its coins with their real key shares,
+/// off the chain, while a validator is silent and withdrawals are in flight; anyone proves
+/// it, the members lose their pro rata share of it, the books hold, and every withdrawal is
+/// still paid or refunded.
+#[test]
+fn a_theft_by_a_threshold_is_proven_and_slashed() {
+	let mut scenario = scenario(4, vec![fault(4, FaultKind::Silent, 50)]);
+	scenario.blocks = 120;
+	scenario.theft_from_block = Some(45);
+	let stats = run(41, scenario);
+	println!("{stats:?}");
+	assert_eq!(stats.thefts, 1, "{stats:?}");
+	assert!(stats.restored_sats > 0 && stats.paid > 0, "{stats:?}");
 }

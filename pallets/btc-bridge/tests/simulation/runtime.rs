@@ -56,6 +56,8 @@ parameter_types! {
 	pub static Offences: Vec<(CustodyOffence, Vec<u64>)> = vec![];
 	/// Validators whose stake custody holds.
 	pub static HeldStake: Vec<u64> = vec![];
+	/// Validators' stake at risk, in sats, where slashing lowered it from [`DEFAULT_STAKE_SATS`].
+	pub static StakeSats: Vec<(u64, u64)> = vec![];
 	pub const MaxForkDepth: u32 = 100;
 	pub const PruningDepth: u32 = 2016 + 100;
 	pub const MaxHeadersPerSubmission: u32 = 2016;
@@ -124,7 +126,25 @@ impl CustodyStake<u64> for RecordStake {
 	fn is_held(who: &u64) -> bool {
 		HeldStake::get().contains(who)
 	}
+	fn at_stake_sats(who: &u64) -> u64 {
+		StakeSats::get()
+			.iter()
+			.find(|(v, _)| v == who)
+			.map_or(DEFAULT_STAKE_SATS, |(_, sats)| *sats)
+	}
+	fn seize_sats(who: &u64, sats: u64) -> u64 {
+		let at_stake = Self::at_stake_sats(who);
+		let seized = sats.min(at_stake);
+		StakeSats::mutate(|stakes| {
+			stakes.retain(|(v, _)| v != who);
+			stakes.push((*who, at_stake - seized));
+		});
+		seized
+	}
 }
+
+/// Each validator's bonded stake: 1 BTC.
+pub const DEFAULT_STAKE_SATS: u64 = 100_000_000;
 
 impl pallet_btc_custody::Config for Runtime {
 	type RuntimeEvent = RuntimeEvent;
@@ -199,6 +219,7 @@ pub fn new_chain(validators: &[u64], bitcoin_genesis: &BlockHeader) -> sp_io::Te
 	Validators::set(validators.to_vec());
 	Offences::set(vec![]);
 	HeldStake::set(vec![]);
+	StakeSats::set(vec![]);
 	NowSecs::set(bitcoin_genesis.time as u64);
 	let mut storage = frame_system::GenesisConfig::<Runtime>::default().build_storage().unwrap();
 	pallet_btc_light_client::GenesisConfig::<Runtime> {

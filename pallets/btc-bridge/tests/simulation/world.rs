@@ -53,6 +53,10 @@ pub struct Scenario {
 	pub adversarial_users: bool,
 	/// A Bitcoin fee spike: transactions below its rate are not mined while it lasts.
 	pub fee_spike: Option<FeeSpike>,
+	/// From this block on, as soon as they can, a threshold of the current key's members
+	/// steal: their signers sign, off the chain, a transaction paying up to two of the key's
+	/// coins to themselves. Anyone then proves it; the key's members are slashed.
+	pub theft_from_block: Option<u32>,
 }
 
 /// From `from_block` to `until_block` the Bitcoin market asks `sat_per_vb` (honest validators
@@ -126,6 +130,16 @@ impl Node {
 	}
 }
 
+/// A theft: what a threshold of a key's members signed without the chain.
+struct Theft {
+	tx: bitcoin::Transaction,
+	epoch: u32,
+	/// The bridge's coins it spends, with their sats.
+	stolen: Vec<(bitcoin::OutPoint, u64)>,
+	signed_at: u32,
+	proven_at: Option<u32>,
+}
+
 /// A user's withdrawal as the simulation tracks it.
 struct TrackedWithdrawal {
 	requested_at: u32,
@@ -148,6 +162,12 @@ pub struct Stats {
 	/// Fee bumps proposed, and transactions replaced by a confirmed bump (or the reverse).
 	pub fee_bumps: u64,
 	pub superseded: u64,
+	/// Thefts proven, the sats they took and the sats their slashing restored.
+	pub thefts: u64,
+	pub stolen_sats: u64,
+	pub restored_sats: u64,
+	/// Bridge transactions a theft made invalid (they spent a stolen coin).
+	pub ended_by_theft: u64,
 }
 
 impl Stats {
@@ -170,6 +190,10 @@ impl Stats {
 		self.reorgs += other.reorgs;
 		self.fee_bumps += other.fee_bumps;
 		self.superseded += other.superseded;
+		self.thefts += other.thefts;
+		self.stolen_sats += other.stolen_sats;
+		self.restored_sats += other.restored_sats;
+		self.ended_by_theft += other.ended_by_theft;
 	}
 }
 
@@ -195,6 +219,7 @@ pub struct World {
 	pub stats: Stats,
 	/// Fee rate of the Bitcoin "market", sat/vB (what honest nodes estimate).
 	market_fee_rate: u64,
+	thefts: Vec<Theft>,
 }
 
 fn fail(seed: u64, block: u64, what: impl std::fmt::Display) -> ! {
@@ -234,6 +259,7 @@ impl World {
 			reserve_funded: BTreeMap::new(),
 			stats: Stats::default(),
 			market_fee_rate: CALM_FEE_RATE,
+			thefts: Vec::new(),
 		};
 		(world, ext)
 	}
@@ -300,6 +326,7 @@ impl World {
 		self.follow_fee_market();
 		self.change_validator_set();
 		self.nodes_act();
+		self.steal();
 		self.relay();
 		if users_act {
 			self.users_act();
@@ -691,6 +718,7 @@ impl World {
 		self.relay_headers();
 		self.prove_deposits();
 		self.broadcast_and_prove();
+		self.prove_thefts();
 	}
 
 	fn relay_headers(&mut self) {
@@ -817,10 +845,13 @@ impl World {
 				&& !older_confirmed
 			{
 				// Replaces an older one waiting in the mempool (BIP-125), if there is one.
+				// Coins stolen before anyone proved it make it invalid: the proof ends it.
 				if let Err(e) = self.bitcoin.accept_to_mempool(newest.clone(), 0) {
-					self.fail(format!(
-						"Bitcoin refused the bridge's signed transaction {txid}: {e:?}"
-					));
+					if !newest.input.iter().any(|i| self.is_stolen(&i.previous_output)) {
+						self.fail(format!(
+							"Bitcoin refused the bridge's signed transaction {txid}: {e:?}"
+						));
+					}
 				}
 			}
 		}
@@ -845,6 +876,226 @@ impl World {
 				self.fail(format!("the proof of confirmed proposal {id} was refused: {e:?}"));
 			}
 			return;
+		}
+	}
+
+	/// Whether a theft (proven or not) spends `outpoint`.
+	fn is_stolen(&self, outpoint: &bitcoin::OutPoint) -> bool {
+		self.thefts.iter().any(|t| t.stolen.iter().any(|(o, _)| o == outpoint))
+	}
+
+	/// The thieves: once the scenario's block has come, the first `threshold` members of the
+	/// current key whose nodes run sign, with their real key shares and the signer's own FROST
+	/// rounds but no session of the chain, a transaction paying up to two of the key's coins
+	/// to themselves at a fee that outbids anything (coins a bridge transaction already
+	/// spends in the mempool are left alone). Bitcoin Core's interpreter checks it.
+	fn steal(&mut self) {
+		let now = self.now();
+		if self.scenario.theft_from_block.is_none_or(|from| now < from) || !self.thefts.is_empty() {
+			return;
+		}
+		let Some(epoch) = pallet_btc_custody::CurrentEpoch::<Runtime>::get() else { return };
+		let Some(key) = pallet_btc_custody::Epochs::<Runtime>::get(epoch) else { return };
+		let thieves: Vec<(u64, u16)> = key
+			.members
+			.iter()
+			.enumerate()
+			.filter(|(_, (account, _))| {
+				self.nodes
+					.get(account)
+					.and_then(|n| n.signer.as_ref())
+					.is_some_and(|signer| signer.has_key_share(key.dkg_id).unwrap_or(false))
+			})
+			.map(|(i, (account, _))| (*account, i as u16 + 1))
+			.take(key.threshold as usize)
+			.collect();
+		if thieves.len() < key.threshold as usize {
+			return;
+		}
+		let in_mempool: BTreeSet<bitcoin::OutPoint> = BtcBridge::signed_in_flight()
+			.into_iter()
+			.filter_map(|(_, raw)| {
+				bitcoin::consensus::deserialize::<bitcoin::Transaction>(&raw).ok()
+			})
+			.filter(|tx| self.bitcoin.mempool_entry(&tx.compute_txid()).is_some())
+			.flat_map(|tx| tx.input.into_iter().map(|i| i.previous_output))
+			.collect();
+		let mut coins: Vec<(bitcoin::OutPoint, TxOut)> =
+			pallet_btc_bridge::Utxos::<Runtime>::iter()
+				.filter(|(_, utxo)| utxo.epoch == epoch && utxo.value_sats >= 50_000)
+				.map(|(o, _)| bitcoin::OutPoint {
+					txid: bitcoin::Txid::from_byte_array(o.txid.0),
+					vout: o.vout,
+				})
+				.filter(|o| !in_mempool.contains(o))
+				.filter_map(|o| self.bitcoin.utxo(&o).map(|coin| (o, coin.output.clone())))
+				.collect();
+		if coins.is_empty() {
+			return;
+		}
+		coins.sort_by_key(|(o, _)| *o);
+		coins.truncate(2);
+		let taken: u64 = coins.iter().map(|(_, out)| out.value.to_sat()).sum();
+		let mut tx = bitcoin::Transaction {
+			version: bitcoin::transaction::Version::TWO,
+			lock_time: bitcoin::absolute::LockTime::ZERO,
+			input: coins
+				.iter()
+				.map(|(o, _)| bitcoin::TxIn {
+					previous_output: *o,
+					sequence: bitcoin::Sequence::ENABLE_RBF_NO_LOCKTIME,
+					..Default::default()
+				})
+				.collect(),
+			output: vec![TxOut {
+				value: Amount::from_sat(taken - 30_000),
+				script_pubkey: btc_sim::wallet::Wallet::from_seed(b"thieves").script_pubkey(),
+			}],
+		};
+		let prevouts: Vec<TxOut> = coins.iter().map(|(_, out)| out.clone()).collect();
+		let messages: Vec<[u8; 32]> = {
+			let mut cache = bitcoin::sighash::SighashCache::new(&tx);
+			(0..tx.input.len())
+				.map(|i| {
+					cache
+						.taproot_key_spend_signature_hash(
+							i,
+							&bitcoin::sighash::Prevouts::All(&prevouts),
+							bitcoin::TapSighashType::Default,
+						)
+						.expect("prevouts for every input")
+						.to_byte_array()
+				})
+				.collect()
+		};
+		// FROST among the thieves: no session of the chain, an id it never gives out.
+		let session_id = u64::MAX;
+		let merkle_root = key.recovery.map(|leaf| leaf.leaf_hash());
+		let mut commitments = BTreeMap::new();
+		for (account, index) in &thieves {
+			let signer = self.nodes.get_mut(account).unwrap().signer.as_mut().unwrap();
+			match signer.signing_commit(key.dkg_id, *index, session_id, 0, messages.len()) {
+				Ok(SignedMessage { message: CustodyMessage::SigningCommitment(m), .. }) => {
+					commitments.insert(*index, m.commitments);
+				},
+				other => self.fail(format!("thief {account} could not commit: {other:?}")),
+			}
+		}
+		let mut shares = BTreeMap::new();
+		for (account, index) in &thieves {
+			let signer = self.nodes.get_mut(account).unwrap().signer.as_mut().unwrap();
+			let signed = signer.signing_shares(
+				key.dkg_id,
+				*index,
+				session_id,
+				0,
+				&messages,
+				&commitments,
+				merkle_root.as_ref(),
+			);
+			match signed {
+				Ok(SignedMessage { message: CustodyMessage::SignatureShares(m), .. }) => {
+					shares.insert(*index, m.shares);
+				},
+				other => self.fail(format!("thief {account} could not sign: {other:?}")),
+			}
+		}
+		let package =
+			frost_secp256k1_tr::keys::PublicKeyPackage::deserialize(&key.public_key_package)
+				.expect("an attested package");
+		for (position, message) in messages.iter().enumerate() {
+			let signature = pallet_btc_custody::frost_checks::aggregate(
+				&package,
+				message,
+				position,
+				&commitments,
+				&shares,
+				merkle_root.as_ref(),
+			)
+			.unwrap_or_else(|e| self.fail(format!("the thieves' signature: {e:?}")));
+			tx.input[position].witness = bitcoin::Witness::from_slice(&[signature.to_vec()]);
+		}
+		if let Err(e) = self.bitcoin.accept_to_mempool(tx.clone(), 0) {
+			self.fail(format!("Bitcoin refused the thieves' transaction: {e:?}"));
+		}
+		self.stats.fault("theft by a threshold");
+		self.thefts.push(Theft {
+			tx,
+			epoch,
+			stolen: coins.iter().map(|(o, out)| (*o, out.value.to_sat())).collect(),
+			signed_at: now,
+			proven_at: None,
+		});
+	}
+
+	/// Anyone proves a confirmed theft: it is accepted, the key's members lose exactly their
+	/// pro rata share of what it took (up to their stake, and to what is issued plus the fee
+	/// reserve), and the books' shortfall is what slashing did not restore.
+	fn prove_thefts(&mut self) {
+		for i in 0..self.thefts.len() {
+			if self.thefts[i].proven_at.is_some() {
+				continue;
+			}
+			let txid = self.thefts[i].tx.compute_txid();
+			let Some(block_hash) = self.bitcoin.confirmed_tx(&txid).map(|(_, b)| b) else {
+				continue;
+			};
+			if self.bitcoin.confirmations(&block_hash) < 3 {
+				continue;
+			}
+			let block = self.bitcoin.block(&block_hash).unwrap().block.clone();
+			let proof = self.proof(&block, txid).expect("in its block");
+			let epoch = self.thefts[i].epoch;
+			let members: Vec<u64> = pallet_btc_custody::Epochs::<Runtime>::get(epoch)
+				.expect("a live epoch")
+				.members
+				.iter()
+				.map(|(account, _)| *account)
+				.collect();
+			let stake =
+				|v: &u64| <RecordStake as pallet_btc_custody::CustodyStake<u64>>::at_stake_sats(v);
+			let stakes_before: Vec<u64> = members.iter().map(stake).collect();
+			let ledger = pallet_btc_bridge::Ledger::<Runtime>::get();
+			let restorable = ledger.issued_sats + ledger.reserve_sats;
+			let shortfall_before = pallet_btc_bridge::TheftShortfall::<Runtime>::get();
+			let stolen_sats: u64 = self.thefts[i].stolen.iter().map(|(_, sats)| sats).sum();
+			let result = BtcBridge::report_theft(
+				RuntimeOrigin::signed(96),
+				bitcoin::consensus::serialize(&self.thefts[i].tx),
+				proof,
+				tapchain_primitives::bitcoin::BlockHash(block_hash.to_byte_array()),
+			);
+			if let Err(e) = result {
+				self.fail(format!("the proof of theft {txid} was refused: {e:?}"));
+			}
+			let shares = pallet_btc_custody::slashing::theft_shares(
+				&stakes_before,
+				stolen_sats.min(restorable),
+			);
+			let restored: u64 = shares.iter().sum();
+			for ((member, before), share) in members.iter().zip(&stakes_before).zip(&shares) {
+				if stake(member) != before - share {
+					self.fail(format!(
+						"member {member} of epoch {epoch} had {before} sats at stake and was to lose {share}, it has {}",
+						stake(member)
+					));
+				}
+			}
+			let record =
+				pallet_btc_bridge::ProvenThefts::<Runtime>::get(txid_of(txid)).expect("recorded");
+			let shortfall = pallet_btc_bridge::TheftShortfall::<Runtime>::get();
+			if record.restored_sats != restored
+				|| shortfall != shortfall_before + stolen_sats - restored
+			{
+				self.fail(format!(
+					"theft of {stolen_sats} sats: {} restored (expected {restored}), shortfall {shortfall} (was {shortfall_before})",
+					record.restored_sats
+				));
+			}
+			self.thefts[i].proven_at = Some(self.now());
+			self.stats.thefts += 1;
+			self.stats.stolen_sats += stolen_sats;
+			self.stats.restored_sats += restored;
 		}
 	}
 
@@ -986,7 +1237,9 @@ impl World {
 				.is_some_and(|coin| coin.output.value.to_sat() == utxo.value_sats);
 			let spent_by_flight =
 				in_flight.as_ref().is_some_and(|p| p.inputs.iter().any(|(o, _, _)| *o == outpoint));
-			if !unspent && !spent_by_flight {
+			// Stolen and not proven yet: the books cannot know before someone proves it.
+			let stolen = self.is_stolen(&bitcoin_outpoint);
+			if !unspent && !spent_by_flight && !stolen {
 				self.fail(format!("bridge UTXO {outpoint:?} is not unspent on Bitcoin"));
 			}
 		}
@@ -1034,7 +1287,15 @@ impl World {
 					.fee_spike
 					.filter(|s| tracked.requested_at < s.until_block)
 					.map_or(0, |s| (s.until_block - s.from_block) as u64);
-				if !ended && now > tracked.requested_at as u64 + bound + spike_wait {
+				// A transaction spending stolen coins cannot confirm: its requests wait for
+				// the theft's proof.
+				let theft_wait: u64 = self
+					.thefts
+					.iter()
+					.filter(|t| tracked.requested_at < t.proven_at.unwrap_or(u32::MAX))
+					.map(|t| (t.proven_at.unwrap_or(self.now()) - t.signed_at) as u64)
+					.sum();
+				if !ended && now > tracked.requested_at as u64 + bound + spike_wait + theft_wait {
 					self.fail(format!(
 						"withdrawal {id} requested at block {} is still {:?} after {bound} blocks",
 						tracked.requested_at, w.status
@@ -1048,12 +1309,18 @@ impl World {
 	/// exactly once, exactly its amount.
 	fn check_everything_ended(&mut self) {
 		let budget = self.within_budget();
+		if let Some(theft) = self.thefts.iter().find(|t| t.proven_at.is_none()) {
+			self.fail(format!("theft {} was never proven", theft.tx.compute_txid()));
+		}
 		for (_, proposal) in pallet_btc_bridge::Proposals::<Runtime>::iter() {
 			if matches!(proposal.kind, pallet_btc_bridge::ProposalKind::FeeBump { .. }) {
 				self.stats.fee_bumps += 1;
 			}
 			if matches!(proposal.status, pallet_btc_bridge::ProposalStatus::Superseded { .. }) {
 				self.stats.superseded += 1;
+			}
+			if proposal.status == pallet_btc_bridge::ProposalStatus::SpentByTheft {
+				self.stats.ended_by_theft += 1;
 			}
 		}
 		let mut received: BTreeMap<ScriptBuf, u64> = BTreeMap::new();
