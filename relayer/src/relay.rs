@@ -783,7 +783,7 @@ fn spent_custody_inputs(
 #[cfg(test)]
 mod tests {
 	use super::*;
-	use bitcoin::{hashes::Hash as _, OutPoint, Sequence, TxIn, Witness};
+	use bitcoin::{OutPoint, Sequence, TxIn, Witness};
 
 	fn spend(outpoints: &[(OutPoint, Vec<Vec<u8>>)]) -> bitcoin::Transaction {
 		bitcoin::Transaction {

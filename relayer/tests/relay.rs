@@ -120,16 +120,18 @@ fn storage<T: Decode>(node: &Node, key: Vec<u8>) -> Option<T> {
 }
 
 /// The custody signer's key store of a node started with `--tmp` (the base path is in the
-/// database path the node logs): `<base>/chains/<chain>/custody`.
+/// database path the node logs, `💾 Database: ParityDb at <base>/chains/<chain>/paritydb/full`):
+/// `<base>/chains/<chain>/custody`.
 fn custody_dir(node: &Node) -> std::path::PathBuf {
 	let log = node.log_tail(usize::MAX);
 	let database = log
 		.lines()
-		.find_map(|line| line.split("RocksDb at ").nth(1))
+		.filter(|line| line.contains("Database: "))
+		.find_map(|line| line.split(" at ").nth(1))
 		.expect("the node logs its database path")
 		.trim();
 	let chain_dir = std::path::Path::new(database).parent().and_then(|db| db.parent());
-	chain_dir.expect("<base>/chains/<chain>/db/full").join("custody")
+	chain_dir.expect("<base>/chains/<chain>/<database>/full").join("custody")
 }
 
 /// What a threshold of the key's members sign outside the chain: `tx`'s key-path inputs
