@@ -448,7 +448,7 @@ fn the_relayer_carries_headers_reorgs_deposits_and_withdrawals_between_btc_sim_a
 			script_pubkey: thieves_address.script_pubkey(),
 		}],
 	};
-	sign_as_thieves(&mut thieves, &epoch, &mut theft, &[change.clone()]);
+	sign_as_thieves(&mut thieves, &epoch, &mut theft, std::slice::from_ref(&change));
 	let backing_before = node.rpc("bridge_backing", json!([])).unwrap();
 	let issuance_key = pallet_balances::TotalIssuance::<tapchain_runtime::Runtime>::hashed_key();
 	let issuance_before: u128 = storage(node, issuance_key.to_vec()).unwrap();

@@ -565,15 +565,15 @@ fn end_block(slot: u64) {
 	Executive::finalize_block();
 }
 
+/// The custody key epoch `local_custody_epoch` ran: `(index, DKG id, output key)`.
+type CustodyKey = (u32, pallet_btc_custody::DkgId, [u8; 32]);
+
 /// The four `local_testnet` validators register their custody keys (each signed with its
 /// Aura key; one signed with another validator's key is refused) and run a DKG with real
-/// signers, from block 2. Returns the signers, the last block and the key epoch.
-fn local_custody_epoch() -> (
-	Vec<tapchain_signer::Signer>,
-	Vec<tempfile::TempDir>,
-	u32,
-	(u32, pallet_btc_custody::DkgId, [u8; 32]),
-) {
+/// signers, from block 2. Returns the signers, their key stores, the last block and the key
+/// epoch.
+fn local_custody_epoch() -> (Vec<tapchain_signer::Signer>, Vec<tempfile::TempDir>, u32, CustodyKey)
+{
 	let genesis_hash: [u8; 32] = System::block_hash(0).into();
 	let dirs: Vec<_> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
 	let mut signers: Vec<_> = dirs

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::Pallet as BtcBridge;
-use alloc::vec;
+use alloc::{vec, vec::Vec};
 use frame_benchmarking::v2::*;
 use frame_support::{
 	traits::{Get, Hooks},
