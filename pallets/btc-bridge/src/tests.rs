@@ -1740,6 +1740,23 @@ mod theft {
 		}
 	}
 
+	/// Alice withdraws `sats`; three validators approve and custody signs. Returns the
+	/// proposal, signed and in flight.
+	fn signed_withdrawal(sats: u64) -> ProposalId {
+		assert_ok!(BtcBridge::request_withdrawal(
+			RuntimeOrigin::signed(ALICE_ACCOUNT),
+			address(&regtest_p2wpkh(1)),
+			sats_to_base_units(sats)
+		));
+		next_block();
+		let id = ActiveProposal::<Test>::get().unwrap();
+		approve_by(&[1, 2, 3], id);
+		sign_pending_sessions();
+		next_block();
+		assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Signed);
+		id
+	}
+
 	/// Mines `tx` with its confirmations, then proves it a theft.
 	fn report(chain: &mut BitcoinChain, tx: &Transaction) -> sp_runtime::DispatchResult {
 		let (block, proof) = confirm(chain, tx, 3);
@@ -1839,16 +1856,7 @@ mod theft {
 			recovery.inputs[0].witness = vec![vec![1; 64], vec![0x20; 34], vec![0xc0; 33]];
 			assert_refused(&mut chain, &recovery, Error::<Test>::NotAKeyPathSpend);
 			// An approved payout's own transaction.
-			assert_ok!(BtcBridge::request_withdrawal(
-				RuntimeOrigin::signed(ALICE_ACCOUNT),
-				address(&regtest_p2wpkh(1)),
-				sats_to_base_units(10_000_000)
-			));
-			next_block();
-			let id = ActiveProposal::<Test>::get().unwrap();
-			approve_by(&[1, 2, 3], id);
-			sign_pending_sessions();
-			next_block();
+			let id = signed_withdrawal(10_000_000);
 			let signed = SignedTransactions::<Test>::get(id).unwrap().to_vec();
 			let own = Transaction::from_bytes(&signed).unwrap();
 			assert_refused(&mut chain, &own, Error::<Test>::ApprovedTransaction);
@@ -1861,17 +1869,7 @@ mod theft {
 		let (mut ext, mut chain) = new_test_ext();
 		ext.execute_with(|| {
 			let outpoint = fund_alice(&mut chain, 54, 40_000_000);
-			assert_ok!(BtcBridge::request_withdrawal(
-				RuntimeOrigin::signed(ALICE_ACCOUNT),
-				address(&regtest_p2wpkh(1)),
-				sats_to_base_units(10_000_000)
-			));
-			next_block();
-			let id = ActiveProposal::<Test>::get().unwrap();
-			approve_by(&[1, 2, 3], id);
-			sign_pending_sessions();
-			next_block();
-			assert_eq!(Proposals::<Test>::get(id).unwrap().status, ProposalStatus::Signed);
+			let id = signed_withdrawal(10_000_000);
 			// A threshold signs away the input of the signed payout instead.
 			let theft = theft_tx(&[outpoint], 39_990_000);
 			assert_ok!(report(&mut chain, &theft));
