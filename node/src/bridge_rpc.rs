@@ -55,6 +55,24 @@ pub struct DepositScript {
 	pub script_pub_key: String,
 }
 
+/// A vault's current key, and how much more it may take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VaultView {
+	/// Custody key epoch of the vault's current key.
+	pub epoch: u32,
+	/// bech32m P2TR address of that key.
+	pub address: String,
+	/// What it may hold: its members' backing stake times the governed ratio.
+	pub capacity_sats: u64,
+	/// What the bridge's UTXOs of this key hold.
+	pub holdings_sats: u64,
+	/// Room left under the capacity.
+	pub free_sats: u64,
+	/// Holdings above the capacity (rebalancing moves them).
+	pub over_capacity_sats: u64,
+}
+
 /// A withdrawal and where it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -157,6 +175,11 @@ pub trait BridgeRpc {
 	/// first): what a relayer watches. Wallets should pay `bridge_depositAddress`.
 	#[method(name = "bridge_depositScripts")]
 	fn deposit_scripts(&self, at: Option<Hash>) -> RpcResult<Vec<DepositScript>>;
+
+	/// Every vault's current key with its capacity, holdings and room, in vault order
+	/// (`bridge_depositAddress` is the one with the most room).
+	#[method(name = "bridge_vaults")]
+	fn vaults(&self, at: Option<Hash>) -> RpcResult<Vec<VaultView>>;
 
 	/// The OP_RETURN output script (hex) naming `recipient`: `0x` + 40 hex digits (an EVM
 	/// address) or `0x` + 64 hex digits (a native account).
@@ -286,6 +309,22 @@ where
 		Ok(scripts
 			.into_iter()
 			.map(|(epoch, script)| DepositScript { epoch, script_pub_key: hex::encode(script) })
+			.collect())
+	}
+
+	fn vaults(&self, at: Option<Hash>) -> RpcResult<Vec<VaultView>> {
+		let at = at.unwrap_or_else(|| self.client.info().best_hash);
+		let vaults = self.client.runtime_api().vault_capacities(at).map_err(runtime_error)?;
+		Ok(vaults
+			.into_iter()
+			.map(|vault| VaultView {
+				epoch: vault.epoch,
+				address: String::from_utf8_lossy(&vault.address).into_owned(),
+				capacity_sats: vault.capacity_sats,
+				holdings_sats: vault.holdings_sats,
+				free_sats: vault.capacity_sats.saturating_sub(vault.holdings_sats),
+				over_capacity_sats: vault.holdings_sats.saturating_sub(vault.capacity_sats),
+			})
 			.collect())
 	}
 

@@ -647,8 +647,17 @@ pub enum SigningRequestError {
 /// The custody service other pallets (the bridge) use: key epochs, the validators and their
 /// custody identities, and threshold signatures. `pallet-btc-custody` implements it.
 pub trait ThresholdCustody<AccountId> {
-	/// The newest key epoch: where deposits should go.
-	fn current_epoch() -> Option<u32>;
+	/// Each vault's current key epoch, in vault order: the keys deposits and change pay.
+	/// With one vault (at most `vault_size` validators) there is one.
+	fn current_epochs() -> Vec<u32>;
+	/// The current epoch an old epoch's coins move to: its vault's current epoch, or for a
+	/// dissolved vault the current epoch of the vault its index folds onto. `None` while
+	/// `epoch` is current itself, or that vault has no key yet.
+	fn successor(epoch: u32) -> Option<u32>;
+	/// Sats of stake backing `epoch`'s key: what its members had at stake when it started
+	/// (their freeze keeps it in their accounts while the epoch is live), less what theft
+	/// slashing took since. Bounds what the bridge lets the key hold.
+	fn backing_stake_sats(epoch: u32) -> u64;
 	/// Every key epoch that still signs (not retired), oldest first.
 	fn live_epochs() -> Vec<u32>;
 	/// A live epoch's Taproot output key (`None` if unknown or retired).
@@ -667,8 +676,8 @@ pub trait ThresholdCustody<AccountId> {
 	/// Closes a session the caller no longer needs (its signatures were used, or the
 	/// request was withdrawn): nothing of it stays in storage.
 	fn close_session(session_id: SigningSessionId);
-	/// Marks a non-current epoch's funds as moved: it signs nothing more and its members'
-	/// custody stake is released once they hold no other live key.
+	/// Marks the funds of an epoch that is no vault's current one as moved: it signs nothing
+	/// more and its members' custody stake is released once they hold no other live key.
 	fn retire_epoch(epoch: u32) -> bool;
 	/// Reports validators that cast no vote on a proposal within its window.
 	fn report_vote_silence(validators: &[AccountId]);
@@ -677,6 +686,17 @@ pub trait ThresholdCustody<AccountId> {
 	/// share of the stake it has at risk, `stolen_sats` in all at most. The slashed BTC is
 	/// burned: what the bridge owes its holders is that much less.
 	fn slash_for_theft(epoch: u32, stolen_sats: u64) -> TheftSlash;
+}
+
+/// Where vault partitions draw their randomness: the Bitcoin chain as the light client
+/// knows it. A seed is the hash of a block at a height fixed before that block was mined,
+/// read only once it is buried, so that steering it costs withheld block rewards.
+pub trait PartitionRandomness {
+	/// Height of the light client's best block, if it has one.
+	fn best_height() -> Option<u32>;
+	/// Hash of the best chain's block at `height`, once it has the bridge's confirmations
+	/// (`None` before).
+	fn buried_block_hash(height: u32) -> Option<crate::bitcoin::BlockHash>;
 }
 
 /// What slashing a key epoch's members for a theft did.

@@ -310,6 +310,10 @@ pallet_revive::impl_runtime_apis_plus_revive_traits! {
 		fn signed_in_flight() -> Vec<(pallet_btc_bridge::ProposalId, Vec<u8>)> {
 			BtcBridge::signed_in_flight()
 		}
+
+		fn vault_capacities() -> Vec<pallet_btc_bridge::runtime_api::VaultCapacity> {
+			BtcBridge::vault_capacities()
+		}
 	}
 
 	impl pallet_btc_light_client::runtime_api::BtcLightClientApi<Block> for Runtime {

@@ -112,7 +112,7 @@ mod benchmarks {
 	#[benchmark]
 	fn report_theft(i: Linear<1, MAX_STOLEN_INPUTS>, m: Linear<1, { T::MaxVoters::get() }>) {
 		let output_key = <T as Config>::BenchmarkHelper::set_up_custody_epoch();
-		let epoch = T::Custody::current_epoch().expect("the helper made an epoch");
+		let epoch = *T::Custody::current_epochs().first().expect("the helper made an epoch");
 		<T as Config>::BenchmarkHelper::set_up_epoch_members(epoch, m);
 		let mut inputs = Vec::new();
 		for k in 0..i {
@@ -156,7 +156,7 @@ mod benchmarks {
 		u: Linear<1, 1_000>,
 	) {
 		<T as Config>::BenchmarkHelper::set_up_custody_epoch();
-		let epoch = T::Custody::current_epoch().expect("the helper made an epoch");
+		let epoch = *T::Custody::current_epochs().first().expect("the helper made an epoch");
 		for i in 0..(n + u) {
 			let mut txid = [0u8; 32];
 			txid[..4].copy_from_slice(&i.to_le_bytes());

@@ -2,7 +2,7 @@
 //! credited to their memo's account or kept as unclaimed.
 
 use crate::*;
-use alloc::vec::Vec;
+use alloc::{collections::BTreeMap, vec::Vec};
 use frame_support::{pallet_prelude::*, traits::fungible::Mutate};
 use tapchain_primitives::{
 	bitcoin::{
@@ -11,6 +11,23 @@ use tapchain_primitives::{
 	bridge::{DepositRecipient, MemoParse},
 	sats_to_base_units,
 };
+
+/// Bitcoin block hashes for custody's vault partitions, from the light client, once buried
+/// under the confirmations the bridge asks of deposits.
+pub struct BuriedBitcoinBlocks<T>(core::marker::PhantomData<T>);
+impl<T: Config> tapchain_primitives::custody::PartitionRandomness for BuriedBitcoinBlocks<T> {
+	fn best_height() -> Option<u32> {
+		pallet_btc_light_client::Pallet::<T>::best_tip().map(|tip| tip.height)
+	}
+	fn buried_block_hash(height: u32) -> Option<BlockHash> {
+		let confirmations = RequiredConfirmations::<T>::get().max(1);
+		let best = Self::best_height()?;
+		if best.checked_sub(height)? + 1 < confirmations {
+			return None;
+		}
+		pallet_btc_light_client::Pallet::<T>::best_hash_at(height)
+	}
+}
 
 impl<T: Config> Pallet<T> {
 	/// Custody output keys deposits are credited to: every live epoch's, oldest first.
@@ -21,9 +38,40 @@ impl<T: Config> Pallet<T> {
 			.collect()
 	}
 
-	/// The P2TR address deposits should pay now.
+	/// Sats the bridge's UTXOs hold, per custody key epoch.
+	pub fn holdings_by_epoch() -> BTreeMap<u32, u64> {
+		let mut holdings = BTreeMap::new();
+		for utxo in Utxos::<T>::iter_values() {
+			*holdings.entry(utxo.epoch).or_insert(0u64) += utxo.value_sats;
+		}
+		holdings
+	}
+
+	/// What a current key may hold: its members' backing stake times the governed ratio.
+	pub fn capacity_sats(epoch: u32) -> u64 {
+		VaultCapacityRatio::<T>::get().mul_floor(T::Custody::backing_stake_sats(epoch))
+	}
+
+	/// The current key with the most free capacity (capacity less holdings; the first in
+	/// vault order among equals): where deposits and change go.
+	pub fn freest_epoch(currents: &[u32], holdings: &BTreeMap<u32, u64>) -> Option<u32> {
+		currents
+			.iter()
+			.map(|epoch| {
+				let held = holdings.get(epoch).copied().unwrap_or(0);
+				(Self::capacity_sats(*epoch) as i128 - held as i128, *epoch)
+			})
+			.fold(None, |best: Option<(i128, u32)>, candidate| match best {
+				Some(best) if best.0 >= candidate.0 => Some(best),
+				_ => Some(candidate),
+			})
+			.map(|(_, epoch)| epoch)
+	}
+
+	/// The P2TR address deposits should pay now: the vault with the most free capacity's.
+	/// A deposit to any other live key is credited all the same.
 	pub fn deposit_address() -> Option<(u32, [u8; 32], alloc::string::String)> {
-		let epoch = T::Custody::current_epoch()?;
+		let epoch = Self::freest_epoch(&T::Custody::current_epochs(), &Self::holdings_by_epoch())?;
 		let key = T::Custody::output_key(epoch)?;
 		let network = pallet_btc_light_client::BitcoinNetwork::<T>::get();
 		Some((epoch, key, BitcoinAddress::P2tr(key).to_address_string(network)))

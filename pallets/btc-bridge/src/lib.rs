@@ -69,6 +69,7 @@ pub use pallet::*;
 mod benchmarking;
 pub mod builder;
 pub mod deposits;
+pub use deposits::BuriedBitcoinBlocks;
 pub mod fees;
 mod invariants;
 #[cfg(test)]
@@ -98,6 +99,7 @@ pub mod pallet {
 	};
 	use frame_system::pallet_prelude::*;
 	use pallet_btc_light_client::{MerkleProof, SpvError};
+	use sp_runtime::Perbill;
 	use tapchain_primitives::{
 		bitcoin::{AddressError, BlockHash, OutPoint, Txid},
 		bridge::{DepositRecipient, FeeRateReport, ProposalVote},
@@ -249,9 +251,18 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type SweepAwaitingReserve<T> = StorageValue<_, u64>;
 
-	/// The custody epoch the bridge last saw as current.
+	/// What a vault's current key may hold, as a share of its members' backing stake
+	/// (governed; all of it by default: every bridged sat backed by a bonded sat).
 	#[pallet::storage]
-	pub type LastSeenEpoch<T> = StorageValue<_, u32>;
+	pub type VaultCapacityRatio<T> = StorageValue<_, Perbill, ValueQuery, DefaultCapacityRatio>;
+
+	/// All of a vault's backing stake.
+	pub struct DefaultCapacityRatio;
+	impl Get<Perbill> for DefaultCapacityRatio {
+		fn get() -> Perbill {
+			Perbill::one()
+		}
+	}
 
 	/// Block each old epoch was replaced at (its grace period starts there).
 	#[pallet::storage]
@@ -394,6 +405,8 @@ pub mod pallet {
 		ProposalSuperseded { proposal_id: ProposalId, confirmed: ProposalId },
 		/// Governance changed the fee-bump settings.
 		FeeBumpPolicySet { settings: FeeBumpSettings },
+		/// Governance set what share of its backing stake a vault's key may hold.
+		VaultCapacityRatioSet { ratio: Perbill },
 		/// A transaction nobody approved spent custody's coins: `stolen_sats` from these
 		/// epochs `(epoch, sats)`; the proposals in flight that spent them ended and their
 		/// requests wait again. The epochs' members were slashed and `restored_sats` of
@@ -740,6 +753,18 @@ pub mod pallet {
 			ensure_root(origin)?;
 			FeeBumpPolicy::<T>::put(settings);
 			Self::deposit_event(Event::FeeBumpPolicySet { settings });
+			Ok(())
+		}
+
+		/// Governance sets what share of its members' backing stake a vault's key may hold.
+		/// Deposits and change go to the vault with the most room under it. A ratio at most
+		/// `t/k` of the vault keeps a theft by a threshold unprofitable (see the README).
+		#[pallet::call_index(13)]
+		#[pallet::weight(T::DbWeight::get().writes(1))]
+		pub fn set_vault_capacity_ratio(origin: OriginFor<T>, ratio: Perbill) -> DispatchResult {
+			ensure_root(origin)?;
+			VaultCapacityRatio::<T>::put(ratio);
+			Self::deposit_event(Event::VaultCapacityRatioSet { ratio });
 			Ok(())
 		}
 	}

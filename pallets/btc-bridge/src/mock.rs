@@ -68,6 +68,10 @@ parameter_types! {
 	/// Key epochs: `(epoch, signing secret)`; the last one is current.
 	pub static Epochs: Vec<(u32, [u8; 32])> = vec![(0, [0xe0; 32])];
 	pub static Retired: Vec<u32> = vec![];
+	/// Each epoch's vault (vault 0 unless listed).
+	pub static EpochVaults: Vec<(u32, u32)> = vec![];
+	/// Each epoch's backing stake in sats (plenty unless listed).
+	pub static BackingStakeSats: Vec<(u32, u64)> = vec![];
 	/// Signing sessions: `(epoch, messages, status)`; closed ones are `None`.
 	pub static Sessions: Vec<Option<MockSession>> = vec![];
 	/// Validators reported silent on a vote, in report order.
@@ -99,6 +103,11 @@ pub fn identity_of(validator: u64) -> [u8; 32] {
 	identity_secret(validator).verifying_key().to_bytes().into()
 }
 
+/// The vault an epoch's key belongs to ([`EpochVaults`], vault 0 unless set).
+pub fn vault_of(epoch: u32) -> u32 {
+	EpochVaults::get().iter().find(|(e, _)| *e == epoch).map_or(0, |(_, vault)| *vault)
+}
+
 pub fn epoch_key(epoch: u32) -> Option<SigningKey> {
 	Epochs::get()
 		.into_iter()
@@ -112,8 +121,24 @@ pub fn output_key_of(epoch: u32) -> [u8; 32] {
 
 pub struct MockCustody;
 impl ThresholdCustody<u64> for MockCustody {
-	fn current_epoch() -> Option<u32> {
-		Epochs::get().last().map(|(e, _)| *e)
+	fn current_epochs() -> Vec<u32> {
+		let mut current: Vec<(u32, u32)> = Vec::new();
+		for (epoch, _) in Epochs::get() {
+			let vault = vault_of(epoch);
+			current.retain(|(v, _)| *v != vault);
+			current.push((vault, epoch));
+		}
+		current.sort();
+		current.into_iter().map(|(_, epoch)| epoch).collect()
+	}
+	fn successor(epoch: u32) -> Option<u32> {
+		Self::current_epochs()
+			.into_iter()
+			.find(|current| vault_of(*current) == vault_of(epoch))
+			.filter(|current| *current != epoch)
+	}
+	fn backing_stake_sats(epoch: u32) -> u64 {
+		BackingStakeSats::get().iter().find(|(e, _)| *e == epoch).map_or(u64::MAX / 4, |(_, s)| *s)
 	}
 	fn live_epochs() -> Vec<u32> {
 		Epochs::get().into_iter().map(|(e, _)| e).filter(|e| !Retired::get().contains(e)).collect()
@@ -164,7 +189,7 @@ impl ThresholdCustody<u64> for MockCustody {
 		TheftSlash { burned_sats: burned, members: Validators::get().len() as u32 }
 	}
 	fn retire_epoch(epoch: u32) -> bool {
-		if Self::current_epoch() == Some(epoch) || Retired::get().contains(&epoch) {
+		if Self::current_epochs().contains(&epoch) || Retired::get().contains(&epoch) {
 			return false;
 		}
 		Retired::mutate(|r| r.push(epoch));
@@ -357,6 +382,8 @@ pub fn new_test_ext() -> (sp_io::TestExternalities, BitcoinChain) {
 	Retired::set(vec![]);
 	Sessions::set(vec![]);
 	StakeAtRiskSats::set(100_000_000);
+	EpochVaults::set(vec![]);
+	BackingStakeSats::set(vec![]);
 	TheftSlashes::set(vec![]);
 	let mut ext = sp_io::TestExternalities::new(storage);
 	ext.execute_with(|| System::set_block_number(1));

@@ -2,8 +2,9 @@
 //! custody's signatures to its confirmation.
 //!
 //! Each block without a proposal in flight: old epochs that hold nothing are retired; old
-//! epochs' UTXOs are swept to the current key (fee from the reserve; dust topped up with a
-//! current UTXO), or else the queue is paid. The vote takes [`Config::VotingBlocks`]; a
+//! epochs' UTXOs are swept to their vault's current key (fee from the reserve; dust topped up
+//! with a UTXO of that key), or else the queue is paid, change to the vault with the most
+//! free capacity. The vote takes [`Config::VotingBlocks`]; a
 //! rejected or expired proposal is dropped and its requests wait again. Once approved, the
 //! transaction is final: custody signs its inputs (one session per key epoch; a failed
 //! session is opened again for the same messages) until it is signed, and its confirmation,
@@ -372,15 +373,13 @@ impl<T: Config> Pallet<T> {
 		});
 	}
 
-	/// Notes when the current epoch changes: the old one's grace period starts.
+	/// Notes when an epoch stops being its vault's current one: its grace period starts.
 	pub(crate) fn track_epochs(now: BlockNumberFor<T>) {
-		let current = T::Custody::current_epoch();
-		let last = LastSeenEpoch::<T>::get();
-		if current != last {
-			if let Some(old) = last {
-				EpochReplacedAt::<T>::insert(old, now);
+		let current = T::Custody::current_epochs();
+		for epoch in T::Custody::live_epochs() {
+			if !current.contains(&epoch) && !EpochReplacedAt::<T>::contains_key(epoch) {
+				EpochReplacedAt::<T>::insert(epoch, now);
 			}
-			LastSeenEpoch::<T>::set(current);
 		}
 	}
 
@@ -401,14 +400,23 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Retires empty old epochs past their grace period, then proposes a sweep of old keys'
-	/// coins (they must move before their holders leave) or a payout of the queue.
+	/// coins to their vault's current key (they must move before their holders leave) or a
+	/// payout of the queue, whose change goes to the vault with the most free capacity.
 	pub(crate) fn start_next_proposal(now: BlockNumberFor<T>) {
-		let Some(current) = T::Custody::current_epoch() else { return };
-		let Some(current_key) = T::Custody::output_key(current) else { return };
+		let currents = T::Custody::current_epochs();
+		let holdings = Self::holdings_by_epoch();
+		let Some(change_epoch) = Self::freest_epoch(&currents, &holdings) else { return };
+		let Some(change_key) = T::Custody::output_key(change_epoch) else { return };
 		let mut by_epoch = Self::utxos_by_epoch();
-		let current_utxos = by_epoch.remove(&current).unwrap_or_default();
+		// Every current key's coins, the change key's first; what is left is old keys'.
+		let mut current_lists: Vec<(u32, Vec<SpendableUtxo>)> = Vec::new();
+		for epoch in core::iter::once(change_epoch).chain(currents.iter().copied()) {
+			if current_lists.iter().all(|(e, _)| *e != epoch) {
+				current_lists.push((epoch, by_epoch.remove(&epoch).unwrap_or_default()));
+			}
+		}
 		for epoch in T::Custody::live_epochs() {
-			if epoch == current || by_epoch.contains_key(&epoch) {
+			if currents.contains(&epoch) || by_epoch.contains_key(&epoch) {
 				continue;
 			}
 			let replaced_at = EpochReplacedAt::<T>::get(epoch).unwrap_or_else(|| {
@@ -432,25 +440,34 @@ impl<T: Config> Pallet<T> {
 		});
 		let sweep_first = grace_over || WithdrawalQueue::<T>::count() == 0;
 		let sweep = |by_epoch: &alloc::collections::BTreeMap<u32, Vec<SpendableUtxo>>| {
-			!by_epoch.is_empty()
-				&& Self::propose_sweep(
-					now,
-					current,
-					&current_key,
-					by_epoch.clone(),
-					&current_utxos,
-					fee_rate,
-					max_inputs,
-				)
+			// The oldest key whose vault has a current key goes first, with every old key
+			// of that vault (one custody output per sweep).
+			let Some(target) = by_epoch.keys().find_map(|epoch| T::Custody::successor(*epoch))
+			else {
+				return false;
+			};
+			let Some(target_key) = T::Custody::output_key(target) else { return false };
+			let old: alloc::collections::BTreeMap<u32, Vec<SpendableUtxo>> = by_epoch
+				.iter()
+				.filter(|(epoch, _)| T::Custody::successor(**epoch) == Some(target))
+				.map(|(epoch, list)| (*epoch, list.clone()))
+				.collect();
+			let target_utxos = current_lists
+				.iter()
+				.find(|(epoch, _)| *epoch == target)
+				.map(|(_, list)| list.clone())
+				.unwrap_or_default();
+			Self::propose_sweep(now, target, &target_key, old, &target_utxos, fee_rate, max_inputs)
 		};
 		if sweep_first && sweep(&by_epoch) {
 			return;
 		}
-		// Payouts spend any live key's UTXOs (the current key's, then the oldest keys'), so a
-		// rotation, or a sweep waiting for the reserve, never holds withdrawals up.
+		// Payouts spend any live key's UTXOs (the current keys', then the oldest keys'), so a
+		// rotation, or a sweep waiting for the reserve, never holds withdrawals up; one
+		// transaction may spend the coins of several vaults, each signing its own inputs.
 		let mut epoch_of = alloc::collections::BTreeMap::new();
 		let mut candidates = Vec::new();
-		let lists = core::iter::once((current, current_utxos.clone())).chain(by_epoch.clone());
+		let lists = current_lists.iter().cloned().chain(by_epoch.clone());
 		for (epoch, list) in lists.take(<MaxSigningEpochs as Get<u32>>::get() as usize) {
 			for utxo in list {
 				epoch_of.insert(utxo.outpoint, epoch);
@@ -460,8 +477,8 @@ impl<T: Config> Pallet<T> {
 		builder::selection_order(&mut candidates);
 		if Self::propose_payout(
 			now,
-			current,
-			&current_key,
+			change_epoch,
+			&change_key,
 			&candidates,
 			&epoch_of,
 			fee_rate,
@@ -474,8 +491,9 @@ impl<T: Config> Pallet<T> {
 		}
 	}
 
-	/// Proposes a sweep of old epochs' UTXOs (oldest epochs first, at most
-	/// `MaxSigningEpochs` of them) if the reserve can pay its fee; returns whether it did.
+	/// Proposes a sweep of old epochs' UTXOs to `current`, the current key of their vault
+	/// (oldest epochs first, at most `MaxSigningEpochs` of them) if the reserve can pay its
+	/// fee; returns whether it did.
 	#[allow(clippy::too_many_arguments)]
 	fn propose_sweep(
 		now: BlockNumberFor<T>,
@@ -951,7 +969,7 @@ impl<T: Config> Pallet<T> {
 	/// See [`Call::write_off_drained_epoch`].
 	pub(crate) fn do_write_off_epoch(epoch: u32) -> DispatchResult {
 		ensure!(
-			T::Custody::current_epoch() != Some(epoch)
+			!T::Custody::current_epochs().contains(&epoch)
 				&& T::Custody::live_epochs().contains(&epoch),
 			Error::<T>::EpochNotDrained
 		);
@@ -961,9 +979,9 @@ impl<T: Config> Pallet<T> {
 		ensure!(!in_flight, Error::<T>::EpochNotDrained);
 		let utxos: Vec<(OutPoint, BridgeUtxo)> =
 			Utxos::<T>::iter().filter(|(_, utxo)| utxo.epoch == epoch).collect();
-		// Only what no sweep can move now, even topped up with the current UTXOs at the
-		// lowest fee rate governance allows.
-		let current = T::Custody::current_epoch().ok_or(Error::<T>::EpochNotDrained)?;
+		// Only what no sweep can move now, even topped up with its vault's current UTXOs at
+		// the lowest fee rate governance allows.
+		let current = T::Custody::successor(epoch).ok_or(Error::<T>::EpochNotDrained)?;
 		let current_key = T::Custody::output_key(current).ok_or(Error::<T>::EpochNotDrained)?;
 		let mut by_epoch = Self::utxos_by_epoch();
 		let old = by_epoch.remove(&epoch).unwrap_or_default();

@@ -23,6 +23,21 @@ pub struct DepositAddress {
 	pub min_deposit_sats: u64,
 }
 
+/// A vault's current key and how much it may still take.
+#[derive(Clone, PartialEq, Eq, Debug, Encode, Decode, TypeInfo)]
+pub struct VaultCapacity {
+	/// The vault's current custody key epoch.
+	pub epoch: u32,
+	/// Its Taproot output key.
+	pub output_key: [u8; 32],
+	/// Its bech32m address for the light client's network.
+	pub address: Vec<u8>,
+	/// What it may hold: its members' backing stake times the governed ratio, in sats.
+	pub capacity_sats: u64,
+	/// What the bridge's UTXOs of this key hold, in sats.
+	pub holdings_sats: u64,
+}
+
 sp_api::decl_runtime_apis! {
 	/// The bridge's state for wallets, relayers and validators.
 	pub trait BtcBridgeApi<AccountId, BlockNumber, Proposal>
@@ -58,6 +73,9 @@ sp_api::decl_runtime_apis! {
 		/// transactions its fee bumps replace. Relayers broadcast the first and prove
 		/// whichever confirms.
 		fn signed_in_flight() -> Vec<(ProposalId, Vec<u8>)>;
+		/// Every vault's current key, in vault order, with its capacity and holdings: the
+		/// deposit address is the one with the most room.
+		fn vault_capacities() -> Vec<VaultCapacity>;
 	}
 }
 
@@ -94,6 +112,27 @@ impl<T: Config> Pallet<T> {
 			ledger: Ledger::<T>::get(),
 			theft_shortfall_sats: TheftShortfall::<T>::get(),
 		}
+	}
+
+	/// See [`BtcBridgeApi::vault_capacities`].
+	pub fn vault_capacities() -> Vec<VaultCapacity> {
+		let holdings = Self::holdings_by_epoch();
+		let network = pallet_btc_light_client::BitcoinNetwork::<T>::get();
+		T::Custody::current_epochs()
+			.into_iter()
+			.filter_map(|epoch| {
+				let output_key = T::Custody::output_key(epoch)?;
+				Some(VaultCapacity {
+					epoch,
+					output_key,
+					address: BitcoinAddress::P2tr(output_key)
+						.to_address_string(network)
+						.into_bytes(),
+					capacity_sats: Self::capacity_sats(epoch),
+					holdings_sats: holdings.get(&epoch).copied().unwrap_or(0),
+				})
+			})
+			.collect()
 	}
 
 	/// See [`BtcBridgeApi::signed_in_flight`].
@@ -136,7 +175,7 @@ impl<T: Config> Pallet<T> {
 			current_output_key: proposal
 				.custody_output
 				.map(|(_, _, epoch)| epoch)
-				.or_else(T::Custody::current_epoch)
+				.or_else(|| Self::deposit_address().map(|(epoch, _, _)| epoch))
 				.and_then(T::Custody::output_key),
 			payouts: proposal
 				.payouts

@@ -1897,3 +1897,160 @@ mod theft {
 		});
 	}
 }
+
+mod vaults {
+	use super::*;
+	use crate::runtime_api::VaultCapacity;
+	use sp_runtime::Perbill;
+
+	/// Two vaults: epoch 0 is vault 0's key, epoch 1 vault 1's.
+	fn two_vaults() {
+		Epochs::mutate(|e| e.push((1, [0xe1; 32])));
+		EpochVaults::set(vec![(1, 1)]);
+	}
+
+	/// Alice deposits `sats` to `epoch`'s key.
+	fn fund_alice_at(chain: &mut BitcoinChain, tag: u8, sats: u64, epoch: u32) -> OutPoint {
+		let pay = TxOut { value_sats: sats, script_pubkey: custody_script(epoch) };
+		let tx = wallet_tx(tag, vec![pay, memo(DepositRecipient::Native(ALICE))]);
+		assert_ok!(submit_deposit(chain, &tx));
+		OutPoint { txid: tx.txid(), vout: 0 }
+	}
+
+	fn deposit_epoch() -> u32 {
+		BtcBridge::deposit_address().expect("an address").0
+	}
+
+	#[test]
+	fn deposits_are_pointed_at_the_vault_with_the_most_room_and_credited_at_any_live_key() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			two_vaults();
+			BackingStakeSats::set(vec![(0, 1_000_000), (1, 600_000)]);
+			next_block();
+			assert_eq!(deposit_epoch(), 0, "vault 0 has the most room");
+			fund_alice_at(&mut chain, 70, 500_000, 0);
+			assert_eq!(deposit_epoch(), 1, "now vault 1 has");
+			// A deposit past a vault's capacity is credited all the same.
+			let before = balance(ALICE_ACCOUNT);
+			fund_alice_at(&mut chain, 71, 800_000, 0);
+			assert_eq!(balance(ALICE_ACCOUNT) - before, sats_to_base_units(800_000));
+			let key = |epoch| output_key_of(epoch);
+			let view = |epoch: u32, capacity_sats, holdings_sats| VaultCapacity {
+				epoch,
+				output_key: key(epoch),
+				address: tapchain_primitives::bitcoin::BitcoinAddress::P2tr(key(epoch))
+					.to_address_string(tapchain_primitives::bitcoin::Network::Regtest)
+					.into_bytes(),
+				capacity_sats,
+				holdings_sats,
+			};
+			assert_eq!(
+				BtcBridge::vault_capacities(),
+				vec![view(0, 1_000_000, 1_300_000), view(1, 600_000, 0)]
+			);
+			assert_eq!(deposit_epoch(), 1);
+
+			// Governance lowers what a vault may hold to half its stake.
+			assert_noop!(
+				BtcBridge::set_vault_capacity_ratio(
+					RuntimeOrigin::signed(1),
+					Perbill::from_percent(50)
+				),
+				sp_runtime::DispatchError::BadOrigin
+			);
+			assert_ok!(BtcBridge::set_vault_capacity_ratio(
+				RuntimeOrigin::root(),
+				Perbill::from_percent(50)
+			));
+			assert_eq!(
+				BtcBridge::vault_capacities(),
+				vec![view(0, 500_000, 1_300_000), view(1, 300_000, 0)]
+			);
+		});
+	}
+
+	#[test]
+	fn one_withdrawal_spends_coins_of_two_vaults_each_signing_its_own_inputs() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			two_vaults();
+			next_block();
+			let from_first = fund_alice_at(&mut chain, 72, 600_000, 0);
+			let from_second = fund_alice_at(&mut chain, 73, 600_000, 1);
+			assert_ok!(BtcBridge::request_withdrawal(
+				RuntimeOrigin::signed(ALICE_ACCOUNT),
+				address(&regtest_p2wpkh(9)),
+				sats_to_base_units(1_000_000)
+			));
+			next_block();
+			let id = ActiveProposal::<Test>::get().expect("a payout");
+			let proposal = Proposals::<Test>::get(id).unwrap();
+			let mut spent: Vec<(OutPoint, u32)> =
+				proposal.inputs.iter().map(|(o, _, e)| (*o, *e)).collect();
+			spent.sort();
+			let mut expected = vec![(from_first, 0), (from_second, 1)];
+			expected.sort();
+			assert_eq!(spent, expected, "both vaults' coins");
+
+			approve_by(&[1, 2, 3], id);
+			let sessions: Vec<(u32, Vec<[u8; 32]>)> =
+				Sessions::get().into_iter().flatten().map(|(e, m, _)| (e, m)).collect();
+			assert_eq!(sessions.len(), 2, "one signing session per vault");
+			for (epoch, messages) in &sessions {
+				let own: Vec<[u8; 32]> = proposal
+					.inputs
+					.iter()
+					.zip(&proposal.sighashes)
+					.filter(|((_, _, e), _)| e == epoch)
+					.map(|(_, sighash)| *sighash)
+					.collect();
+				assert_eq!(messages, &own, "epoch {epoch} signs its own inputs only");
+			}
+			sign_pending_sessions();
+			next_block();
+			let signed = SignedTransactions::<Test>::get(id).expect("signed").to_vec();
+			let prevouts: Vec<(u64, Vec<u8>)> =
+				proposal.inputs.iter().map(|(_, sats, e)| (*sats, custody_script(*e))).collect();
+			assert_bitcoin_core_accepts(&signed, &prevouts);
+			// Change goes to the vault with the most room (equal here: the first).
+			let (vout, change_sats, change_epoch) = proposal.custody_output.expect("change");
+			assert_eq!(change_epoch, 0);
+			let decoded: bitcoin::Transaction = bitcoin::consensus::deserialize(&signed).unwrap();
+			assert_eq!(decoded.output[vout as usize].script_pubkey.to_bytes(), custody_script(0));
+			assert_eq!(decoded.output[vout as usize].value.to_sat(), change_sats);
+			confirm_signed(&mut chain, id);
+			assert!(matches!(
+				Withdrawals::<Test>::get(1).unwrap().status,
+				WithdrawalStatus::Paid { proposal_id, .. } if proposal_id == id
+			));
+		});
+	}
+
+	#[test]
+	fn an_old_key_is_swept_to_its_own_vaults_new_key_and_the_other_vault_is_untouched() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			two_vaults();
+			next_block();
+			fund_alice_at(&mut chain, 74, 700_000, 0);
+			let other = fund_alice_at(&mut chain, 75, 900_000, 1);
+			fund_reserve(10_000);
+			// Vault 0 re-keys (epoch 2); vault 1 keeps epoch 1.
+			Epochs::mutate(|e| e.push((2, [0xe2; 32])));
+			EpochVaults::set(vec![(1, 1), (2, 0)]);
+			next_block();
+			let id = ActiveProposal::<Test>::get().expect("a sweep");
+			let sweep = Proposals::<Test>::get(id).unwrap();
+			assert_eq!(sweep.kind, ProposalKind::Sweep { from_epoch: 0 });
+			assert!(sweep.inputs.iter().all(|(_, _, epoch)| *epoch == 0));
+			assert_eq!(sweep.custody_output.map(|(_, _, epoch)| epoch), Some(2));
+			complete_active_proposal(&mut chain);
+			assert_eq!(Utxos::<Test>::get(other).unwrap().epoch, 1, "vault 1's coins stay");
+			run_to_block(System::block_number() + OldEpochGraceBlocks::get() + 1);
+			assert_eq!(Retired::get(), vec![0]);
+			assert_eq!(MockCustody::current_epochs(), vec![2, 1]);
+			assert_eq!(ActiveProposal::<Test>::get(), None, "nothing else to sweep");
+		});
+	}
+}

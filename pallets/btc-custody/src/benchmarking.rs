@@ -187,6 +187,8 @@ fn store_epoch<T: Config>(n: u32, package: Vec<u8>) {
 		0,
 		KeyEpoch {
 			dkg_id: 1,
+			vault: 0,
+			stake_sats: 0,
 			output_key: key,
 			internal_key: key,
 			recovery: None,
@@ -197,6 +199,8 @@ fn store_epoch<T: Config>(n: u32, package: Vec<u8>) {
 		},
 	);
 	CurrentEpoch::<T>::put(0);
+	VaultCount::<T>::put(1);
+	VaultEpochs::<T>::insert(0, 0);
 	LiveEpochs::<T>::insert(0, ());
 }
 

@@ -1,9 +1,8 @@
 //! Distributed key generation: who takes part, its three rounds, their deadlines, and how
 //! a finished DKG becomes a key epoch.
 //!
-//! A DKG starts when the validators that may hold the key (registered, not excluded, at least
-//! two thirds of the validator set) differ from the current epoch's members, or the current
-//! epoch is degraded. Its rounds: every participant's round-1 commitment, then every
+//! A vault's DKG starts when its members (see [`crate::vaults`]) differ from its current
+//! epoch's, or that epoch is degraded. Its rounds: every participant's round-1 commitment, then every
 //! participant's encrypted shares, then every participant's attestation of the public key
 //! package it derived (or a complaint about a share). A round that is not complete by its
 //! deadline excludes its silent participants and restarts the DKG without them; a complaint
@@ -280,52 +279,63 @@ impl<T: Config> Pallet<T> {
 		participants
 	}
 
-	pub(crate) fn maybe_start_dkg(now: BlockNumberFor<T>, validators: &[T::AccountId]) {
-		let participants = Self::dkg_candidates(validators);
-		let n = participants.len();
-		// FROST needs two signers; the key must be held by two thirds of the validators.
-		if n < 2 || n * 3 < validators.len() * 2 {
-			return;
-		}
-		// Unless everyone who may take part is registered, give the rest a round's time
-		// (nodes register in their first blocks), so one late node does not cost a DKG.
+	/// Starts the DKG of the first vault (in index order) that needs a key: it has none, its
+	/// members differ from its current epoch's, or that epoch is degraded. One DKG runs at a
+	/// time, so a block carries at most one vault's DKG messages.
+	pub(crate) fn maybe_start_dkg(now: BlockNumberFor<T>) {
 		let excluded = DkgExcluded::<T>::get();
-		let eligible = validators.iter().filter(|v| !excluded.contains(v)).count();
-		if n < eligible
-			&& now < ValidatorSetSince::<T>::get().saturating_add(T::DkgRoundBlocks::get())
-		{
+		for vault in 0..VaultCount::<T>::get() {
+			let members = VaultMembers::<T>::get(vault);
+			// A vault with an excluded member waits for the partition that leaves it out.
+			if members.iter().any(|m| excluded.contains(m)) {
+				continue;
+			}
+			// Members registered when they were dealt; a re-registration's keys count.
+			let participants: Vec<_> = members
+				.iter()
+				.filter_map(|v| {
+					Registrations::<T>::get(v).map(|r| (v.clone(), r.identity, r.encryption_key))
+				})
+				.collect();
+			let n = participants.len();
+			if n < 2 {
+				continue;
+			}
+			// A changed identity of a member alone starts no DKG (it would let one validator
+			// force endless key rotations); changed holders, or a degraded key, do.
+			let current =
+				VaultEpochs::<T>::get(vault).and_then(|e| Epochs::<T>::get(e).map(|k| (e, k)));
+			if let Some((index, epoch)) = &current {
+				let same_holders = epoch.members.len() == n
+					&& epoch.members.iter().zip(&participants).all(|(m, p)| m.0 == p.0);
+				if same_holders && !Self::is_degraded(*index, epoch) {
+					continue;
+				}
+			}
+			let Ok(bounded) = BoundedVec::try_from(participants) else { continue };
+			let dkg_id = NextDkgId::<T>::mutate(|id| {
+				let current = (*id).max(1);
+				*id = current + 1;
+				current
+			});
+			let threshold = threshold_of(n);
+			let run = DkgRun::<T> {
+				dkg_id,
+				vault,
+				participants: bounded,
+				threshold,
+				phase: DkgPhase::Commit,
+				deadline: now.saturating_add(T::DkgRoundBlocks::get()),
+			};
+			Self::deposit_event(Event::DkgStarted {
+				dkg_id,
+				vault,
+				participants: run.participants.iter().map(|p| p.0.clone()).collect(),
+				threshold,
+			});
+			ActiveDkg::<T>::put(run);
 			return;
 		}
-		// A changed identity of a member alone starts no DKG (it would let one validator
-		// force endless key rotations); a changed set of holders, or a degraded key, does.
-		let current = CurrentEpoch::<T>::get().and_then(|e| Epochs::<T>::get(e).map(|k| (e, k)));
-		if let Some((index, epoch)) = &current {
-			let same_holders = epoch.members.len() == n
-				&& epoch.members.iter().zip(&participants).all(|(m, p)| m.0 == p.0);
-			if same_holders && !Self::is_degraded(*index, epoch) {
-				return;
-			}
-		}
-		let Ok(bounded) = BoundedVec::try_from(participants) else { return };
-		let dkg_id = NextDkgId::<T>::mutate(|id| {
-			let current = (*id).max(1);
-			*id = current + 1;
-			current
-		});
-		let threshold = threshold_of(n);
-		let run = DkgRun::<T> {
-			dkg_id,
-			participants: bounded,
-			threshold,
-			phase: DkgPhase::Commit,
-			deadline: now.saturating_add(T::DkgRoundBlocks::get()),
-		};
-		Self::deposit_event(Event::DkgStarted {
-			dkg_id,
-			participants: run.participants.iter().map(|p| p.0.clone()).collect(),
-			threshold,
-		});
-		ActiveDkg::<T>::put(run);
 	}
 
 	fn advance_dkg(mut run: DkgRun<T>, phase: DkgPhase) {
@@ -428,8 +438,10 @@ impl<T: Config> Pallet<T> {
 		};
 		let epoch = CurrentEpoch::<T>::get().map_or(0, |e| e + 1);
 		let members: Vec<_> = run.participants.iter().map(|(a, i, _)| (a.clone(), *i)).collect();
+		let mut stake_sats = 0u64;
 		for (member, _) in &members {
 			T::MemberStake::hold(member);
+			stake_sats = stake_sats.saturating_add(T::MemberStake::at_stake_sats(member));
 		}
 		let member_count = members.len() as u32;
 		let Ok(members) = BoundedVec::try_from(members) else { return };
@@ -437,6 +449,8 @@ impl<T: Config> Pallet<T> {
 			epoch,
 			KeyEpoch {
 				dkg_id: run.dkg_id,
+				vault: run.vault,
+				stake_sats,
 				output_key,
 				internal_key,
 				recovery,
@@ -447,9 +461,11 @@ impl<T: Config> Pallet<T> {
 			},
 		);
 		CurrentEpoch::<T>::put(epoch);
+		VaultEpochs::<T>::insert(run.vault, epoch);
 		LiveEpochs::<T>::insert(epoch, ());
 		Self::deposit_event(Event::KeyEpochStarted {
 			epoch,
+			vault: run.vault,
 			dkg_id: run.dkg_id,
 			output_key,
 			internal_key,

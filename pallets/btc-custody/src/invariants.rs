@@ -25,7 +25,9 @@ impl<T: Config> Pallet<T> {
 	///
 	/// - every key epoch has `t = floor(2n/3) + 1`, at least two members, distinct members,
 	///   and (when live) each member's stake held;
-	/// - the current epoch is live; live and retired epochs are disjoint;
+	/// - each vault's current epoch is live and its own; vault sizes differ by at most one,
+	///   nobody sits in two vaults, and a dissolved vault keeps nothing; live and retired
+	///   epochs are disjoint;
 	/// - the active DKG has a valid threshold, its data only for its own id and round, and a
 	///   deadline at most one round ahead;
 	/// - every open session is listed once, signs with a live epoch, allows only members (at
@@ -57,10 +59,35 @@ impl<T: Config> Pallet<T> {
 				format!("epoch {index}: a fault names no member")
 			})?;
 		}
-		if let Some(current) = CurrentEpoch::<T>::get() {
-			check(LiveEpochs::<T>::contains_key(current), || {
-				format!("current epoch {current} is not live")
-			})?;
+		let vaults = VaultCount::<T>::get();
+		let mut seated = BTreeSet::new();
+		let sizes: Vec<usize> =
+			(0..vaults).map(|v| VaultMembers::<T>::decode_len(v).unwrap_or(0)).collect();
+		let (smallest, largest) =
+			(sizes.iter().min().copied().unwrap_or(0), sizes.iter().max().copied().unwrap_or(0));
+		check(largest <= smallest + 1, || format!("vault sizes {sizes:?} are not balanced"))?;
+		for vault in 0..vaults {
+			let members = VaultMembers::<T>::get(vault);
+			for member in &members {
+				check(seated.insert(member.encode()), || {
+					format!("vault {vault}: a member sits in two vaults")
+				})?;
+			}
+			if let Some(current) = VaultEpochs::<T>::get(vault) {
+				let key = Epochs::<T>::get(current);
+				check(LiveEpochs::<T>::contains_key(current) && key.is_some(), || {
+					format!("vault {vault}: current epoch {current} is not live")
+				})?;
+				check(key.is_some_and(|k| k.vault == vault), || {
+					format!("vault {vault}: current epoch {current} is another vault's")
+				})?;
+			}
+		}
+		for (vault, _) in VaultEpochs::<T>::iter() {
+			check(vault < vaults, || format!("dissolved vault {vault} has a current epoch"))?;
+		}
+		for (vault, _) in VaultMembers::<T>::iter() {
+			check(vault < vaults, || format!("dissolved vault {vault} has members"))?;
 		}
 
 		if let Some(run) = ActiveDkg::<T>::get() {

@@ -68,9 +68,18 @@
 //!    proves slashes every member of the robbed epoch pro rata, up to the amount taken
 //!    ([`slashing`]: a FROST signature does not say who signed).
 //!
-//! **Rotation.** A DKG starts when the validators that may hold the key (registered, not
-//! excluded) differ from the current epoch's members, or the current epoch is degraded. Old
-//! epochs sign until the bridge reports their funds moved ([`ThresholdCustody::retire_epoch`]).
+//! **Vaults.** One FROST key among a thousand members cannot run on a chain, so the
+//! validators that may hold custody (registered, not excluded) are split into
+//! `ceil(n / VaultSize)` vaults of near-equal size and stake ([`vaults`],
+//! [`tapchain_primitives::vault`]), each with its own key epochs, DKGs and signing sessions
+//! under the rules above, `k` members and threshold `floor(2k/3) + 1`. With `n <= VaultSize`
+//! there is one vault of everyone. Seats are drawn from the hash of a Bitcoin block at a
+//! height fixed before it was mined ([`PartitionRandomness`]), and a change of the set moves
+//! as few members as it can.
+//!
+//! **Rotation.** A DKG starts when a vault's members differ from its current epoch's, or its
+//! current epoch is degraded (one DKG at a time, vaults in order). Old epochs sign until the
+//! bridge reports their funds moved ([`ThresholdCustody::retire_epoch`]).
 #![cfg_attr(not(feature = "std"), no_std)]
 
 extern crate alloc;
@@ -92,6 +101,7 @@ pub mod slashing;
 mod tests;
 mod types;
 mod unsigned;
+pub mod vaults;
 pub mod weights;
 
 #[cfg(feature = "runtime-benchmarks")]
@@ -101,9 +111,9 @@ pub use weights::WeightInfo;
 
 pub use tapchain_primitives::custody::{
 	CustodyIdentity, CustodyTask, DkgCommitment, DkgComplaint, DkgId, DkgKeyAttestation,
-	DkgParameters, DkgShares, EncryptionKey, ParticipantIndex, RecoveryLeaf, SignatureShares,
-	SigningCommitment, SigningRequestError, SigningSessionId, SigningStatus, TheftSlash,
-	ThresholdCustody,
+	DkgParameters, DkgShares, EncryptionKey, ParticipantIndex, PartitionRandomness, RecoveryLeaf,
+	SignatureShares, SigningCommitment, SigningRequestError, SigningSessionId, SigningStatus,
+	TheftSlash, ThresholdCustody,
 };
 
 #[frame_support::pallet]
@@ -135,14 +145,26 @@ pub mod pallet {
 		/// Holds the stake of members of live key epochs.
 		type MemberStake: CustodyStake<Self::AccountId>;
 
+		/// The Bitcoin block hashes vault partitions are seeded with (the light client).
+		type Randomness: PartitionRandomness;
+
 		/// Most participants of a DKG (and members of an epoch).
 		#[pallet::constant]
 		type MaxParticipants: Get<u32>;
 
-		/// Most validators the runtime can ever have (staking's election bound): must not
-		/// exceed `MaxParticipants`, or some validator sets could never hold a key.
+		/// Most validators the runtime can ever have (staking's election bound): vaults of at
+		/// most `MaxParticipants` members must be able to seat them all.
 		#[pallet::constant]
 		type MaxValidators: Get<u32>;
+
+		/// Members per vault until governance sets [`VaultSize`]: the largest DKG the chain
+		/// runs well. At most `MaxParticipants`.
+		#[pallet::constant]
+		type DefaultVaultSize: Get<u32>;
+
+		/// Most vaults at once: `ceil(MaxValidators / VaultSize)` may not exceed it.
+		#[pallet::constant]
+		type MaxVaults: Get<u32>;
 
 		/// Most messages one signing session signs.
 		#[pallet::constant]
@@ -312,9 +334,37 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type LiveEpochs<T> = StorageMap<_, Twox64Concat, u32, ()>;
 
-	/// The newest key epoch: the one deposits should pay.
+	/// The newest key epoch, of any vault (the next one takes the following index).
 	#[pallet::storage]
 	pub type CurrentEpoch<T> = StorageValue<_, u32>;
+
+	/// Members per vault (governed; [`Config::DefaultVaultSize`] until set).
+	#[pallet::storage]
+	pub type VaultSize<T: Config> = StorageValue<_, u32, ValueQuery, T::DefaultVaultSize>;
+
+	/// Number of vaults in the current partition.
+	#[pallet::storage]
+	pub type VaultCount<T> = StorageValue<_, u32, ValueQuery>;
+
+	/// Each vault's members (sorted): who its next key is dealt to.
+	#[pallet::storage]
+	pub type VaultMembers<T: Config> = StorageMap<
+		_,
+		Twox64Concat,
+		tapchain_primitives::vault::VaultIndex,
+		BoundedVec<T::AccountId, T::MaxParticipants>,
+		ValueQuery,
+	>;
+
+	/// Each vault's current key epoch: where its deposits and change go, and where its old
+	/// epochs' coins are swept to.
+	#[pallet::storage]
+	pub type VaultEpochs<T> =
+		StorageMap<_, Twox64Concat, tapchain_primitives::vault::VaultIndex, u32>;
+
+	/// A repartition waiting for its seed block to be mined and buried.
+	#[pallet::storage]
+	pub type PendingPartitionSeed<T: Config> = StorageValue<_, PendingPartition<T>>;
 
 	/// The recovery leaf new key epochs commit to (governance sets it; `None`: key path only).
 	/// An epoch keeps the leaf it started with.
@@ -397,7 +447,12 @@ pub mod pallet {
 		/// A validator registered (or re-registered) its custody keys.
 		CustodyKeysRegistered { validator: T::AccountId, identity: CustodyIdentity },
 		/// A DKG started among these validators.
-		DkgStarted { dkg_id: DkgId, participants: Vec<T::AccountId>, threshold: u16 },
+		DkgStarted {
+			dkg_id: DkgId,
+			vault: tapchain_primitives::vault::VaultIndex,
+			participants: Vec<T::AccountId>,
+			threshold: u16,
+		},
 		/// The DKG moved to its next round.
 		DkgPhaseChanged { dkg_id: DkgId, phase: DkgPhase },
 		/// The DKG failed: these participants are excluded and it will restart without them.
@@ -405,6 +460,7 @@ pub mod pallet {
 		/// Every participant attested the key: a new custody key epoch.
 		KeyEpochStarted {
 			epoch: u32,
+			vault: tapchain_primitives::vault::VaultIndex,
 			dkg_id: DkgId,
 			output_key: [u8; 32],
 			internal_key: [u8; 32],
@@ -422,6 +478,19 @@ pub mod pallet {
 		MembersSlashedForTheft { epoch: u32, stolen_sats: u64, slashed: Vec<(T::AccountId, u64)> },
 		/// Governance set (or removed) the recovery leaf of future key epochs.
 		RecoveryLeafSet { leaf: Option<RecoveryLeaf> },
+		/// The custody set changed and needs more than one vault: the block at this Bitcoin
+		/// height (not mined yet) will seed the new partition once it is buried.
+		PartitionSeedFixed { seed_height: u32, candidates: u32 },
+		/// The custody set was dealt into vaults (`seed` is `None` for a single vault):
+		/// `changed` vaults need a new key, `moved` members changed vault.
+		VaultsPartitioned {
+			seed: Option<tapchain_primitives::bitcoin::BlockHash>,
+			vaults: u32,
+			changed: Vec<tapchain_primitives::vault::VaultIndex>,
+			moved: u32,
+		},
+		/// Governance set the members per vault.
+		VaultSizeSet { size: u32 },
 		/// A signing session was opened.
 		SigningRequested { session_id: SigningSessionId, epoch: u32, messages: u32 },
 		/// The first `threshold` committers form the attempt's signing set.
@@ -505,6 +574,9 @@ pub mod pallet {
 		InvalidRecoveryKey,
 		/// The recovery delay is shorter than `MinRecoveryDelayBlocks`.
 		RecoveryDelayTooShort,
+		/// A vault needs two members at least and at most `MaxParticipants`, and the most
+		/// validators must fit in `MaxVaults` vaults.
+		BadVaultSize,
 	}
 
 	#[pallet::hooks]
@@ -512,8 +584,9 @@ pub mod pallet {
 		fn on_initialize(now: BlockNumberFor<T>) -> Weight {
 			let validators = Self::refresh_exclusions();
 			Self::enforce_dkg_deadline(now);
+			Self::update_partition(now, &validators);
 			if !ActiveDkg::<T>::exists() {
-				Self::maybe_start_dkg(now, &validators);
+				Self::maybe_start_dkg(now);
 			}
 			let open_sessions = OpenSessions::<T>::decode_len().unwrap_or(0) as u32;
 			Self::enforce_signing_deadlines(now);
@@ -524,11 +597,12 @@ pub mod pallet {
 
 		fn integrity_test() {
 			assert!(
-				T::MaxValidators::get() <= T::MaxParticipants::get(),
-				"the runtime may elect {} validators, but a custody key holds at most {}: \
-				 some validator sets could never get a key",
-				T::MaxValidators::get(),
+				Self::vault_size_fits(T::DefaultVaultSize::get()),
+				"the default vault size {} must be 2..={} and seat {} validators in {} vaults",
+				T::DefaultVaultSize::get(),
 				T::MaxParticipants::get(),
+				T::MaxValidators::get(),
+				T::MaxVaults::get(),
 			);
 			// The bounds must leave every call includable: the largest declared weights
 			// (100 participants, a full session) against one normal extrinsic's limit, and
@@ -712,7 +786,8 @@ pub mod pallet {
 			.into())
 		}
 
-		/// Asks the current key epoch to sign `messages` (root: tests and operations).
+		/// Asks the first vault's current key epoch to sign `messages` (root: tests and
+		/// operations).
 		#[pallet::call_index(7)]
 		#[pallet::weight(T::WeightInfo::request_test_signatures(messages.len() as u32))]
 		pub fn request_test_signatures(
@@ -720,7 +795,7 @@ pub mod pallet {
 			messages: Vec<[u8; 32]>,
 		) -> DispatchResult {
 			ensure_root(origin)?;
-			let epoch = CurrentEpoch::<T>::get().ok_or(Error::<T>::UnknownEpoch)?;
+			let epoch = VaultEpochs::<T>::get(0).ok_or(Error::<T>::UnknownEpoch)?;
 			Self::open_session(epoch, messages)?;
 			Ok(())
 		}
@@ -746,6 +821,19 @@ pub mod pallet {
 			}
 			RecoveryLeafConfig::<T>::set(leaf);
 			Self::deposit_event(Event::RecoveryLeafSet { leaf });
+			Ok(())
+		}
+
+		/// Sets the members per vault. If the vault count changes with it, the vaults are
+		/// dealt anew (after a seed block is buried when there is more than one); only vaults
+		/// whose members change re-key.
+		#[pallet::call_index(9)]
+		#[pallet::weight(T::WeightInfo::set_recovery_leaf())]
+		pub fn set_vault_size(origin: OriginFor<T>, size: u32) -> DispatchResult {
+			ensure_root(origin)?;
+			ensure!(Self::vault_size_fits(size), Error::<T>::BadVaultSize);
+			VaultSize::<T>::put(size);
+			Self::deposit_event(Event::VaultSizeSet { size });
 			Ok(())
 		}
 	}

@@ -2,7 +2,9 @@
 //! key is `UintAuthorityId(account)`.
 
 use crate as pallet_btc_custody;
-use crate::{CustodyOffence, CustodyStake, ReportCustodyOffence, ValidatorKeys};
+use crate::{
+	CustodyOffence, CustodyStake, PartitionRandomness, ReportCustodyOffence, ValidatorKeys,
+};
 use frame_support::{derive_impl, parameter_types};
 use sp_runtime::{testing::UintAuthorityId, BuildStorage};
 
@@ -46,6 +48,31 @@ parameter_types! {
 	pub const SigningAttemptBlocks: u64 = 3;
 	pub const UnsignedPriority: u64 = 1 << 20;
 	pub const MinRecoveryDelayBlocks: u16 = 1000;
+	pub const DefaultVaultSize: u32 = 100;
+	pub const MaxVaults: u32 = 50;
+	/// The light client's best Bitcoin height (`None`: not initialised).
+	pub static BitcoinBestHeight: Option<u32> = None;
+	/// Confirmations a seed block needs.
+	pub const SeedConfirmations: u32 = 3;
+}
+
+/// A Bitcoin chain whose block at height `h` has a hash made of `h`.
+pub struct MockBitcoin;
+impl MockBitcoin {
+	pub fn hash_at(height: u32) -> tapchain_primitives::bitcoin::BlockHash {
+		let mut bytes = [0x5a; 32];
+		bytes[..4].copy_from_slice(&height.to_le_bytes());
+		tapchain_primitives::bitcoin::BlockHash(bytes)
+	}
+}
+impl PartitionRandomness for MockBitcoin {
+	fn best_height() -> Option<u32> {
+		BitcoinBestHeight::get()
+	}
+	fn buried_block_hash(height: u32) -> Option<tapchain_primitives::bitcoin::BlockHash> {
+		let best = BitcoinBestHeight::get()?;
+		(best >= height + SeedConfirmations::get() - 1).then(|| Self::hash_at(height))
+	}
 }
 
 pub struct MockValidators;
@@ -106,8 +133,11 @@ impl pallet_btc_custody::Config for Test {
 	type Validators = MockValidators;
 	type OffenceReporter = RecordOffences;
 	type MemberStake = MockStake;
+	type Randomness = MockBitcoin;
 	type MaxParticipants = MaxParticipants;
 	type MaxValidators = MaxParticipants;
+	type DefaultVaultSize = DefaultVaultSize;
+	type MaxVaults = MaxVaults;
 	type MaxMessagesPerSession = MaxMessagesPerSession;
 	type MaxOpenSessions = MaxOpenSessions;
 	type DkgRoundBlocks = DkgRoundBlocks;
@@ -143,6 +173,7 @@ pub fn new_test_ext(validators: u64) -> sp_io::TestExternalities {
 	Offences::set(vec![]);
 	HeldStake::set(vec![]);
 	StakeSats::set(vec![]);
+	BitcoinBestHeight::set(None);
 	let mut storage = frame_system::GenesisConfig::<Test>::default().build_storage().unwrap();
 	pallet_btc_custody::GenesisConfig::<Test>::default().assimilate_storage(&mut storage).unwrap();
 	let mut ext = sp_io::TestExternalities::new(storage);

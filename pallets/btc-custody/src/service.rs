@@ -4,8 +4,16 @@ use crate::*;
 use alloc::vec::Vec;
 
 impl<T: Config> ThresholdCustody<T::AccountId> for Pallet<T> {
-	fn current_epoch() -> Option<u32> {
-		CurrentEpoch::<T>::get()
+	fn current_epochs() -> Vec<u32> {
+		Self::vault_current_epochs()
+	}
+
+	fn successor(epoch: u32) -> Option<u32> {
+		Self::successor_of(epoch)
+	}
+
+	fn backing_stake_sats(epoch: u32) -> u64 {
+		Epochs::<T>::get(epoch).map_or(0, |key| key.stake_sats)
 	}
 
 	fn live_epochs() -> Vec<u32> {

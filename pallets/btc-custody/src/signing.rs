@@ -262,10 +262,7 @@ impl<T: Config> Pallet<T> {
 				}
 			}
 		});
-		if CurrentEpoch::<T>::get() == Some(index)
-			&& !was_degraded
-			&& Self::is_degraded(index, &epoch)
-		{
+		if Self::is_vault_current(index) && !was_degraded && Self::is_degraded(index, &epoch) {
 			let faulty: Vec<T::AccountId> = EpochFaults::<T>::get(index)
 				.iter()
 				.filter_map(|i| epoch.members.get(*i as usize - 1).map(|m| m.0.clone()))
@@ -365,11 +362,11 @@ impl<T: Config> Pallet<T> {
 		Signatures::<T>::remove(session_id);
 	}
 
-	/// Retires a non-current epoch: it signs nothing more, its open sessions close, and its
+	/// Retires an epoch that is no vault's current one: it signs nothing more, its open sessions close, and its
 	/// members' stake is released unless they hold another live key.
 	pub(crate) fn do_retire_epoch(index: u32) -> Result<(), Error<T>> {
 		let epoch = Epochs::<T>::get(index).ok_or(Error::<T>::UnknownEpoch)?;
-		ensure!(CurrentEpoch::<T>::get() != Some(index), Error::<T>::EpochRetired);
+		ensure!(!Self::is_vault_current(index), Error::<T>::EpochRetired);
 		ensure!(!RetiredEpochs::<T>::contains_key(index), Error::<T>::EpochRetired);
 		RetiredEpochs::<T>::insert(index, ());
 		LiveEpochs::<T>::remove(index);

@@ -172,6 +172,7 @@ fn full_dkg_then_signing_through_extrinsics() {
 		next_block();
 		assert!(events().contains(&Event::DkgStarted {
 			dkg_id: 1,
+			vault: 0,
 			participants: vec![1, 2, 3, 4],
 			threshold: 3
 		}));
@@ -1091,6 +1092,170 @@ mod recovery {
 			assert_eq!(recover(26_000), Ok(()));
 			// One block early: OP_CHECKSEQUENCEVERIFY fails.
 			assert_eq!(recover(25_999), Err(bitcoinconsensus::Error::ERR_SCRIPT));
+		});
+	}
+}
+
+mod vaults {
+	use super::*;
+	use tapchain_primitives::vault::VaultIndex;
+
+	fn register(nodes: &Nodes, validators: impl IntoIterator<Item = u64>) {
+		for v in validators {
+			assert_ok!(submit(registration_call(nodes, v, v)));
+		}
+	}
+
+	fn partitioned() -> Vec<(u32, Vec<VaultIndex>)> {
+		events()
+			.into_iter()
+			.filter_map(|e| match e {
+				Event::VaultsPartitioned { vaults, changed, .. } => Some((vaults, changed)),
+				_ => None,
+			})
+			.collect()
+	}
+
+	fn every_vault_keyed() -> bool {
+		(0..VaultCount::<Test>::get()).all(|vault| {
+			VaultEpochs::<Test>::get(vault).and_then(Epochs::<Test>::get).is_some_and(|key| {
+				key.members.iter().map(|m| m.0).eq(VaultMembers::<Test>::get(vault))
+			})
+		})
+	}
+
+	/// Buries the pending seed: the light client's best height moves to where the seed
+	/// block has its confirmations.
+	fn bury_seed() {
+		let seed_height =
+			PendingPartitionSeed::<Test>::get().expect("a seed is pending").seed_height;
+		BitcoinBestHeight::set(Some(seed_height + SeedConfirmations::get() - 1));
+	}
+
+	#[test]
+	fn seven_validators_in_vaults_of_three_hold_three_keys_dealt_by_a_buried_bitcoin_block() {
+		new_test_ext(7).execute_with(|| {
+			let mut nodes = nodes(7);
+			assert_noop!(
+				BtcCustody::set_vault_size(RuntimeOrigin::root(), 1),
+				Error::<Test>::BadVaultSize
+			);
+			assert_noop!(
+				BtcCustody::set_vault_size(RuntimeOrigin::signed(1), 3),
+				DispatchError::BadOrigin
+			);
+			assert_ok!(BtcCustody::set_vault_size(RuntimeOrigin::root(), 3));
+			register_all(&nodes);
+			// No light client yet: nothing can seed a partition of more than one vault.
+			next_block();
+			assert_eq!(VaultCount::<Test>::get(), 0);
+			assert!(ActiveDkg::<Test>::get().is_none());
+			BitcoinBestHeight::set(Some(100));
+			next_block();
+			assert!(
+				events().contains(&Event::PartitionSeedFixed { seed_height: 101, candidates: 7 })
+			);
+			// Mined but not buried: still waiting.
+			BitcoinBestHeight::set(Some(102));
+			next_block();
+			assert_eq!(VaultCount::<Test>::get(), 0);
+			BitcoinBestHeight::set(Some(103));
+			next_block();
+			assert!(events().contains(&Event::VaultsPartitioned {
+				seed: Some(MockBitcoin::hash_at(101)),
+				vaults: 3,
+				changed: vec![0, 1, 2],
+				moved: 0,
+			}));
+			let mut sizes: Vec<usize> =
+				(0..3).map(|v| VaultMembers::<Test>::get(v).len()).collect();
+			sizes.sort();
+			assert_eq!(sizes, vec![2, 2, 3]);
+			assert!(PendingPartitionSeed::<Test>::get().is_none());
+
+			// Three DKGs, one after the other, each among its vault's members only.
+			run_until(&mut nodes, &[], 60, every_vault_keyed);
+			let keys: Vec<EpochOf<Test>> = (0..3)
+				.map(|vault| Epochs::<Test>::get(VaultEpochs::<Test>::get(vault).unwrap()).unwrap())
+				.collect();
+			for (vault, key) in keys.iter().enumerate() {
+				assert_eq!(key.vault, vault as VaultIndex);
+				assert_eq!(key.threshold as usize, key.members.len() * 2 / 3 + 1);
+				assert_eq!(key.stake_sats, key.members.len() as u64 * DEFAULT_STAKE_SATS);
+			}
+			let mut current = <BtcCustody as ThresholdCustody<u64>>::current_epochs();
+			current.sort();
+			assert_eq!(current.len(), 3);
+			// Each vault's key signs with its own members.
+			let second = VaultEpochs::<Test>::get(1).unwrap();
+			let session = open(second, vec![[9; 32]]).unwrap();
+			run_until(&mut nodes, &[], 10, || Signatures::<Test>::contains_key(session));
+			assert!(verify_bip340(&keys[1].output_key, &[9; 32], &session_signatures(session)[0]));
+			assert!(!verify_bip340(&keys[0].output_key, &[9; 32], &session_signatures(session)[0]));
+			// A current key is never retired, and has no successor.
+			assert_eq!(retire(second), Err(Error::<Test>::EpochRetired.into()));
+			assert_eq!(BtcCustody::successor_of(second), None);
+			assert!(Offences::get().is_empty());
+		});
+	}
+
+	#[test]
+	fn a_newcomer_re_keys_only_the_vaults_it_changes_and_one_who_joins_after_the_seed_waits() {
+		new_test_ext(7).execute_with(|| {
+			let mut nodes = nodes(9);
+			assert_ok!(BtcCustody::set_vault_size(RuntimeOrigin::root(), 3));
+			BitcoinBestHeight::set(Some(100));
+			register(&nodes, 1..=7);
+			next_block();
+			bury_seed();
+			next_block();
+			run_until(&mut nodes, &[], 60, every_vault_keyed);
+			let before: Vec<u32> = (0..3).map(|v| VaultEpochs::<Test>::get(v).unwrap()).collect();
+			let old_members: Vec<Vec<u64>> =
+				(0..3).map(|v| VaultMembers::<Test>::get(v).into_inner()).collect();
+
+			// Validator 8 joins; the seed height is fixed with it in the set.
+			Validators::set((1..=8).collect());
+			register(&nodes, [8]);
+			next_block();
+			let pending = PendingPartitionSeed::<Test>::get().unwrap();
+			assert_eq!(pending.candidates.to_vec(), (1..=8).collect::<Vec<u64>>());
+			// Validator 9 joins once the seed block could be known: it is not dealt.
+			Validators::set((1..=9).collect());
+			register(&nodes, [9]);
+			bury_seed();
+			next_block();
+			let (vaults, changed) = partitioned().last().cloned().unwrap();
+			assert_eq!(vaults, 3);
+			assert!(!(0..3).any(|v| VaultMembers::<Test>::get(v).contains(&9)));
+			// The newcomer took a seat in one vault and moved at most one member on.
+			assert!(!changed.is_empty() && changed.len() <= 2, "{changed:?}");
+			for vault in 0..3u32 {
+				let same =
+					VaultMembers::<Test>::get(vault).into_inner() == old_members[vault as usize];
+				assert_eq!(same, !changed.contains(&vault), "vault {vault}");
+			}
+			// Only the changed vaults re-key; the others keep their key.
+			run_until(&mut nodes, &[], 60, every_vault_keyed);
+			for vault in 0..3u32 {
+				let now = VaultEpochs::<Test>::get(vault).unwrap();
+				let old = before[vault as usize];
+				if changed.contains(&vault) {
+					assert_ne!(now, old, "vault {vault} changed and re-keyed");
+					// The old key's coins go to its vault's new key; it still signs till then.
+					assert_eq!(BtcCustody::successor_of(old), Some(now));
+					assert!(LiveEpochs::<Test>::contains_key(old));
+				} else {
+					assert_eq!(now, old, "vault {vault} kept its members and its key");
+				}
+			}
+			// Validator 9 gets the next seed, and a seat.
+			assert_eq!(PendingPartitionSeed::<Test>::get().unwrap().candidates.len(), 9);
+			bury_seed();
+			next_block();
+			assert!(VaultMembers::<Test>::iter_values().any(|m| m.contains(&9)));
+			run_until(&mut nodes, &[], 80, every_vault_keyed);
+			assert!(Offences::get().is_empty());
 		});
 	}
 }

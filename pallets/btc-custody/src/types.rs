@@ -7,8 +7,9 @@ use codec::{Decode, DecodeWithMemTracking, Encode, MaxEncodedLen};
 use frame_support::{pallet_prelude::*, CloneNoBound, DebugNoBound, EqNoBound, PartialEqNoBound};
 use frame_system::pallet_prelude::BlockNumberFor;
 use scale_info::TypeInfo;
-use tapchain_primitives::custody::{
-	CustodyIdentity, DkgId, EncryptionKey, ParticipantIndex, RecoveryLeaf,
+use tapchain_primitives::{
+	custody::{CustodyIdentity, DkgId, EncryptionKey, ParticipantIndex, RecoveryLeaf},
+	vault::VaultIndex,
 };
 
 /// Misbehaviour the pallet reports.
@@ -91,6 +92,23 @@ impl<AccountId> CustodyStake<AccountId> for () {
 	}
 }
 
+/// A repartition waiting for its seed: the Bitcoin height whose block hash will seed it,
+/// fixed when the custody set changed, and who was in the set then.
+#[derive(
+	CloneNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo, DebugNoBound,
+)]
+#[scale_info(skip_type_params(T))]
+pub struct PendingPartition<T: Config> {
+	/// The block at this height seeds the partition; it was not mined when it was chosen.
+	pub seed_height: u32,
+	/// The custody candidates when the height was fixed. Only they are dealt seats (less any
+	/// that left since): whoever joins after the seed could be known waits for the next
+	/// partition, so nobody can choose to join once it knows where it would sit.
+	pub candidates: BoundedVec<T::AccountId, T::MaxValidators>,
+	/// Block the height was fixed at.
+	pub since: BlockNumberFor<T>,
+}
+
 /// A validator's registered custody keys.
 #[derive(
 	Clone, PartialEq, Eq, Encode, Decode, DecodeWithMemTracking, MaxEncodedLen, TypeInfo, Debug,
@@ -135,6 +153,11 @@ pub fn threshold_of(n: usize) -> u16 {
 pub struct KeyEpoch<AccountId, BlockNumber, MaxMembers: Get<u32>, MaxPackageLen: Get<u32>> {
 	/// The DKG that made the key (the signers' key stores index shares by it).
 	pub dkg_id: DkgId,
+	/// The vault whose key this is.
+	pub vault: VaultIndex,
+	/// Sats its members had at stake when it started, less what theft slashing took since:
+	/// what backs the coins it holds.
+	pub stake_sats: u64,
 	/// The Taproot output key (BIP-340 x-only) of the custody address.
 	pub output_key: [u8; 32],
 	/// The group key (x-only): the Taproot internal key when a recovery leaf is committed,
@@ -159,6 +182,8 @@ pub struct KeyEpoch<AccountId, BlockNumber, MaxMembers: Get<u32>, MaxPackageLen:
 #[scale_info(skip_type_params(T))]
 pub struct DkgRun<T: Config> {
 	pub dkg_id: DkgId,
+	/// The vault the key is for.
+	pub vault: VaultIndex,
 	/// Participants in FROST identifier order, with the keys they registered.
 	pub participants:
 		BoundedVec<(T::AccountId, CustodyIdentity, EncryptionKey), T::MaxParticipants>,

@@ -354,6 +354,10 @@ parameter_types! {
 	pub const CustodyUnsignedPriority: TransactionPriority = TransactionPriority::MAX / 2;
 	/// Governance cannot set a recovery delay under 30 days of Bitcoin blocks.
 	pub const CustodyMinRecoveryDelayBlocks: u16 = 30 * 144;
+	/// Vaults of a hundred members, the largest DKG the chain runs well, until governance
+	/// says otherwise; up to 50 vaults (vaults of two or more for a hundred validators).
+	pub const CustodyDefaultVaultSize: u32 = 100;
+	pub const CustodyMaxVaults: u32 = 50;
 }
 
 /// Validators and session-key owners from pallet-session; the Aura key authenticates a
@@ -449,8 +453,11 @@ impl pallet_btc_custody::Config for Runtime {
 	type Validators = SessionValidatorKeys;
 	type OffenceReporter = CustodyOffencesToStaking;
 	type MemberStake = CustodyStakeFreeze;
+	type Randomness = pallet_btc_bridge::BuriedBitcoinBlocks<Runtime>;
 	type MaxParticipants = CustodyMaxParticipants;
 	type MaxValidators = ConstU32<MAX_ELECTED_VALIDATORS>;
+	type DefaultVaultSize = CustodyDefaultVaultSize;
+	type MaxVaults = CustodyMaxVaults;
 	type MaxMessagesPerSession = CustodyMaxMessagesPerSession;
 	type MaxOpenSessions = CustodyMaxOpenSessions;
 	type DkgRoundBlocks = CustodyDkgRoundBlocks;
@@ -643,6 +650,8 @@ impl pallet_btc_bridge::BenchmarkHelper for CustodyEpochForBenchmarks {
 			0,
 			pallet_btc_custody::KeyEpoch {
 				dkg_id: 1,
+				vault: 0,
+				stake_sats: u64::MAX,
 				output_key,
 				internal_key: output_key,
 				recovery: None,
@@ -653,6 +662,8 @@ impl pallet_btc_bridge::BenchmarkHelper for CustodyEpochForBenchmarks {
 			},
 		);
 		pallet_btc_custody::CurrentEpoch::<Runtime>::put(0);
+		pallet_btc_custody::VaultCount::<Runtime>::put(1);
+		pallet_btc_custody::VaultEpochs::<Runtime>::insert(0, 0);
 		pallet_btc_custody::LiveEpochs::<Runtime>::insert(0, ());
 		output_key
 	}

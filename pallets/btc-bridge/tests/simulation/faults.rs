@@ -113,6 +113,15 @@ pub fn scenario(seed: u64, blocks: u32) -> crate::world::Scenario {
 	// Sometimes a threshold of a key's members steal (outside every fault budget: the
 	// bridge cannot prevent it, it must prove it, slash them and keep its books).
 	let theft_from_block = (below(5) == 0).then(|| 20 + below(blocks as u64 / 2) as u32);
+	// Sometimes custody runs as two vaults. A vault of `k` tolerates `k - floor(2k/3) - 1`
+	// faults, fewer than the whole set: which validators share a vault is the partition's
+	// draw, so the faults budget here is the smallest vault's (none for vaults of three).
+	let vault_size = (below(3) == 0 && n >= 6).then(|| n.div_ceil(2) as u32);
+	let vault_tolerated = vault_size.map_or(tolerated, |k| {
+		let smallest = n - k as u64;
+		smallest - (2 * smallest / 3 + 1)
+	});
+	let vault_size = vault_size.filter(|_| faulty <= vault_tolerated);
 	crate::world::Scenario {
 		fee_spike,
 		theft_from_block,
@@ -123,5 +132,6 @@ pub fn scenario(seed: u64, blocks: u32) -> crate::world::Scenario {
 		leaves,
 		activity_percent: 60,
 		adversarial_users: below(2) == 0,
+		vault_size,
 	}
 }

@@ -52,7 +52,7 @@ fn seeded_fault_schedules_keep_every_promise() {
 	}
 	let injected: u64 = total.faults_injected.values().sum();
 	println!(
-		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, {} fee bumps ({} transactions superseded), {} thefts proven ({} sats taken, {} restored by slashing, {} bridge transactions ended), in {:.1} s",
+		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, {} fee bumps ({} transactions superseded), {} thefts proven ({} sats taken, {} restored by slashing, {} bridge transactions ended), {} seeds in several vaults (up to {}, {} transactions spending several), in {:.1} s",
 		seeds.len(),
 		total.blocks,
 		injected,
@@ -70,9 +70,15 @@ fn seeded_fault_schedules_keep_every_promise() {
 		total.stolen_sats,
 		total.restored_sats,
 		total.ended_by_theft,
+		total.vault_seeds,
+		total.most_vaults,
+		total.multi_vault_transactions,
 		started.elapsed().as_secs_f64(),
 	);
 	assert!(total.paid > 0 && total.deposits > 0, "the simulation moved no money");
+	if seeds.len() >= 50 {
+		assert!(total.most_vaults >= 2, "no seed ran several vaults");
+	}
 }
 
 fn fault(validator: u64, kind: FaultKind, from_block: u32) -> Fault {
@@ -90,6 +96,7 @@ fn scenario(validators: u64, faults: Vec<Fault>) -> Scenario {
 		adversarial_users: false,
 		fee_spike: None,
 		theft_from_block: None,
+		vault_size: None,
 	}
 }
 
@@ -165,4 +172,21 @@ fn a_theft_by_a_threshold_is_proven_and_slashed() {
 	println!("{stats:?}");
 	assert_eq!(stats.thefts, 1, "{stats:?}");
 	assert!(stats.restored_sats > 0 && stats.paid > 0, "{stats:?}");
+}
+
+/// Seven validators in vaults of four hold custody as two keys dealt by a Bitcoin block's
+/// hash; deposits go to the vault with more room, withdrawals spend both vaults' coins in one
+/// transaction (each vault signing its own inputs); an eighth validator joins and only the
+/// vaults whose members changed re-key, their old keys swept to their own vault's new key.
+#[test]
+fn two_vaults_hold_custody_pay_together_and_re_key_apart() {
+	let mut scenario = scenario(7, vec![]);
+	scenario.vault_size = Some(4);
+	scenario.joins = vec![(60, 8)];
+	scenario.blocks = 160;
+	let stats = run(53, scenario);
+	println!("{stats:?}");
+	assert_eq!(stats.most_vaults, 2, "{stats:?}");
+	assert!(stats.multi_vault_transactions > 0 && stats.paid > 0, "{stats:?}");
+	assert!(stats.key_epochs >= 3, "the join re-keyed a vault: {stats:?}");
 }

@@ -62,6 +62,7 @@ parameter_types! {
 	pub const PruningDepth: u32 = 2016 + 100;
 	pub const MaxHeadersPerSubmission: u32 = 2016;
 	pub const MaxParticipants: u32 = 100;
+	pub const MaxVaults: u32 = 50;
 	pub const MaxMessagesPerSession: u32 = 16;
 	pub const MaxOpenSessions: u32 = 16;
 	pub const DkgRoundBlocks: u64 = 5;
@@ -152,8 +153,11 @@ impl pallet_btc_custody::Config for Runtime {
 	type Validators = SimValidators;
 	type OffenceReporter = RecordOffences;
 	type MemberStake = RecordStake;
+	type Randomness = pallet_btc_bridge::BuriedBitcoinBlocks<Runtime>;
 	type MaxParticipants = MaxParticipants;
 	type MaxValidators = MaxParticipants;
+	type DefaultVaultSize = MaxParticipants;
+	type MaxVaults = MaxVaults;
 	type MaxMessagesPerSession = MaxMessagesPerSession;
 	type MaxOpenSessions = MaxOpenSessions;
 	type DkgRoundBlocks = DkgRoundBlocks;

@@ -57,6 +57,10 @@ pub struct Scenario {
 	/// steal: their signers sign, off the chain, a transaction paying up to two of the key's
 	/// coins to themselves. Anyone then proves it; the key's members are slashed.
 	pub theft_from_block: Option<u32>,
+	/// Members per custody vault (governance sets it at genesis): with fewer than the
+	/// validators, custody runs as several vaults, each its own key, dealt by a Bitcoin
+	/// block hash.
+	pub vault_size: Option<u32>,
 }
 
 /// From `from_block` to `until_block` the Bitcoin market asks `sat_per_vb` (honest validators
@@ -168,6 +172,11 @@ pub struct Stats {
 	pub restored_sats: u64,
 	/// Bridge transactions a theft made invalid (they spent a stolen coin).
 	pub ended_by_theft: u64,
+	/// Most vaults at once, and bridge transactions spending more than one vault's coins.
+	pub most_vaults: u64,
+	pub multi_vault_transactions: u64,
+	/// Seeds whose custody ran as more than one vault.
+	pub vault_seeds: u64,
 }
 
 impl Stats {
@@ -194,6 +203,9 @@ impl Stats {
 		self.stolen_sats += other.stolen_sats;
 		self.restored_sats += other.restored_sats;
 		self.ended_by_theft += other.ended_by_theft;
+		self.most_vaults = self.most_vaults.max(other.most_vaults);
+		self.vault_seeds += other.vault_seeds.max((other.most_vaults >= 2) as u64);
+		self.multi_vault_transactions += other.multi_vault_transactions;
 	}
 }
 
@@ -284,6 +296,11 @@ impl World {
 	/// settle (no new requests) and checks that every withdrawal ended.
 	pub fn run(&mut self) {
 		self.genesis = System::block_hash(0).into();
+		if let Some(size) = self.scenario.vault_size {
+			if let Err(error) = BtcCustody::set_vault_size(RuntimeOrigin::root(), size) {
+				self.fail(format!("vault size {size}: {error:?}"));
+			}
+		}
 		let faults: BTreeMap<u64, Fault> =
 			self.scenario.faults.iter().map(|f| (f.validator, f.clone())).collect();
 		for v in 1..=self.scenario.validators {
@@ -322,6 +339,8 @@ impl World {
 		self.stats.blocks += 1;
 		self.stats.key_epochs =
 			pallet_btc_custody::CurrentEpoch::<Runtime>::get().map_or(0, |e| e as u64 + 1);
+		self.stats.most_vaults =
+			self.stats.most_vaults.max(pallet_btc_custody::VaultCount::<Runtime>::get() as u64);
 
 		self.follow_fee_market();
 		self.change_validator_set();
@@ -330,6 +349,33 @@ impl World {
 		self.relay();
 		if users_act {
 			self.users_act();
+		}
+		self.count_multi_vault_transactions();
+	}
+
+	/// Counts the bridge transactions confirmed in this block that spent coins of more
+	/// than one vault.
+	fn count_multi_vault_transactions(&mut self) {
+		for record in System::events() {
+			let RuntimeEvent::BtcBridge(pallet_btc_bridge::Event::ProposalConfirmed {
+				proposal_id,
+				..
+			}) = record.event
+			else {
+				continue;
+			};
+			let Some(proposal) = pallet_btc_bridge::Proposals::<Runtime>::get(proposal_id) else {
+				continue;
+			};
+			let vaults: BTreeSet<u32> = proposal
+				.input_epochs()
+				.into_iter()
+				.filter_map(pallet_btc_custody::Epochs::<Runtime>::get)
+				.map(|key| key.vault)
+				.collect();
+			if vaults.len() > 1 {
+				self.stats.multi_vault_transactions += 1;
+			}
 		}
 	}
 
@@ -1056,7 +1102,20 @@ impl World {
 				|v: &u64| <RecordStake as pallet_btc_custody::CustodyStake<u64>>::at_stake_sats(v);
 			let stakes_before: Vec<u64> = members.iter().map(stake).collect();
 			let ledger = pallet_btc_bridge::Ledger::<Runtime>::get();
-			let restorable = ledger.issued_sats + ledger.reserve_sats;
+			// A proposal in flight over a stolen coin is ended first: the reserve it
+			// committed comes back and is restorable too.
+			let ends_in_flight = pallet_btc_bridge::ActiveProposal::<Runtime>::get()
+				.and_then(pallet_btc_bridge::Proposals::<Runtime>::get)
+				.is_some_and(|p| {
+					p.inputs.iter().any(|(o, _, _)| {
+						self.thefts[i]
+							.stolen
+							.iter()
+							.any(|(s, _)| s.txid.to_byte_array() == o.txid.0 && s.vout == o.vout)
+					})
+				});
+			let committed = if ends_in_flight { ledger.reserve_committed_sats } else { 0 };
+			let restorable = ledger.issued_sats + ledger.reserve_sats + committed;
 			let shortfall_before = pallet_btc_bridge::TheftShortfall::<Runtime>::get();
 			let stolen_sats: u64 = self.thefts[i].stolen.iter().map(|(_, sats)| sats).sum();
 			let result = BtcBridge::report_theft(
@@ -1076,7 +1135,7 @@ impl World {
 			for ((member, before), share) in members.iter().zip(&stakes_before).zip(&shares) {
 				if stake(member) != before - share {
 					self.fail(format!(
-						"member {member} of epoch {epoch} had {before} sats at stake and was to lose {share}, it has {}",
+						"member {member} of epoch {epoch} had {before} sats at stake and was to lose {share}, it has {} (stolen {stolen_sats}, restorable {restorable})",
 						stake(member)
 					));
 				}
