@@ -232,6 +232,7 @@ fn proposal_view(id: u64, proposal: &pallet_btc_bridge::Proposal<Runtime>) -> Pr
 		kind: match proposal.kind {
 			ProposalKind::Payout => "payout".into(),
 			ProposalKind::Sweep { .. } => "sweep".into(),
+			ProposalKind::Rebalance { .. } => "rebalance".into(),
 			ProposalKind::FeeBump { replaces } => format!("fee bump of {replaces}"),
 		},
 		status: match proposal.status {

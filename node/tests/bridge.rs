@@ -213,6 +213,17 @@ fn a_deposit_credits_and_a_withdrawal_leaves_as_a_transaction_bitcoin_core_accep
 		record(&native_deposit).unwrap().outcome,
 		pallet_btc_bridge::DepositOutcome::Credited { account: ferdie.clone() }
 	);
+	// Four validators fit one vault: it holds both deposits, under its members' stake.
+	let vaults = node.rpc("bridge_vaults", json!([])).unwrap();
+	let vault = &vaults.as_array().expect("a list")[..];
+	assert_eq!(vault.len(), 1, "{vaults}");
+	assert_eq!(vault[0]["epoch"], address["epoch"], "{vaults}");
+	assert_eq!(vault[0]["address"], address["address"], "{vaults}");
+	assert_eq!(vault[0]["holdingsSats"], json!(100_250_000u64), "{vaults}");
+	let capacity = vault[0]["capacitySats"].as_u64().unwrap();
+	assert!(capacity > 100_250_000, "four validators' bonds back the vault: {vaults}");
+	assert_eq!(vault[0]["freeSats"], json!(capacity - 100_250_000), "{vaults}");
+	assert_eq!(vault[0]["overCapacitySats"], json!(0), "{vaults}");
 
 	// Ferdie withdraws 0.4 BTC to a regtest P2WPKH address through the EVM precompile.
 	let secp = bitcoin::secp256k1::Secp256k1::new();

@@ -107,6 +107,9 @@ pub enum ProposalKind {
 	/// time, with the same inputs and outputs but a higher fee taken from its custody output
 	/// (BIP-125 replace-by-fee). Whichever of the two confirms completes the withdrawal.
 	FeeBump { replaces: u64 },
+	/// Moves coins of `from_epoch`, a vault's current key holding more than its capacity, to
+	/// `to_epoch`, the current key with the most room (one output, fee from the reserve).
+	Rebalance { from_epoch: u32, to_epoch: u32 },
 }
 
 /// The transaction a fee bump replaces, for a validator's check.

@@ -134,7 +134,7 @@ pub fn check_proposal(
 		.ok_or(Rejection::WrongFee { expected_sats: expected_fee, actual_sats: 0 })?;
 
 	match check.kind {
-		ProposalKind::Sweep { .. } => {
+		ProposalKind::Sweep { .. } | ProposalKind::Rebalance { .. } => {
 			if !check.payouts.is_empty()
 				|| tx.output.len() != 1
 				|| tx.output[0].script_pubkey != custody_script

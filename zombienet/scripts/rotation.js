@@ -1,10 +1,14 @@
-// Rotation: with a deposit held under the genesis set's key, Eve bonds, registers session
-// keys made by her own node, validates; governance shortens sessions to 10 blocks and forces
-// a new era; once Eve is a validator the five run a DKG, the new key becomes the deposit
-// address, the old UTXOs are swept to it (voted, signed by the old key, broadcast by the
-// relayer, mined by btc-sim, proven), and a deposit to the new address is credited; so is
-// one to the old address (still live for its grace period), which the relayer proves on its
-// own because it watches every live key's script (bridge_depositScripts).
+// Rotation into vaults: with a deposit held under the genesis set's key, Eve bonds, registers
+// session keys made by her own node, validates; governance sets vaults of at most 4 members,
+// shortens sessions to 10 blocks and forces a new era. Once Eve is a validator the five no
+// longer fit one vault: custody fixes a Bitcoin height, btc-sim mines it and buries it, its
+// hash deals the five into two vaults (3 and 2), and each runs its own DKG. The old UTXOs
+// are swept to vault 0's new key (voted, signed by the old key, broadcast by the relayer,
+// mined by btc-sim, proven), and deposits to it and to vault 1 are credited; so is one to
+// the old address (still live for its grace period), which the relayer proves on its own
+// because it watches every live key's script (bridge_depositScripts). Then one withdrawal
+// larger than any vault holds spends coins of both vaults in one transaction, each vault
+// signing its own inputs, and is paid.
 const { nodeRpc, btcSim, waitFor, log } = require("./lib.js");
 const { SAT, depositTo, signAndWait } = require("./bridge-lib.js");
 const { u8aToHex } = require("@polkadot/util");
@@ -52,9 +56,11 @@ async function run(nodeName, networkInfo) {
     await signAndWait(api, sudo, [
       api.tx.sudo.sudo(api.tx.system.setStorage([[key, period]])),
       api.tx.sudo.sudo(api.tx.staking.setValidatorCount(5)),
+      api.tx.sudo.sudo(api.tx.btcCustody.setVaultSize(4)),
       api.tx.sudo.sudo(api.tx.staking.forceNewEra()),
     ]);
-    log("sessions of 10 blocks, validator count 5, new era forced");
+    log("sessions of 10 blocks, validator count 5, vaults of at most 4, new era forced");
+    if ((await api.query.btcCustody.vaultCount()).toNumber() !== 1) throw new Error("four validators fit one vault of four");
 
     await waitFor("Eve in the validator set", 400_000, async () => {
       const validators = (await api.query.session.validators()).map((v) => v.toString());
@@ -62,11 +68,27 @@ async function run(nodeName, networkInfo) {
     }, 3000);
     log("Eve is a validator");
 
-    const second = await waitFor("the new set's custody key", 600_000, async () => {
-      const address = await rpc("bridge_depositAddress");
-      return address && address.epoch !== first.epoch ? address : null;
+    // Five do not fit one vault of four: the partition waits for a Bitcoin block that was
+    // not mined when its height was fixed, buried under the bridge's 3 confirmations.
+    const pending = await waitFor("the partition's seed height", 300_000, async () => {
+      const seed = await api.query.btcCustody.pendingPartitionSeed();
+      return seed.isSome ? seed.unwrap().toJSON() : null;
+    }, 2000);
+    log(`partition seed: the Bitcoin block at height ${pending.seedHeight}, ${pending.candidates.length} candidates`);
+    await btcSim("generatetoaddress", [3, wallet]);
+    const vaults = await waitFor("two vaults, each with its own key", 600_000, async () => {
+      const listed = await rpc("bridge_vaults");
+      return listed.length === 2 && listed.every((v) => v.epoch !== first.epoch) ? listed : null;
     }, 3000);
-    log(`epoch ${second.epoch}: ${second.address}`);
+    const members = [];
+    for (const vault of [0, 1]) members.push((await api.query.btcCustody.vaultMembers(vault)).toJSON());
+    if (members[0].length + members[1].length !== 5 || Math.abs(members[0].length - members[1].length) !== 1) {
+      throw new Error(`the five are not dealt 3 and 2: ${JSON.stringify(members)}`);
+    }
+    for (const [i, v] of vaults.entries()) log(`vault ${i}: epoch ${v.epoch}, ${members[i].length} members, ${v.address}, capacity ${v.capacitySats} sats`);
+    // Epoch 0's coins belong to vault 0: they are swept to vault 0's new key.
+    const second = { ...vaults[0], scriptPubKey: (await rpc("bridge_depositScripts")).find((s) => s.epoch === vaults[0].epoch).scriptPubKey };
+    const other = vaults[1];
 
     // The sweep: the relayer broadcasts it; btc-sim mines; the relayer proves it.
     const sweep = await waitFor("the sweep signed and broadcast", 600_000, async () => {
@@ -98,6 +120,32 @@ async function run(nodeName, networkInfo) {
     await depositTo(rpc, first.address, FERDIE, 15_000_000n);
     await waitFor("the deposit to the old key credited", 180_000, async () => (await free(FERDIE)) - beforeOld === 15_000_000n * SAT);
     log("a deposit to the old address is credited: the relayer watches every live key");
+
+    const beforeOther = await free(FERDIE);
+    await depositTo(rpc, other.address, FERDIE, 50_000_000n);
+    await waitFor("the deposit to vault 1 credited", 180_000, async () => (await free(FERDIE)) - beforeOther === 50_000_000n * SAT);
+    log("a deposit to vault 1 is credited");
+
+    // 1.2 BTC: more than either vault holds, so the transaction spends both vaults' coins.
+    const destination = await btcSim("getnewaddress");
+    const id = Number((await api.query.btcBridge.nextWithdrawalId()).toString()) || 1;
+    await signAndWait(api, ferdie, [api.tx.btcBridge.requestWithdrawal(destination, 120_000_000n * SAT)]);
+    const withdrawal = await waitFor("the withdrawal signed", 600_000, async () => {
+      for (const candidate of [id, id + 1]) {
+        const w = await rpc("bridge_withdrawal", [candidate]);
+        if (w && w.address === destination && (w.status === "signed" || w.status === "paid")) return w;
+      }
+      return null;
+    }, 3000);
+    const proposal = (await api.query.btcBridge.proposals(withdrawal.proposalId)).unwrap().toJSON();
+    const inputVaults = new Set();
+    for (const [, , epoch] of proposal.inputs) inputVaults.add((await api.query.btcCustody.epochs(epoch)).unwrap().vault.toNumber());
+    log(`withdrawal ${withdrawal.id}: ${proposal.inputs.length} inputs from vaults ${[...inputVaults].join(", ")}, signed by each`);
+    if (inputVaults.size < 2) throw new Error(`the withdrawal spends one vault only: ${JSON.stringify(proposal.inputs)}`);
+    await waitFor(`${withdrawal.txid} in btc-sim's mempool`, 120_000, async () => (await btcSim("getrawmempool")).includes(withdrawal.txid), 2000);
+    await btcSim("generatetoaddress", [3, wallet]);
+    await waitFor("the withdrawal paid", 180_000, async () => (await rpc("bridge_withdrawal", [withdrawal.id])).status === "paid", 2000);
+    log("paid from two vaults in one Bitcoin transaction");
     return 1;
   } finally {
     await api.disconnect();

@@ -404,10 +404,13 @@ impl<T: Config> Pallet<T> {
 	/// payout of the queue, whose change goes to the vault with the most free capacity.
 	pub(crate) fn start_next_proposal(now: BlockNumberFor<T>) {
 		let currents = T::Custody::current_epochs();
-		let holdings = Self::holdings_by_epoch();
+		let mut by_epoch = Self::utxos_by_epoch();
+		let holdings: alloc::collections::BTreeMap<u32, u64> = by_epoch
+			.iter()
+			.map(|(epoch, list)| (*epoch, list.iter().map(|u| u.value_sats).sum()))
+			.collect();
 		let Some(change_epoch) = Self::freest_epoch(&currents, &holdings) else { return };
 		let Some(change_key) = T::Custody::output_key(change_epoch) else { return };
-		let mut by_epoch = Self::utxos_by_epoch();
 		// Every current key's coins, the change key's first; what is left is old keys'.
 		let mut current_lists: Vec<(u32, Vec<SpendableUtxo>)> = Vec::new();
 		for epoch in core::iter::once(change_epoch).chain(currents.iter().copied()) {
@@ -486,9 +489,78 @@ impl<T: Config> Pallet<T> {
 		) {
 			return;
 		}
-		if !sweep_first {
-			sweep(&by_epoch);
+		if !sweep_first && sweep(&by_epoch) {
+			return;
 		}
+		// Last, with nothing else to do: a vault over its capacity gives coins to the one
+		// with the most room.
+		if by_epoch.is_empty() && WithdrawalQueue::<T>::count() == 0 {
+			Self::propose_rebalance(now, &current_lists, &holdings, fee_rate, max_inputs);
+		}
+	}
+
+	/// Proposes moving coins from the current key furthest over its capacity to the current
+	/// key with the most room: its smallest coins until the excess is covered, and only if
+	/// the receiving key stays within its own capacity (so coins never go back and forth).
+	/// An excess below the minimum deposit is not worth a transaction. The fee comes from the
+	/// reserve, as a sweep's. Returns whether it proposed.
+	fn propose_rebalance(
+		now: BlockNumberFor<T>,
+		current_lists: &[(u32, Vec<SpendableUtxo>)],
+		holdings: &alloc::collections::BTreeMap<u32, u64>,
+		fee_rate: u64,
+		max_inputs: usize,
+	) -> bool {
+		let room = |epoch: u32| {
+			Self::capacity_sats(epoch) as i128 - holdings.get(&epoch).copied().unwrap_or(0) as i128
+		};
+		let Some((from, coins)) = current_lists
+			.iter()
+			.filter(|(epoch, _)| room(*epoch) < 0)
+			.min_by_key(|(epoch, _)| room(*epoch))
+		else {
+			return false;
+		};
+		let excess = room(*from).unsigned_abs();
+		if excess < T::MinDepositSats::get() as u128 {
+			return false;
+		}
+		let others: Vec<u32> =
+			current_lists.iter().map(|(epoch, _)| *epoch).filter(|e| e != from).collect();
+		let Some(to) = Self::freest_epoch(&others, holdings) else { return false };
+		let Some(to_key) = T::Custody::output_key(to) else { return false };
+		let mut smallest_first = coins.clone();
+		smallest_first.sort_by_key(|coin| (coin.value_sats, coin.outpoint));
+		let mut moving = Vec::new();
+		let mut moving_sats = 0u128;
+		for coin in smallest_first {
+			if moving_sats >= excess || moving.len() >= max_inputs {
+				break;
+			}
+			moving_sats += coin.value_sats as u128;
+			moving.push(coin);
+		}
+		if moving.is_empty() || moving_sats as i128 > room(to) {
+			return false;
+		}
+		let Ok(built) = builder::build_sweep(&moving, &[], &to_key, fee_rate, max_inputs) else {
+			return false;
+		};
+		if Ledger::<T>::get().reserve_sats < built.fee_sats {
+			return false;
+		}
+		let epoch_of = moving.iter().map(|coin| (coin.outpoint, *from)).collect();
+		let output = (0, built.transaction.outputs[0].value_sats, to);
+		let fee = built.fee_sats;
+		Self::store_proposal(
+			now,
+			ProposalKind::Rebalance { from_epoch: *from, to_epoch: to },
+			built,
+			&epoch_of,
+			fee_rate,
+			fee,
+			Some(output),
+		)
 	}
 
 	/// Proposes a sweep of old epochs' UTXOs to `current`, the current key of their vault

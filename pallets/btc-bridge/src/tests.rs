@@ -2028,6 +2028,70 @@ mod vaults {
 	}
 
 	#[test]
+	fn a_vault_over_its_capacity_gives_its_smallest_coins_to_the_vault_with_room() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			two_vaults();
+			BackingStakeSats::set(vec![(0, 1_000_000), (1, 2_000_000)]);
+			next_block();
+			// Deposits to a stale address put vault 0 500,000 sats over its 1,000,000.
+			fund_alice_at(&mut chain, 76, 800_000, 0);
+			let small = fund_alice_at(&mut chain, 77, 700_000, 0);
+			// Without a reserve for the fee nothing moves.
+			next_block();
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			fund_reserve(10_000);
+			next_block();
+			let id = ActiveProposal::<Test>::get().expect("a rebalance");
+			let proposal = Proposals::<Test>::get(id).unwrap();
+			assert_eq!(proposal.kind, ProposalKind::Rebalance { from_epoch: 0, to_epoch: 1 });
+			assert_eq!(
+				proposal.inputs.iter().map(|(o, _, e)| (*o, *e)).collect::<Vec<_>>(),
+				vec![(small, 0)],
+				"the smallest coin that covers the excess"
+			);
+			assert_eq!(proposal.reserve_fee_sats, proposal.fee_sats, "the reserve pays the fee");
+			let (_, moved_sats, to) = proposal.custody_output.unwrap();
+			assert_eq!((moved_sats, to), (700_000 - proposal.fee_sats, 1));
+			complete_active_proposal(&mut chain);
+			let capacities = BtcBridge::vault_capacities();
+			assert_eq!(capacities[0].holdings_sats, 800_000);
+			assert_eq!(capacities[1].holdings_sats, moved_sats);
+			assert!(capacities.iter().all(|v| v.holdings_sats <= v.capacity_sats));
+			// Both within capacity: nothing moves back.
+			run_to_block(System::block_number() + 3);
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+		});
+	}
+
+	#[test]
+	fn no_rebalance_that_would_overfill_the_receiver_or_is_not_worth_a_transaction() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			two_vaults();
+			// 5,000 sats over: below the minimum deposit (10,000), not worth moving.
+			BackingStakeSats::set(vec![(0, 995_000), (1, 2_000_000)]);
+			next_block();
+			fund_alice_at(&mut chain, 78, 1_000_000, 0);
+			fund_reserve(10_000);
+			run_to_block(System::block_number() + 2);
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			// 500,000 over, but the only coin (1,000,000) would overfill vault 1's 600,000.
+			BackingStakeSats::set(vec![(0, 500_000), (1, 600_000)]);
+			run_to_block(System::block_number() + 2);
+			assert_eq!(ActiveProposal::<Test>::get(), None);
+			// With room for it, it moves.
+			BackingStakeSats::set(vec![(0, 500_000), (1, 1_200_000)]);
+			next_block();
+			let id = ActiveProposal::<Test>::get().expect("a rebalance");
+			assert_eq!(
+				Proposals::<Test>::get(id).unwrap().kind,
+				ProposalKind::Rebalance { from_epoch: 0, to_epoch: 1 }
+			);
+		});
+	}
+
+	#[test]
 	fn an_old_key_is_swept_to_its_own_vaults_new_key_and_the_other_vault_is_untouched() {
 		let (mut ext, mut chain) = new_test_ext();
 		ext.execute_with(|| {

@@ -52,7 +52,7 @@ fn seeded_fault_schedules_keep_every_promise() {
 	}
 	let injected: u64 = total.faults_injected.values().sum();
 	println!(
-		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, {} fee bumps ({} transactions superseded), {} thefts proven ({} sats taken, {} restored by slashing, {} bridge transactions ended), {} seeds in several vaults (up to {}, {} transactions spending several), in {:.1} s",
+		"simulation: {} seeds, {} blocks, {} faults injected ({:?}), {} messages included, {} refused by the pool, {} deposits, {} withdrawals ({} paid, {} refunded), {} reorgs, {} fee bumps ({} transactions superseded), {} thefts proven ({} sats taken, {} restored by slashing, {} bridge transactions ended), {} seeds in several vaults (up to {}, {} transactions spending several, {} rebalances), in {:.1} s",
 		seeds.len(),
 		total.blocks,
 		injected,
@@ -73,6 +73,7 @@ fn seeded_fault_schedules_keep_every_promise() {
 		total.vault_seeds,
 		total.most_vaults,
 		total.multi_vault_transactions,
+		total.rebalances,
 		started.elapsed().as_secs_f64(),
 	);
 	assert!(total.paid > 0 && total.deposits > 0, "the simulation moved no money");
@@ -154,7 +155,7 @@ fn a_fee_spike_is_outbid_by_fee_bumps() {
 	let mut scenario = scenario(4, vec![fault(4, FaultKind::RejectAll, 0)]);
 	scenario.blocks = 120;
 	scenario.fee_spike = Some(world::FeeSpike { from_block: 30, until_block: 110, sat_per_vb: 4 });
-	let stats = run(31, scenario);
+	let stats = run(32, scenario);
 	println!("{stats:?}");
 	assert!(stats.fee_bumps > 0 && stats.superseded > 0 && stats.paid > 0, "{stats:?}");
 }

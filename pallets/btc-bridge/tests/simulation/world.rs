@@ -177,6 +177,8 @@ pub struct Stats {
 	pub multi_vault_transactions: u64,
 	/// Seeds whose custody ran as more than one vault.
 	pub vault_seeds: u64,
+	/// Rebalances confirmed: coins moved from a vault over its capacity to one with room.
+	pub rebalances: u64,
 }
 
 impl Stats {
@@ -205,6 +207,7 @@ impl Stats {
 		self.ended_by_theft += other.ended_by_theft;
 		self.most_vaults = self.most_vaults.max(other.most_vaults);
 		self.vault_seeds += other.vault_seeds.max((other.most_vaults >= 2) as u64);
+		self.rebalances += other.rebalances;
 		self.multi_vault_transactions += other.multi_vault_transactions;
 	}
 }
@@ -300,6 +303,12 @@ impl World {
 			if let Err(error) = BtcCustody::set_vault_size(RuntimeOrigin::root(), size) {
 				self.fail(format!("vault size {size}: {error:?}"));
 			}
+			// Each key may hold 2% of its members' stake (a few of the users' deposits), so
+			// vaults fill up and rebalance.
+			let ratio = sp_runtime::Perbill::from_percent(2);
+			if let Err(error) = BtcBridge::set_vault_capacity_ratio(RuntimeOrigin::root(), ratio) {
+				self.fail(format!("capacity ratio: {error:?}"));
+			}
 		}
 		let faults: BTreeMap<u64, Fault> =
 			self.scenario.faults.iter().map(|f| (f.validator, f.clone())).collect();
@@ -367,6 +376,10 @@ impl World {
 			let Some(proposal) = pallet_btc_bridge::Proposals::<Runtime>::get(proposal_id) else {
 				continue;
 			};
+			if matches!(proposal.kind, tapchain_primitives::bridge::ProposalKind::Rebalance { .. })
+			{
+				self.stats.rebalances += 1;
+			}
 			let vaults: BTreeSet<u32> = proposal
 				.input_epochs()
 				.into_iter()
@@ -1176,7 +1189,15 @@ impl World {
 		let scripts = self.custody_scripts();
 		match self.below(10) {
 			0..=3 if !scripts.is_empty() => {
-				let (_, current) = scripts.last().cloned().unwrap();
+				// Most wallets ask for the deposit address; some pay the newest key they
+				// remember, whichever vault's it is.
+				let (_, newest) = scripts.last().cloned().unwrap();
+				let current = match BtcBridge::deposit_address() {
+					Some((_, key, _)) if self.chance(70) => ScriptBuf::from_bytes(
+						tapchain_primitives::bitcoin::address::p2tr_script_pubkey(&key),
+					),
+					_ => newest,
+				};
 				let sats = 20_000 + self.below(2_000_000);
 				let memo = DepositRecipient::Native(padded(user)).memo_script();
 				let mut outputs =
