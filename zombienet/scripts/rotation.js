@@ -131,6 +131,12 @@ async function run(nodeName, networkInfo) {
     const id = Number((await api.query.btcBridge.nextWithdrawalId()).toString()) || 1;
     await signAndWait(api, ferdie, [api.tx.btcBridge.requestWithdrawal(destination, 120_000_000n * SAT)]);
     const withdrawal = await waitFor("the withdrawal signed", 600_000, async () => {
+      // The old key's late deposit is swept first (its grace is over): mine what is signed.
+      const active = await rpc("bridge_activeProposal");
+      if (active && active.kind === "sweep" && active.status === "signed" && (await btcSim("getrawmempool")).includes(active.txid)) {
+        log(`mining sweep ${active.id} of the old key's late deposit`);
+        await btcSim("generatetoaddress", [3, wallet]);
+      }
       for (const candidate of [id, id + 1]) {
         const w = await rpc("bridge_withdrawal", [candidate]);
         if (w && w.address === destination && (w.status === "signed" || w.status === "paid")) return w;

@@ -42,6 +42,8 @@ parameter_types! {
 	/// Each validator's stake at risk, in sats (`DEFAULT_STAKE_SATS` unless set).
 	pub static StakeSats: Vec<(u64, u64)> = vec![];
 	pub const MaxParticipants: u32 = 100;
+	/// The runtime's target: a thousand validators (ten vaults of a hundred).
+	pub const MaxValidators: u32 = 1_000;
 	pub const MaxMessagesPerSession: u32 = 16;
 	pub const MaxOpenSessions: u32 = 8;
 	pub const DkgRoundBlocks: u64 = 5;
@@ -49,7 +51,7 @@ parameter_types! {
 	pub const UnsignedPriority: u64 = 1 << 20;
 	pub const MinRecoveryDelayBlocks: u16 = 1000;
 	pub const DefaultVaultSize: u32 = 100;
-	pub const MaxVaults: u32 = 50;
+	pub const MaxVaults: u32 = 500;
 	/// The light client's best Bitcoin height (`None`: not initialised).
 	pub static BitcoinBestHeight: Option<u32> = None;
 	/// Confirmations a seed block needs.
@@ -135,7 +137,7 @@ impl pallet_btc_custody::Config for Test {
 	type MemberStake = MockStake;
 	type Randomness = MockBitcoin;
 	type MaxParticipants = MaxParticipants;
-	type MaxValidators = MaxParticipants;
+	type MaxValidators = MaxValidators;
 	type DefaultVaultSize = DefaultVaultSize;
 	type MaxVaults = MaxVaults;
 	type MaxMessagesPerSession = MaxMessagesPerSession;

@@ -1199,6 +1199,111 @@ mod vaults {
 		});
 	}
 
+	/// Seats for a thousand validators with uneven stakes: registers them (straight into
+	/// storage unless `nodes` is given), fixes and buries the seed, deals.
+	fn deal_a_thousand(nodes: Option<&Nodes>) {
+		StakeSats::set(
+			(1..=1000u64).map(|v| (v, 1_000_000 + (v * 7_919 % 1_000) * 1_000)).collect(),
+		);
+		match nodes {
+			Some(nodes) => register_all(nodes),
+			None => {
+				for v in 1..=1000u64 {
+					let mut identity = [0u8; 32];
+					identity[..8].copy_from_slice(&v.to_le_bytes());
+					Registrations::<Test>::insert(
+						v,
+						Registration {
+							identity: CustodyIdentity(identity),
+							encryption_key: EncryptionKey([2; 33]),
+							session_key: UintAuthorityId(v),
+						},
+					);
+				}
+			},
+		}
+		BitcoinBestHeight::set(Some(800_000));
+		next_block();
+		assert!(events()
+			.contains(&Event::PartitionSeedFixed { seed_height: 800_001, candidates: 1000 }));
+		bury_seed();
+		next_block();
+	}
+
+	#[test]
+	fn a_thousand_validators_are_dealt_into_ten_vaults_of_a_hundred_balanced_by_stake() {
+		new_test_ext(1000).execute_with(|| {
+			deal_a_thousand(None);
+			assert!(events().contains(&Event::VaultsPartitioned {
+				seed: Some(MockBitcoin::hash_at(800_001)),
+				vaults: 10,
+				changed: (0..10).collect(),
+				moved: 0,
+			}));
+			let stake = |v: &u64| MockStake::at_stake_sats(v);
+			let largest = (1..=1000).map(|v| stake(&v)).max().unwrap();
+			let totals: Vec<u64> = (0..10)
+				.map(|vault| {
+					let members = VaultMembers::<Test>::get(vault);
+					assert_eq!(members.len(), 100, "vault {vault}");
+					members.iter().map(stake).sum()
+				})
+				.collect();
+			let spread = totals.iter().max().unwrap() - totals.iter().min().unwrap();
+			assert!(spread <= largest, "vault stakes {totals:?} differ by more than one stake");
+			// The first vault's DKG starts among its hundred members, threshold 67.
+			let run = ActiveDkg::<Test>::get().expect("a DKG");
+			assert_eq!((run.vault, run.participants.len(), run.threshold), (0, 100, 67));
+			assert!(run
+				.participants
+				.iter()
+				.map(|p| p.0)
+				.eq(VaultMembers::<Test>::get(0).into_iter()));
+		});
+	}
+
+	/// Long mode (`CUSTODY_THOUSAND=1`, minutes): the thousand validators' real signers run
+	/// all ten DKGs of a hundred, then each vault's key signs.
+	#[test]
+	fn a_thousand_validators_hold_ten_keys_and_each_signs() {
+		if std::env::var("CUSTODY_THOUSAND").is_err() {
+			println!("skipped: set CUSTODY_THOUSAND=1 to run ten DKGs of a hundred real signers");
+			return;
+		}
+		new_test_ext(1000).execute_with(|| {
+			let mut nodes = nodes(1000);
+			let started = std::time::Instant::now();
+			deal_a_thousand(Some(&nodes));
+			let mut blocks = 0;
+			while !every_vault_keyed() {
+				step(&mut nodes, &[]);
+				next_block();
+				blocks += 1;
+				assert!(blocks < 200, "ten DKGs take at most 200 blocks here");
+			}
+			println!("ten DKGs of 100: {blocks} blocks, {:.0} s", started.elapsed().as_secs_f64());
+			let started = std::time::Instant::now();
+			let sessions: Vec<(u32, u64)> = (0..10)
+				.map(|vault| {
+					let epoch = VaultEpochs::<Test>::get(vault).unwrap();
+					(epoch, open(epoch, vec![[vault as u8; 32]]).unwrap())
+				})
+				.collect();
+			run_until(&mut nodes, &[], 20, || {
+				sessions.iter().all(|(_, session)| Signatures::<Test>::contains_key(session))
+			});
+			for (vault, (epoch, session)) in sessions.iter().enumerate() {
+				let key = Epochs::<Test>::get(epoch).unwrap().output_key;
+				assert!(verify_bip340(&key, &[vault as u8; 32], &session_signatures(*session)[0]));
+			}
+			println!(
+				"ten signing sessions of 67 signers: {:.0} s",
+				started.elapsed().as_secs_f64()
+			);
+			assert!(Offences::get().is_empty());
+		});
+	}
+
 	#[test]
 	fn a_newcomer_re_keys_only_the_vaults_it_changes_and_one_who_joins_after_the_seed_waits() {
 		new_test_ext(7).execute_with(|| {
