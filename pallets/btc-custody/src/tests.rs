@@ -1262,8 +1262,9 @@ mod vaults {
 		});
 	}
 
-	/// Long mode (`CUSTODY_THOUSAND=1`, minutes): the thousand validators' real signers run
-	/// all ten DKGs of a hundred, then each vault's key signs.
+	/// Long mode (`CUSTODY_THOUSAND=1`): the thousand validators' real signers run all ten
+	/// DKGs of a hundred, then each vault's key signs. Not yet seen to finish: its one run on
+	/// the 2-core machine (2026-12-01) was stopped after 19 minutes, for CI.
 	#[test]
 	fn a_thousand_validators_hold_ten_keys_and_each_signs() {
 		if std::env::var("CUSTODY_THOUSAND").is_err() {
