@@ -52,15 +52,17 @@ impl<T: Config> Pallet<T> {
 		VaultCapacityRatio::<T>::get().mul_floor(T::Custody::backing_stake_sats(epoch))
 	}
 
+	/// A key's room: its capacity less what it holds (negative when over).
+	pub(crate) fn free_capacity_sats(epoch: u32, holdings: &BTreeMap<u32, u64>) -> i128 {
+		Self::capacity_sats(epoch) as i128 - holdings.get(&epoch).copied().unwrap_or(0) as i128
+	}
+
 	/// The current key with the most free capacity (capacity less holdings; the first in
 	/// vault order among equals): where deposits and change go.
 	pub fn freest_epoch(currents: &[u32], holdings: &BTreeMap<u32, u64>) -> Option<u32> {
 		currents
 			.iter()
-			.map(|epoch| {
-				let held = holdings.get(epoch).copied().unwrap_or(0);
-				(Self::capacity_sats(*epoch) as i128 - held as i128, *epoch)
-			})
+			.map(|epoch| (Self::free_capacity_sats(*epoch, holdings), *epoch))
 			.fold(None, |best: Option<(i128, u32)>, candidate| match best {
 				Some(best) if best.0 >= candidate.0 => Some(best),
 				_ => Some(candidate),

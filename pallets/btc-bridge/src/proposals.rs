@@ -511,9 +511,7 @@ impl<T: Config> Pallet<T> {
 		fee_rate: u64,
 		max_inputs: usize,
 	) -> bool {
-		let room = |epoch: u32| {
-			Self::capacity_sats(epoch) as i128 - holdings.get(&epoch).copied().unwrap_or(0) as i128
-		};
+		let room = |epoch: u32| Self::free_capacity_sats(epoch, holdings);
 		let Some((from, coins)) = current_lists
 			.iter()
 			.filter(|(epoch, _)| room(*epoch) < 0)

@@ -61,14 +61,13 @@ impl<T: Config> Pallet<T> {
 		}
 		let vaults = VaultCount::<T>::get();
 		let mut seated = BTreeSet::new();
-		let sizes: Vec<usize> =
-			(0..vaults).map(|v| VaultMembers::<T>::decode_len(v).unwrap_or(0)).collect();
+		let members_of: Vec<_> = (0..vaults).map(VaultMembers::<T>::get).collect();
+		let sizes: Vec<usize> = members_of.iter().map(|members| members.len()).collect();
 		let (smallest, largest) =
 			(sizes.iter().min().copied().unwrap_or(0), sizes.iter().max().copied().unwrap_or(0));
 		check(largest <= smallest + 1, || format!("vault sizes {sizes:?} are not balanced"))?;
-		for vault in 0..vaults {
-			let members = VaultMembers::<T>::get(vault);
-			for member in &members {
+		for (vault, members) in (0..vaults).zip(&members_of) {
+			for member in members {
 				check(seated.insert(member.encode()), || {
 					format!("vault {vault}: a member sits in two vaults")
 				})?;

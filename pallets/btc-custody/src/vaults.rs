@@ -67,8 +67,8 @@ impl<T: Config> Pallet<T> {
 		if count == 0 {
 			return None;
 		}
-		let vault = if key.vault < count { key.vault } else { key.vault % count };
-		VaultEpochs::<T>::get(vault).filter(|current| *current != epoch)
+		// A dissolved vault (index past the count) folds onto `index % count`.
+		VaultEpochs::<T>::get(key.vault % count).filter(|current| *current != epoch)
 	}
 
 	/// Deals the custody candidates into vaults when they, or the vault count, changed (see
