@@ -254,8 +254,8 @@ fn proposal_view(id: u64, proposal: &pallet_btc_bridge::Proposal<Runtime>) -> Pr
 		fee_sats: proposal.fee_sats,
 		fee_rate_sat_per_vb: proposal.fee_rate_sat_per_vb,
 		vsize: proposal.vsize,
-		approvals: proposal.approvals.len() as u32,
-		rejections: proposal.rejections.len() as u32,
+		approvals: proposal.approvals,
+		rejections: proposal.rejections,
 	}
 }
 

@@ -363,10 +363,7 @@ where
 		let window_end = proposal.created_at.saturating_add(voting_blocks);
 		let window_open =
 			matches!(proposal.status, ProposalStatus::Voting { .. }) || number <= window_end;
-		if !window_open
-			|| proposal.approvals.contains(validator)
-			|| proposal.rejections.contains(validator)
-		{
+		if !window_open || api.ballot(at, proposal_id, validator.clone()).ok().flatten().is_some() {
 			return;
 		}
 		self.voted.retain(|_, n| number < *n + RESUBMIT_AFTER_BLOCKS);

@@ -314,6 +314,13 @@ pallet_revive::impl_runtime_apis_plus_revive_traits! {
 		fn vault_capacities() -> Vec<pallet_btc_bridge::runtime_api::VaultCapacity> {
 			BtcBridge::vault_capacities()
 		}
+
+		fn ballot(
+			id: pallet_btc_bridge::ProposalId,
+			validator: AccountId,
+		) -> Option<pallet_btc_bridge::Ballot> {
+			pallet_btc_bridge::ProposalVotes::<Runtime>::get(id, validator)
+		}
 	}
 
 	impl pallet_btc_light_client::runtime_api::BtcLightClientApi<Block> for Runtime {

@@ -116,7 +116,7 @@ pub const VERSION: RuntimeVersion = RuntimeVersion {
 	spec_name: alloc::borrow::Cow::Borrowed("tapchain"),
 	impl_name: alloc::borrow::Cow::Borrowed("tapchain"),
 	authoring_version: 1,
-	spec_version: 103,
+	spec_version: 104,
 	impl_version: 1,
 	apis: apis::RUNTIME_API_VERSIONS,
 	transaction_version: 1,
@@ -147,11 +147,11 @@ pub const SESSIONS_PER_ERA: sp_staking::SessionIndex = 6;
 /// The most validators the chain supports in one set (Aura, GRANDPA and election bounds).
 pub const MAX_VALIDATORS: u32 = 1_000;
 
-/// The most validators staking may elect: one custody key holds at most this many members
-/// (`CustodyMaxParticipants`), and every validator must be able to hold the key, so
-/// `set_validator_count` refuses more (`TooManyValidators`) until custody is split into
-/// vaults. The custody pallet's integrity test checks the two agree.
-pub const MAX_ELECTED_VALIDATORS: u32 = 100;
+/// The most validators staking may elect: all of them, since custody deals them into vaults
+/// of at most `CustodyMaxParticipants` members (at most `CustodyMaxVaults` vaults), and each
+/// one's vote on a bridge proposal fits the voting window (the bridge's integrity test).
+/// `set_validator_count` refuses more (`TooManyValidators`).
+pub const MAX_ELECTED_VALIDATORS: u32 = MAX_VALIDATORS;
 
 /// One satoshi in base units.
 pub const SATS: Balance = BASE_UNITS_PER_SAT;

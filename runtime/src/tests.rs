@@ -152,8 +152,8 @@ fn a_newly_bonded_validator_is_elected_at_the_next_era() {
 		));
 		assert_ok!(Staking::validate(RuntimeOrigin::signed(eve.clone()), Default::default()));
 		assert_ok!(Staking::set_validator_count(RuntimeOrigin::root(), 5));
-		// More validators than one custody key can hold is refused (until custody is split
-		// into vaults), not left to fail silently.
+		// More validators than custody's vaults can seat is refused, not left to fail
+		// silently.
 		assert_noop!(
 			Staking::set_validator_count(RuntimeOrigin::root(), crate::MAX_ELECTED_VALIDATORS + 1),
 			pallet_staking::Error::<Runtime>::TooManyValidators

@@ -1,5 +1,7 @@
-//! Benchmarks of `pallet-btc-bridge`: a deposit proof, a theft proof with its slashing, and
-//! building a payout proposal for `n` withdrawals from `u` bridge UTXOs.
+//! Benchmarks of `pallet-btc-bridge`: a deposit proof, a theft proof with its slashing,
+//! building a payout proposal for `n` withdrawals from `u` bridge UTXOs, the deciding vote of
+//! `n` validators (approval opens signing, rejection queues the requests again), and closing a
+//! voting window of `v` voters and `s` silent validators.
 
 use super::*;
 use crate::Pallet as BtcBridge;
@@ -16,15 +18,19 @@ use tapchain_primitives::{
 		address::p2tr_script_pubkey, merkle::merkle_branch, merkle_root, BitcoinAddress, BlockHash,
 		BlockHeader, Network, OutPoint, Transaction, TxIn, TxMerkleNode, TxOut, Txid,
 	},
-	bridge::DepositRecipient,
+	bridge::{DepositRecipient, ProposalVote},
+	custody::AuthSignature,
 };
 
 /// What the benchmarks need from the runtime: a custody key epoch to pay.
-pub trait BenchmarkHelper {
+pub trait BenchmarkHelper<AccountId> {
 	/// Makes a key epoch current; returns its output key.
 	fn set_up_custody_epoch() -> [u8; 32];
 	/// Gives `epoch` `members` members, each with bonded stake a theft slashes.
 	fn set_up_epoch_members(epoch: u32, members: u32);
+	/// Makes `count` accounts the current validators, each with a registered custody
+	/// identity; returns them with their identities.
+	fn set_up_validators(count: u32) -> Vec<(AccountId, [u8; 32])>;
 }
 
 /// Starts the light client and mines `tx` into a block of 2^12 transactions (the last one)
@@ -87,6 +93,79 @@ fn deposit_tx(tag: u32, output_key: &[u8; 32], recipient: DepositRecipient) -> T
 		],
 		lock_time: 0,
 	}
+}
+
+/// Makes a custody epoch current and queues `n` withdrawals the bridge can pay from its
+/// `n + u` UTXOs of that epoch (each request needs one of them as an input).
+fn queue_withdrawals<T: Config>(n: u32, u: u32) {
+	<T as Config>::BenchmarkHelper::set_up_custody_epoch();
+	let epoch = *T::Custody::current_epochs().first().expect("the helper made an epoch");
+	for i in 0..(n + u) {
+		let mut txid = [0u8; 32];
+		txid[..4].copy_from_slice(&i.to_le_bytes());
+		Utxos::<T>::insert(
+			OutPoint { txid: Txid(txid), vout: 0 },
+			BridgeUtxo { value_sats: 1_000_000 + i as u64, epoch },
+		);
+	}
+	let owner: T::AccountId = whitelisted_caller();
+	let script: BoundedVec<u8, MaxScriptLen> =
+		BitcoinAddress::P2wpkh([9; 20]).script_pubkey().try_into().unwrap();
+	for id in 1..=n as u64 {
+		Withdrawals::<T>::insert(
+			id,
+			Withdrawal {
+				owner: owner.clone(),
+				address: BoundedVec::new(),
+				script_pubkey: script.clone(),
+				amount_sats: 900_000,
+				requested_at: BlockNumberFor::<T>::default(),
+				status: WithdrawalStatus::Queued,
+			},
+		);
+		BtcBridge::<T>::enqueue(id);
+	}
+	// The books match what the state holds (UTXOs back the queued requests).
+	let held: u64 = Utxos::<T>::iter_values().map(|u| u.value_sats).sum();
+	Ledger::<T>::put(BridgeLedger {
+		pending_withdrawal_sats: 900_000 * n as u64,
+		issued_sats: held - 900_000 * n as u64,
+		..Default::default()
+	});
+}
+
+/// A payout proposal of the most requests, voted on by `n` validators; returns its id and the
+/// validators with their custody identities.
+fn proposal_with_voters<T: Config>(n: u32) -> (ProposalId, Vec<(T::AccountId, [u8; 32])>) {
+	let voters = <T as Config>::BenchmarkHelper::set_up_validators(n);
+	queue_withdrawals::<T>(T::MaxWithdrawalsPerProposal::get(), 1);
+	BtcBridge::<T>::on_initialize(1u32.into());
+	let proposal_id = ActiveProposal::<T>::get().expect("a proposal");
+	(proposal_id, voters)
+}
+
+/// Records the votes of `voters` as the pallet does.
+fn record_votes<T: Config>(
+	proposal_id: ProposalId,
+	voters: &[(T::AccountId, [u8; 32])],
+	ballot: Ballot,
+) {
+	for (validator, _) in voters {
+		ProposalVotes::<T>::insert(proposal_id, validator, ballot);
+	}
+	Proposals::<T>::mutate(proposal_id, |proposal| {
+		let proposal = proposal.as_mut().expect("the proposal exists");
+		match ballot {
+			Ballot::Approve => proposal.approvals += voters.len() as u32,
+			Ballot::Reject => proposal.rejections += voters.len() as u32,
+		}
+	});
+}
+
+/// The vote of `voter` on `proposal_id`.
+fn vote_of<T: Config>(proposal_id: ProposalId, voter: [u8; 32], approve: bool) -> ProposalVote {
+	let txid = Proposals::<T>::get(proposal_id).expect("the proposal exists").txid.0;
+	ProposalVote { proposal_id, txid, voter, approve }
 }
 
 #[benchmarks]
@@ -155,40 +234,7 @@ mod benchmarks {
 		n: Linear<1, { T::MaxWithdrawalsPerProposal::get() }>,
 		u: Linear<1, 1_000>,
 	) {
-		<T as Config>::BenchmarkHelper::set_up_custody_epoch();
-		let epoch = *T::Custody::current_epochs().first().expect("the helper made an epoch");
-		for i in 0..(n + u) {
-			let mut txid = [0u8; 32];
-			txid[..4].copy_from_slice(&i.to_le_bytes());
-			Utxos::<T>::insert(
-				OutPoint { txid: Txid(txid), vout: 0 },
-				BridgeUtxo { value_sats: 1_000_000 + i as u64, epoch },
-			);
-		}
-		let owner: T::AccountId = whitelisted_caller();
-		let script: BoundedVec<u8, MaxScriptLen> =
-			BitcoinAddress::P2wpkh([9; 20]).script_pubkey().try_into().unwrap();
-		for id in 1..=n as u64 {
-			Withdrawals::<T>::insert(
-				id,
-				Withdrawal {
-					owner: owner.clone(),
-					address: BoundedVec::new(),
-					script_pubkey: script.clone(),
-					amount_sats: 900_000,
-					requested_at: BlockNumberFor::<T>::default(),
-					status: WithdrawalStatus::Queued,
-				},
-			);
-			BtcBridge::<T>::enqueue(id);
-		}
-		// The books match what the state holds (UTXOs back the queued requests).
-		let held: u64 = Utxos::<T>::iter_values().map(|u| u.value_sats).sum();
-		Ledger::<T>::put(BridgeLedger {
-			pending_withdrawal_sats: 900_000 * n as u64,
-			issued_sats: held - 900_000 * n as u64,
-			..Default::default()
-		});
+		queue_withdrawals::<T>(n, u);
 		let now: BlockNumberFor<T> = 1u32.into();
 
 		#[block]
@@ -198,6 +244,60 @@ mod benchmarks {
 
 		let proposal = ActiveProposal::<T>::get().expect("a proposal");
 		assert_eq!(Proposals::<T>::get(proposal).unwrap().payouts.len() as u32, n);
+	}
+
+	/// The approval that decides a payout of the most requests among `n` validators (two
+	/// thirds of them less one approved already): it opens custody's signing session.
+	#[benchmark]
+	fn approve_proposal(n: Linear<3, { T::MaxVoters::get() }>) {
+		let (proposal_id, voters) = proposal_with_voters::<T>(n);
+		let needed = (n * 2 / 3 + 1) as usize;
+		record_votes::<T>(proposal_id, &voters[..needed - 1], Ballot::Approve);
+		let vote = vote_of::<T>(proposal_id, voters[needed - 1].1, true);
+
+		#[extrinsic_call]
+		vote_on_proposal(RawOrigin::None, vote, AuthSignature([0; 64]));
+
+		let proposal = Proposals::<T>::get(proposal_id).unwrap();
+		assert!(!matches!(proposal.status, ProposalStatus::Voting { .. }));
+		assert_eq!(proposal.approvals as usize, needed);
+	}
+
+	/// The rejection that decides among `n` validators (a third of them rejected already):
+	/// the proposal is dropped and its requests are queued again.
+	#[benchmark]
+	fn reject_proposal(n: Linear<3, { T::MaxVoters::get() }>) {
+		let (proposal_id, voters) = proposal_with_voters::<T>(n);
+		let rejected = (n / 3) as usize;
+		record_votes::<T>(proposal_id, &voters[..rejected], Ballot::Reject);
+		let vote = vote_of::<T>(proposal_id, voters[rejected].1, false);
+
+		#[extrinsic_call]
+		vote_on_proposal(RawOrigin::None, vote, AuthSignature([0; 64]));
+
+		assert_eq!(Proposals::<T>::get(proposal_id).unwrap().status, ProposalStatus::Rejected);
+		assert_eq!(WithdrawalQueue::<T>::count(), T::MaxWithdrawalsPerProposal::get());
+	}
+
+	/// Closing a voting window in `on_initialize`: `v` validators voted (their votes are
+	/// cleared), `s` never did (reported silent).
+	#[benchmark]
+	fn close_vote_window(
+		v: Linear<0, { T::MaxVoters::get() }>,
+		s: Linear<0, { T::MaxVoters::get() }>,
+	) {
+		let (proposal_id, validators) = proposal_with_voters::<T>(v + s);
+		record_votes::<T>(proposal_id, &validators[..v as usize], Ballot::Approve);
+		let window_end = VoteWindows::<T>::get(proposal_id).expect("an open window");
+		let now = window_end + 1u32.into();
+
+		#[block]
+		{
+			BtcBridge::<T>::close_vote_windows(now);
+		}
+
+		assert!(!VoteWindows::<T>::contains_key(proposal_id));
+		assert!(ProposalVotes::<T>::iter_prefix(proposal_id).next().is_none());
 	}
 
 	impl_benchmark_test_suite!(BtcBridge, crate::mock::new_bench_ext(), crate::mock::Test);

@@ -168,7 +168,7 @@ pub mod pallet {
 
 		/// Sets up what the benchmarks need from the runtime (a custody key epoch).
 		#[cfg(feature = "runtime-benchmarks")]
-		type BenchmarkHelper: crate::BenchmarkHelper;
+		type BenchmarkHelper: crate::BenchmarkHelper<Self::AccountId>;
 	}
 
 	/// Confirmations a deposit or withdrawal transaction needs (6 on mainnet).
@@ -233,6 +233,13 @@ pub mod pallet {
 	/// at most `VotingBlocks + 1` entries.
 	#[pallet::storage]
 	pub type VoteWindows<T: Config> = StorageMap<_, Twox64Concat, ProposalId, BlockNumberFor<T>>;
+
+	/// Each validator's vote on a proposal whose voting window is open: proposal, validator
+	/// -> ballot. Kept apart from the proposal so that a vote reads and writes the same few
+	/// bytes whether it is the first or the thousandth; cleared when the window closes.
+	#[pallet::storage]
+	pub type ProposalVotes<T: Config> =
+		StorageDoubleMap<_, Twox64Concat, ProposalId, Blake2_128Concat, T::AccountId, Ballot>;
 
 	/// The proposal in flight (voting, signing, or signed and not yet confirmed).
 	#[pallet::storage]
@@ -514,6 +521,38 @@ pub mod pallet {
 			weight
 		}
 
+		/// Every validator's vote must fit the voting window: the deciding vote within one
+		/// normal extrinsic, `MaxVoters` of them within a quarter of the window's normal-class
+		/// space (the rest is left to users), and closing the window within a tenth of a block.
+		fn integrity_test() {
+			use sp_runtime::traits::UniqueSaturatedInto;
+			let limits = <T as frame_system::Config>::BlockWeights::get();
+			let normal = limits.get(frame_support::dispatch::DispatchClass::Normal);
+			let max_extrinsic = normal.max_extrinsic.unwrap_or(Weight::MAX);
+			let vote = Self::vote_weight();
+			assert!(
+				vote.all_lte(max_extrinsic),
+				"a vote weighs {vote:?}, more than a normal extrinsic may ({max_extrinsic:?})"
+			);
+			let voters = T::MaxVoters::get();
+			let window_blocks: u64 = T::VotingBlocks::get().unique_saturated_into();
+			let window_space =
+				normal.max_total.unwrap_or(limits.max_block).saturating_mul(window_blocks);
+			let all_votes = vote.saturating_mul(voters as u64);
+			assert!(
+				all_votes.all_lte(window_space / 4),
+				"{voters} votes weigh {all_votes:?}, more than a quarter of the {window_blocks} \
+				 blocks of a voting window ({window_space:?})"
+			);
+			let close = <T as Config>::WeightInfo::close_vote_window(voters, 0)
+				.max(<T as Config>::WeightInfo::close_vote_window(0, voters));
+			assert!(
+				close.all_lte(limits.max_block / 10),
+				"closing a voting window of {voters} validators weighs {close:?}, more than a \
+				 tenth of the block"
+			);
+		}
+
 		#[cfg(feature = "try-runtime")]
 		fn try_state(_: BlockNumberFor<T>) -> Result<(), sp_runtime::TryRuntimeError> {
 			Self::do_try_state()
@@ -564,7 +603,7 @@ pub mod pallet {
 		/// A validator's vote on the proposal in flight, signed by its custody identity
 		/// (authenticated in `validate_unsigned`).
 		#[pallet::call_index(2)]
-		#[pallet::weight(Weight::from_parts(120_000_000, 8_000) + T::DbWeight::get().reads_writes(6, 4))]
+		#[pallet::weight(Pallet::<T>::vote_weight())]
 		pub fn vote_on_proposal(
 			origin: OriginFor<T>,
 			vote: ProposalVote,

@@ -74,6 +74,8 @@ parameter_types! {
 	pub static BackingStakeSats: Vec<(u32, u64)> = vec![];
 	/// Signing sessions: `(epoch, messages, status)`; closed ones are `None`.
 	pub static Sessions: Vec<Option<MockSession>> = vec![];
+	/// Validators beyond the first twenty, with their identities (benchmarks, large sets).
+	pub static MoreIdentities: Vec<(u64, [u8; 32])> = vec![];
 	/// Validators reported silent on a vote, in report order.
 	pub static SilenceReports: Vec<Vec<u64>> = vec![];
 	/// The epochs' members' stake at risk, in sats, all epochs together.
@@ -85,7 +87,7 @@ parameter_types! {
 	pub const MaxInputsPerProposal: u32 = 64;
 	pub const MaxRequestsScanned: u32 = 200;
 	pub const WithdrawalTimeoutBlocks: u64 = 500;
-	pub const MaxVoters: u32 = 100;
+	pub const MaxVoters: u32 = 1_000;
 	pub const VotingBlocks: u64 = 10;
 	pub const OldEpochGraceBlocks: u64 = 20;
 	pub const UnsignedPriority: u64 = 1 << 20;
@@ -96,7 +98,12 @@ pub type MockSession = (u32, Vec<[u8; 32]>, SigningStatus);
 
 /// A validator's custody identity secret.
 pub fn identity_secret(validator: u64) -> SigningKey {
-	SigningKey::from_bytes(&[validator as u8; 32]).unwrap()
+	if validator < 256 {
+		return SigningKey::from_bytes(&[validator as u8; 32]).unwrap();
+	}
+	let mut secret = [0x5a; 32];
+	secret[..8].copy_from_slice(&validator.to_le_bytes());
+	SigningKey::from_bytes(&secret).unwrap()
 }
 
 pub fn identity_of(validator: u64) -> [u8; 32] {
@@ -153,6 +160,9 @@ impl ThresholdCustody<u64> for MockCustody {
 		Validators::get()
 	}
 	fn validator_of_identity(identity: &[u8; 32]) -> Option<u64> {
+		if let Some((validator, _)) = MoreIdentities::get().iter().find(|(_, i)| i == identity) {
+			return Some(*validator);
+		}
 		(1..=20u64).find(|v| identity_of(*v) == *identity)
 	}
 	fn request_signatures(epoch: u32, messages: Vec<[u8; 32]>) -> Result<u64, SigningRequestError> {
@@ -248,7 +258,7 @@ impl pallet_btc_bridge::Config for Test {
 #[cfg(feature = "runtime-benchmarks")]
 pub struct MockBenchmarkHelper;
 #[cfg(feature = "runtime-benchmarks")]
-impl crate::BenchmarkHelper for MockBenchmarkHelper {
+impl crate::BenchmarkHelper<u64> for MockBenchmarkHelper {
 	fn set_up_custody_epoch() -> [u8; 32] {
 		Epochs::set(vec![(0, [0xe0; 32])]);
 		Retired::set(vec![]);
@@ -257,6 +267,17 @@ impl crate::BenchmarkHelper for MockBenchmarkHelper {
 	fn set_up_epoch_members(_: u32, members: u32) {
 		StakeAtRiskSats::set(members as u64 * 100_000_000);
 	}
+	fn set_up_validators(count: u32) -> Vec<(u64, [u8; 32])> {
+		let validators = more_validators(count);
+		Validators::set(validators.iter().map(|(v, _)| *v).collect());
+		MoreIdentities::set(validators.clone());
+		validators
+	}
+}
+
+/// `count` validators numbered from 1,000, with their custody identities.
+pub fn more_validators(count: u32) -> Vec<(u64, [u8; 32])> {
+	(1_000..1_000 + count as u64).map(|v| (v, identity_of(v))).collect()
 }
 
 /// An empty chain for the benchmarks (they start the light client themselves).

@@ -45,17 +45,32 @@ impl<T: Config> Pallet<T> {
 		);
 		ensure!(proposal.txid.0 == vote.txid, Error::<T>::TxidMismatch);
 		ensure!(
-			!proposal.approvals.contains(&validator) && !proposal.rejections.contains(&validator),
+			!ProposalVotes::<T>::contains_key(vote.proposal_id, &validator),
 			Error::<T>::AlreadyVoted
 		);
 		Ok(validator)
 	}
 
+	/// Weight of a vote: the deciding one, approval or rejection, whichever costs more, with
+	/// the most validators (a vote that decides nothing costs less than either).
+	pub fn vote_weight() -> Weight {
+		let validators = T::MaxVoters::get();
+		<T as Config>::WeightInfo::approve_proposal(validators)
+			.max(<T as Config>::WeightInfo::reject_proposal(validators))
+	}
+
 	pub(crate) fn apply_vote(vote: ProposalVote, validator: T::AccountId) -> DispatchResult {
 		let mut proposal =
 			Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
-		let voters = if vote.approve { &mut proposal.approvals } else { &mut proposal.rejections };
-		voters.try_push(validator.clone()).map_err(|_| Error::<T>::NotAValidator)?;
+		// One entry per validator and proposal (`check_vote_state` refused a second): a
+		// vote costs the same whether it is the first or the thousandth.
+		ProposalVotes::<T>::insert(
+			vote.proposal_id,
+			&validator,
+			Ballot::from_approve(vote.approve),
+		);
+		let tally = if vote.approve { &mut proposal.approvals } else { &mut proposal.rejections };
+		*tally = tally.saturating_add(1);
 		Self::deposit_event(Event::ProposalVoted {
 			proposal_id: vote.proposal_id,
 			validator,
@@ -68,12 +83,12 @@ impl<T: Config> Pallet<T> {
 		}
 		let validator_count = T::Custody::validators().len() as u32;
 		let approvals_needed = validator_count * 2 / 3 + 1;
-		if proposal.approvals.len() as u32 >= approvals_needed {
+		if proposal.approvals >= approvals_needed {
 			proposal.status = ProposalStatus::Approved;
 			Self::deposit_event(Event::ProposalApproved { proposal_id: vote.proposal_id });
 			Self::start_signing(vote.proposal_id, &mut proposal);
 			Proposals::<T>::insert(vote.proposal_id, proposal);
-		} else if proposal.rejections.len() as u32 * 3 > validator_count {
+		} else if proposal.rejections.saturating_mul(3) > validator_count {
 			proposal.status = ProposalStatus::Rejected;
 			Self::deposit_event(Event::ProposalRejected { proposal_id: vote.proposal_id });
 			Self::drop_proposal(vote.proposal_id, proposal, None);
@@ -161,18 +176,21 @@ impl<T: Config> Pallet<T> {
 		let windows: Vec<(ProposalId, BlockNumberFor<T>)> = VoteWindows::<T>::iter().collect();
 		let closed: Vec<ProposalId> =
 			windows.iter().filter(|(_, end)| now > *end).map(|(id, _)| *id).collect();
+		let mut weight = db.reads(1 + windows.len() as u64);
 		if closed.is_empty() {
-			return db.reads(1 + windows.len() as u64);
+			return weight;
 		}
 		let validators = T::Custody::validators();
 		for proposal_id in &closed {
-			VoteWindows::<T>::remove(proposal_id);
-			let Some(proposal) = Proposals::<T>::get(proposal_id) else { continue };
-			let silent: Vec<T::AccountId> = validators
+			let (silent, voted): (Vec<T::AccountId>, Vec<T::AccountId>) = validators
 				.iter()
-				.filter(|v| !proposal.approvals.contains(v) && !proposal.rejections.contains(v))
 				.cloned()
-				.collect();
+				.partition(|v| !ProposalVotes::<T>::contains_key(proposal_id, v));
+			weight.saturating_accrue(<T as Config>::WeightInfo::close_vote_window(
+				voted.len() as u32,
+				silent.len() as u32,
+			));
+			Self::end_vote_window(*proposal_id);
 			if !silent.is_empty() {
 				T::Custody::report_vote_silence(&silent);
 				Self::deposit_event(Event::VoteSilenceReported {
@@ -181,7 +199,14 @@ impl<T: Config> Pallet<T> {
 				});
 			}
 		}
-		db.reads_writes(2 + windows.len() as u64 + closed.len() as u64, closed.len() as u64)
+		weight
+	}
+
+	/// Removes a proposal's voting window and the votes recorded in it (one per validator
+	/// that voted, so at most the validators of the window's blocks).
+	pub(crate) fn end_vote_window(proposal_id: ProposalId) {
+		VoteWindows::<T>::remove(proposal_id);
+		let _ = ProposalVotes::<T>::clear_prefix(proposal_id, u32::MAX, None);
 	}
 
 	/// Moves the proposal in flight on (expiry, signing); returns the weight used.
@@ -350,7 +375,7 @@ impl<T: Config> Pallet<T> {
 					member.status = ProposalStatus::Superseded { confirmed: proposal_id };
 				}
 			});
-			VoteWindows::<T>::remove(other);
+			Self::end_vote_window(other);
 			Self::deposit_event(Event::ProposalSuperseded {
 				proposal_id: other,
 				confirmed: proposal_id,
@@ -746,8 +771,8 @@ impl<T: Config> Pallet<T> {
 			reserve_fee_sats,
 			custody_output,
 			signing_sessions: BoundedVec::new(),
-			approvals: BoundedVec::new(),
-			rejections: BoundedVec::new(),
+			approvals: 0,
+			rejections: 0,
 			status: ProposalStatus::Voting { deadline },
 			created_at: now,
 		};
@@ -929,8 +954,8 @@ impl<T: Config> Pallet<T> {
 			reserve_fee_sats,
 			custody_output: Some((vout, new_change, epoch)),
 			signing_sessions: BoundedVec::new(),
-			approvals: BoundedVec::new(),
-			rejections: BoundedVec::new(),
+			approvals: 0,
+			rejections: 0,
 			status: ProposalStatus::Voting { deadline: Default::default() },
 			created_at: Default::default(),
 		})

@@ -76,6 +76,8 @@ sp_api::decl_runtime_apis! {
 		/// Every vault's current key, in vault order, with its capacity and holdings: the
 		/// deposit address is the one with the most room.
 		fn vault_capacities() -> Vec<VaultCapacity>;
+		/// A validator's vote on a proposal whose voting window is open.
+		fn ballot(id: ProposalId, validator: AccountId) -> Option<Ballot>;
 	}
 }
 

@@ -897,7 +897,8 @@ mod proposals {
 			next_block();
 			assert_ok!(vote(4, id, true));
 			assert_eq!(Sessions::get().len(), 1, "no second signing session");
-			assert!(Proposals::<Test>::get(id).unwrap().approvals.contains(&4));
+			assert_eq!(ProposalVotes::<Test>::get(id, 4), Some(Ballot::Approve));
+			assert_eq!(Proposals::<Test>::get(id).unwrap().approvals, 4);
 			run_to_block(window_end + 1);
 			assert!(SilenceReports::get().is_empty(), "everyone voted in time");
 			assert_eq!(VoteWindows::<Test>::iter().count(), 0);
@@ -925,6 +926,45 @@ mod proposals {
 				.contains(&Event::VoteSilenceReported { proposal_id: id, validators: vec![4] }));
 			run_to_block(window_end + 5);
 			assert_eq!(SilenceReports::get().len(), 1, "reported once");
+		});
+	}
+
+	#[test]
+	fn a_thousand_validators_vote_two_thirds_decide_and_the_silent_are_named() {
+		let (mut ext, mut chain) = new_test_ext();
+		ext.execute_with(|| {
+			let id = with_queued_withdrawals(&mut chain);
+			let validators: Vec<u64> =
+				more_validators(1_000).into_iter().map(|(validator, _)| validator).collect();
+			Validators::set(validators.clone());
+			MoreIdentities::set(more_validators(1_000));
+			let window_end = System::block_number() + VotingBlocks::get();
+			// floor(2 * 1000 / 3) + 1 = 667 approvals decide; 300 reject along the way.
+			for (index, validator) in validators[..966].iter().enumerate() {
+				assert_ok!(vote(*validator, id, index % 3 != 2 || index >= 900));
+			}
+			let proposal = Proposals::<Test>::get(id).unwrap();
+			assert_eq!((proposal.approvals, proposal.rejections), (666, 300));
+			assert!(matches!(proposal.status, ProposalStatus::Voting { .. }));
+			assert_eq!(
+				vote(validators[0], id, true),
+				Err(Error::<Test>::AlreadyVoted.into()),
+				"one vote per validator"
+			);
+			assert_ok!(vote(validators[966], id, true));
+			let proposal = Proposals::<Test>::get(id).unwrap();
+			assert_eq!(proposal.approvals, 667);
+			assert_eq!(proposal.status, ProposalStatus::Signing);
+			// Late votes are still recorded until the window closes.
+			next_block();
+			for validator in &validators[967..990] {
+				assert_ok!(vote(*validator, id, true));
+			}
+			assert_eq!(ProposalVotes::<Test>::iter_prefix(id).count(), 990);
+			run_to_block(window_end + 1);
+			assert_eq!(SilenceReports::get(), vec![validators[990..].to_vec()]);
+			assert_eq!(ProposalVotes::<Test>::iter_prefix(id).count(), 0, "votes cleared");
+			assert_eq!(Proposals::<Test>::get(id).unwrap().approvals, 690, "the tally stays");
 		});
 	}
 

@@ -162,7 +162,7 @@ impl<T: Config> Pallet<T> {
 					ProposalByTxid::<T>::remove(member.txid);
 				}
 			});
-			VoteWindows::<T>::remove(id);
+			Self::end_vote_window(*id);
 		}
 		for (withdrawal, _) in &payouts {
 			Withdrawals::<T>::mutate(withdrawal, |w| {

@@ -240,6 +240,23 @@ pub struct TheftRecord {
 /// 57.5 vB per key-path input is 1,739).
 pub const MAX_STOLEN_INPUTS: u32 = 2_000;
 
+/// A validator's recorded vote on a proposal.
+#[derive(Clone, Copy, PartialEq, Eq, Encode, Decode, MaxEncodedLen, TypeInfo, Debug)]
+pub enum Ballot {
+	Approve,
+	Reject,
+}
+
+impl Ballot {
+	pub fn from_approve(approve: bool) -> Self {
+		if approve {
+			Ballot::Approve
+		} else {
+			Ballot::Reject
+		}
+	}
+}
+
 /// A transaction proposal.
 #[derive(
 	CloneNoBound, PartialEqNoBound, EqNoBound, Encode, Decode, MaxEncodedLen, TypeInfo, DebugNoBound,
@@ -266,8 +283,11 @@ pub struct Proposal<T: Config> {
 	pub custody_output: Option<(u32, u64, u32)>,
 	/// Custody's signing sessions once approved: `(epoch, session)`.
 	pub signing_sessions: BoundedVec<(u32, u64), MaxSigningEpochs>,
-	pub approvals: BoundedVec<T::AccountId, T::MaxVoters>,
-	pub rejections: BoundedVec<T::AccountId, T::MaxVoters>,
+	/// Validators that approved so far (who they are: [`crate::ProposalVotes`], until the
+	/// voting window closes).
+	pub approvals: u32,
+	/// Validators that rejected so far.
+	pub rejections: u32,
 	pub status: ProposalStatus<BlockNumberFor<T>>,
 	pub created_at: BlockNumberFor<T>,
 }

@@ -41,6 +41,15 @@ pub trait WeightInfo {
 	/// `report_theft` of a transaction spending `i` bridge UTXOs of one key epoch whose `m`
 	/// members are slashed, proven in a block of 4096 transactions.
 	fn report_theft(i: u32, m: u32) -> Weight;
+	/// `vote_on_proposal`: the approval that decides a payout of the most requests among `n`
+	/// validators, opening custody's signing session.
+	fn approve_proposal(n: u32) -> Weight;
+	/// `vote_on_proposal`: the rejection that decides among `n` validators, queueing the
+	/// payout's requests again.
+	fn reject_proposal(n: u32) -> Weight;
+	/// `on_initialize` closing a voting window: `v` votes cleared, `s` validators reported
+	/// silent.
+	fn close_vote_window(v: u32, s: u32) -> Weight;
 }
 
 /// Weights for `pallet-btc-bridge` against the runtime's database weights.
@@ -200,6 +209,15 @@ impl<T: frame_system::Config> WeightInfo for SubstrateWeight<T> {
 			.saturating_add(Weight::from_parts(0, 2539).saturating_mul(i.into()))
 			.saturating_add(Weight::from_parts(0, 3774).saturating_mul(m.into()))
 	}
+	fn approve_proposal(n: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 0).saturating_add(Weight::from_parts(50_000, 0).saturating_mul(n.into()))
+	}
+	fn reject_proposal(n: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 0).saturating_add(Weight::from_parts(50_000, 0).saturating_mul(n.into()))
+	}
+	fn close_vote_window(v: u32, s: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 0).saturating_add(Weight::from_parts(50_000, 0).saturating_mul((v + s).into()))
+	}
 }
 
 /// For tests: the same figures with RocksDB's database weights.
@@ -357,5 +375,14 @@ impl WeightInfo for () {
 			.saturating_add(RocksDbWeight::get().writes((4_u64).saturating_mul(m.into())))
 			.saturating_add(Weight::from_parts(0, 2539).saturating_mul(i.into()))
 			.saturating_add(Weight::from_parts(0, 3774).saturating_mul(m.into()))
+	}
+	fn approve_proposal(n: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 0).saturating_add(Weight::from_parts(50_000, 0).saturating_mul(n.into()))
+	}
+	fn reject_proposal(n: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 0).saturating_add(Weight::from_parts(50_000, 0).saturating_mul(n.into()))
+	}
+	fn close_vote_window(v: u32, s: u32, ) -> Weight {
+		Weight::from_parts(300_000_000, 0).saturating_add(Weight::from_parts(50_000, 0).saturating_mul((v + s).into()))
 	}
 }

@@ -695,6 +695,26 @@ impl pallet_btc_bridge::BenchmarkHelper for CustodyEpochForBenchmarks {
 			}
 		});
 	}
+	/// Session validators with registered custody identities (no bond: a vote's cost does not
+	/// depend on it).
+	fn set_up_validators(count: u32) -> alloc::vec::Vec<(AccountId, [u8; 32])> {
+		let validators: alloc::vec::Vec<(AccountId, [u8; 32])> = (0..count)
+			.map(|i| {
+				let validator: AccountId = frame_benchmarking::account("validator", i, 0);
+				let mut identity = [0xbe; 32];
+				identity[..4].copy_from_slice(&i.to_le_bytes());
+				pallet_btc_custody::IdentityOwners::<Runtime>::insert(
+					pallet_btc_custody::CustodyIdentity(identity),
+					&validator,
+				);
+				(validator, identity)
+			})
+			.collect();
+		pallet_session::Validators::<Runtime>::put(
+			validators.iter().map(|(v, _)| v.clone()).collect::<alloc::vec::Vec<_>>(),
+		);
+		validators
+	}
 }
 
 impl pallet_sudo::Config for Runtime {

@@ -191,3 +191,38 @@ fn two_vaults_hold_custody_pay_together_and_re_key_apart() {
 	assert!(stats.multi_vault_transactions > 0 && stats.paid > 0, "{stats:?}");
 	assert!(stats.key_epochs >= 3, "the join re-keyed a vault: {stats:?}");
 }
+
+/// Long mode (`SIM_THOUSAND=1`): a thousand validators hold custody as ten vaults of a
+/// hundred (ten DKGs of real signers, dealt by a buried Bitcoin block's hash); every one of
+/// them votes on every proposal; payouts spend several vaults' coins, each vault signing its
+/// own; one validator leaves and another joins, re-keying only the vaults they changed (the
+/// count of vaults stays ten); a threshold of one vault's
+/// members steals with their key shares and is slashed. Every promise is checked after every
+/// block, as in the seeded runs.
+#[test]
+fn a_thousand_validators_in_ten_vaults_keep_every_promise() {
+	if std::env::var("SIM_THOUSAND").is_err() {
+		println!("skipped: set SIM_THOUSAND=1 to run a thousand validators in ten vaults (long)");
+		return;
+	}
+	let mut scenario = scenario(
+		1_000,
+		vec![
+			fault(17, FaultKind::Silent, 0),
+			fault(333, FaultKind::RejectAll, 0),
+			fault(666, FaultKind::BadSignatureShare, 0),
+		],
+	);
+	scenario.vault_size = Some(100);
+	scenario.blocks = env_u64("SIM_BLOCKS").unwrap_or(160) as u32;
+	scenario.joins = vec![(scenario.blocks / 2, 1_001)];
+	scenario.leaves = vec![(scenario.blocks / 2, 500)];
+	scenario.theft_from_block = Some(scenario.blocks * 3 / 4);
+	let started = Instant::now();
+	let stats = run(1_000, scenario);
+	println!("{stats:?}\n  in {:.0} s", started.elapsed().as_secs_f64());
+	assert_eq!(stats.most_vaults, 10, "{stats:?}");
+	assert!(stats.multi_vault_transactions > 0 && stats.paid > 0, "{stats:?}");
+	assert!(stats.key_epochs >= 11, "the join re-keyed a vault: {stats:?}");
+	assert_eq!(stats.thefts, 1, "{stats:?}");
+}

@@ -62,7 +62,9 @@ parameter_types! {
 	pub const PruningDepth: u32 = 2016 + 100;
 	pub const MaxHeadersPerSubmission: u32 = 2016;
 	pub const MaxParticipants: u32 = 100;
-	pub const MaxVaults: u32 = 50;
+	/// The runtime's: a thousand validators, in vaults of at most `MaxParticipants`.
+	pub const MaxValidators: u32 = 1_000;
+	pub const MaxVaults: u32 = 500;
 	pub const MaxMessagesPerSession: u32 = 16;
 	pub const MaxOpenSessions: u32 = 16;
 	pub const DkgRoundBlocks: u64 = 5;
@@ -155,7 +157,7 @@ impl pallet_btc_custody::Config for Runtime {
 	type MemberStake = RecordStake;
 	type Randomness = pallet_btc_bridge::BuriedBitcoinBlocks<Runtime>;
 	type MaxParticipants = MaxParticipants;
-	type MaxValidators = MaxParticipants;
+	type MaxValidators = MaxValidators;
 	type DefaultVaultSize = MaxParticipants;
 	type MaxVaults = MaxVaults;
 	type MaxMessagesPerSession = MaxMessagesPerSession;
@@ -182,8 +184,14 @@ impl pallet_btc_custody::BenchmarkHelper<u64, UintAuthorityId> for NoBenchmarks 
 	}
 }
 #[cfg(feature = "runtime-benchmarks")]
-impl pallet_btc_bridge::BenchmarkHelper for NoBenchmarks {
+impl pallet_btc_bridge::BenchmarkHelper<u64> for NoBenchmarks {
 	fn set_up_custody_epoch() -> [u8; 32] {
+		unimplemented!("the simulation runs no benchmarks")
+	}
+	fn set_up_epoch_members(_: u32, _: u32) {
+		unimplemented!("the simulation runs no benchmarks")
+	}
+	fn set_up_validators(_: u32) -> Vec<(u64, [u8; 32])> {
 		unimplemented!("the simulation runs no benchmarks")
 	}
 }
@@ -209,7 +217,7 @@ impl pallet_btc_bridge::Config for Runtime {
 	type MaxInputsPerProposal = MaxInputsPerProposal;
 	type MaxRequestsScanned = MaxRequestsScanned;
 	type WithdrawalTimeoutBlocks = WithdrawalTimeoutBlocks;
-	type MaxVoters = MaxParticipants;
+	type MaxVoters = MaxValidators;
 	type VotingBlocks = VotingBlocks;
 	type OldEpochGraceBlocks = OldEpochGraceBlocks;
 	type UnsignedPriority = UnsignedPriority;

@@ -256,6 +256,7 @@ impl World {
 		let genesis_header = header_of(&bitcoin.tip().block);
 		let validators: Vec<u64> = (1..=scenario.validators).collect();
 		let ext = new_chain(&validators, &genesis_header);
+		let first_user = 1_000.max(10 * validators.len() as u64);
 		let world = World {
 			seed,
 			rng: ChaCha20Rng::seed_from_u64(seed),
@@ -268,7 +269,8 @@ impl World {
 			miner: btc_sim::wallet::Wallet::from_seed(b"simulation miner").script_pubkey(),
 			nodes: BTreeMap::new(),
 			pool: Vec::new(),
-			users: (1_000..1_006).collect(),
+			// Users' accounts never meet a validator's (joiners included).
+			users: (first_user..first_user + 6).collect(),
 			unproven: BTreeSet::new(),
 			withdrawals: BTreeMap::new(),
 			reserve_funded: BTreeMap::new(),
@@ -327,11 +329,30 @@ impl World {
 		for _ in 0..101 {
 			self.mine_bitcoin_block(self.faucet.script_pubkey());
 		}
-		let settle = liveness_bound_blocks(self.scenario.validators as usize + 2) as u32;
+		// A key signs with its own vault's members: the faults one vault tolerates bound the
+		// signing attempts.
+		let signers = match self.scenario.vault_size {
+			Some(size) => (size as u64).min(self.scenario.validators),
+			None => self.scenario.validators,
+		};
+		let settle = liveness_bound_blocks(signers as usize + 2) as u32;
 		let total = self.scenario.blocks + settle;
+		// Large worlds are long runs: say how far they got.
+		let started = std::time::Instant::now();
+		let report_every = if self.scenario.validators >= 100 { 10 } else { u32::MAX };
 		for _ in 0..total {
 			let settling = self.now() >= self.scenario.blocks;
 			self.step(!settling);
+			if self.now() % report_every == 0 {
+				println!(
+					"block {}/{total} at {:.0} s: {} vaults, {} key epochs, {} paid",
+					self.now(),
+					started.elapsed().as_secs_f64(),
+					pallet_btc_custody::VaultCount::<Runtime>::get(),
+					self.stats.key_epochs,
+					self.stats.paid,
+				);
+			}
 		}
 		self.check_everything_ended();
 	}
@@ -678,8 +699,7 @@ impl World {
 	fn vote(&mut self, node: &mut Node, now: u32) {
 		let Some(id) = pallet_btc_bridge::ActiveProposal::<Runtime>::get() else { return };
 		let Some(proposal) = pallet_btc_bridge::Proposals::<Runtime>::get(id) else { return };
-		if proposal.approvals.contains(&node.account) || proposal.rejections.contains(&node.account)
-		{
+		if pallet_btc_bridge::ProposalVotes::<Runtime>::contains_key(id, node.account) {
 			return;
 		}
 		if node.voted.get(&id).is_some_and(|at| now < at + 3) {
