@@ -30,6 +30,19 @@ frame_support::construct_runtime!(
 impl frame_system::Config for Test {
 	type Block = Block;
 	type AccountData = pallet_balances::AccountData<u128>;
+	type BlockWeights = BlockWeights;
+}
+
+parameter_types! {
+	/// The runtime's limits: 2 s of compute per block, 75% for normal transactions.
+	pub BlockWeights: frame_system::limits::BlockWeights =
+		frame_system::limits::BlockWeights::with_sensible_defaults(
+			frame_support::weights::Weight::from_parts(
+				2 * frame_support::weights::constants::WEIGHT_REF_TIME_PER_SECOND,
+				u64::MAX,
+			),
+			sp_runtime::Perbill::from_percent(75),
+		);
 }
 
 #[derive_impl(pallet_balances::config_preludes::TestDefaultConfig)]

@@ -59,7 +59,12 @@ impl<T: Config> Pallet<T> {
 			.max(<T as Config>::WeightInfo::reject_proposal(validators))
 	}
 
-	pub(crate) fn apply_vote(vote: ProposalVote, validator: T::AccountId) -> DispatchResult {
+	/// Records a vote and decides the proposal once two thirds approved or more than a third
+	/// rejected; returns whether the proposal was rejected (its requests queued again).
+	pub(crate) fn apply_vote(
+		vote: ProposalVote,
+		validator: T::AccountId,
+	) -> Result<bool, DispatchError> {
 		let mut proposal =
 			Proposals::<T>::get(vote.proposal_id).ok_or(Error::<T>::UnknownProposal)?;
 		// One entry per validator and proposal (`check_vote_state` refused a second): a
@@ -79,7 +84,7 @@ impl<T: Config> Pallet<T> {
 		if !matches!(proposal.status, ProposalStatus::Voting { .. }) {
 			// Decided already: the late vote only counts against silence.
 			Proposals::<T>::insert(vote.proposal_id, proposal);
-			return Ok(());
+			return Ok(false);
 		}
 		let validator_count = T::Custody::validators().len() as u32;
 		let approvals_needed = validator_count * 2 / 3 + 1;
@@ -92,10 +97,11 @@ impl<T: Config> Pallet<T> {
 			proposal.status = ProposalStatus::Rejected;
 			Self::deposit_event(Event::ProposalRejected { proposal_id: vote.proposal_id });
 			Self::drop_proposal(vote.proposal_id, proposal, None);
+			return Ok(true);
 		} else {
 			Proposals::<T>::insert(vote.proposal_id, proposal);
 		}
-		Ok(())
+		Ok(false)
 	}
 
 	/// The sighashes of the inputs of `epoch`, in input order.

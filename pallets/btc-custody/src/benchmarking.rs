@@ -137,6 +137,7 @@ fn active_dkg<T: Config>(n: u32, phase: DkgPhase) -> DkgRun<T> {
 		.collect();
 	let run = DkgRun::<T> {
 		dkg_id: 1,
+		vault: 0,
 		participants: participants.try_into().expect("n <= MaxParticipants; qed"),
 		threshold: threshold_of(n),
 		phase,

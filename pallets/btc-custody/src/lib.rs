@@ -631,7 +631,9 @@ pub mod pallet {
 					 than a normal extrinsic may ({max_extrinsic:?})"
 				);
 			}
-			let hook = T::WeightInfo::on_initialize(n, T::MaxOpenSessions::get());
+			// The hook reads every validator's registration: at the most validators.
+			let hook =
+				T::WeightInfo::on_initialize(T::MaxValidators::get(), T::MaxOpenSessions::get());
 			assert!(
 				hook.all_lte(limits.max_block / 10),
 				"on_initialize's worst case {hook:?} exceeds a tenth of the block"

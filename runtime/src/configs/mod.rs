@@ -641,7 +641,7 @@ impl pallet_btc_bridge::Config for Runtime {
 #[cfg(feature = "runtime-benchmarks")]
 pub struct CustodyEpochForBenchmarks;
 #[cfg(feature = "runtime-benchmarks")]
-impl pallet_btc_bridge::BenchmarkHelper for CustodyEpochForBenchmarks {
+impl pallet_btc_bridge::BenchmarkHelper<AccountId> for CustodyEpochForBenchmarks {
 	fn set_up_custody_epoch() -> [u8; 32] {
 		// The x coordinate of secp256k1's generator: a valid x-only key.
 		let output_key =

@@ -24,6 +24,9 @@ impl frame_system::Config for Runtime {
 	type Block = Block;
 	type AccountData = pallet_balances::AccountData<u128>;
 	type BlockWeights = BlockWeights;
+	/// The runtime's database, so the pallets' weights (and their integrity tests) are the
+	/// runtime's.
+	type DbWeight = frame_support::weights::constants::ParityDbWeight;
 }
 
 /// The runtime's existential deposit: 100 sats.
@@ -166,7 +169,7 @@ impl pallet_btc_custody::Config for Runtime {
 	type SigningAttemptBlocks = SigningAttemptBlocks;
 	type MinRecoveryDelayBlocks = MinRecoveryDelayBlocks;
 	type UnsignedPriority = UnsignedPriority;
-	type WeightInfo = ();
+	type WeightInfo = pallet_btc_custody::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = NoBenchmarks;
 }
@@ -221,7 +224,7 @@ impl pallet_btc_bridge::Config for Runtime {
 	type VotingBlocks = VotingBlocks;
 	type OldEpochGraceBlocks = OldEpochGraceBlocks;
 	type UnsignedPriority = UnsignedPriority;
-	type WeightInfo = ();
+	type WeightInfo = pallet_btc_bridge::weights::SubstrateWeight<Runtime>;
 	#[cfg(feature = "runtime-benchmarks")]
 	type BenchmarkHelper = NoBenchmarks;
 }

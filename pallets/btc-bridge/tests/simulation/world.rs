@@ -345,12 +345,14 @@ impl World {
 			self.step(!settling);
 			if self.now() % report_every == 0 {
 				println!(
-					"block {}/{total} at {:.0} s: {} vaults, {} key epochs, {} paid",
+					"block {}/{total} at {:.0} s: {} vaults, {} key epochs, {} deposits, {} \
+					 withdrawals requested",
 					self.now(),
 					started.elapsed().as_secs_f64(),
 					pallet_btc_custody::VaultCount::<Runtime>::get(),
 					self.stats.key_epochs,
-					self.stats.paid,
+					self.stats.deposits,
+					self.stats.withdrawals,
 				);
 			}
 		}
