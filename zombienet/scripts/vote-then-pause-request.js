@@ -18,9 +18,9 @@ async function run(nodeName, networkInfo) {
       const withdrawal = (await api.query.btcBridge.withdrawals(id)).toJSON();
       const proposed = withdrawal && withdrawal.status && withdrawal.status.proposed;
       if (!proposed) return null;
-      const proposal = (await api.query.btcBridge.proposals(proposed.proposalId)).toJSON();
-      const approvals = (proposal.approvals || []).map((a) => api.createType("AccountId", a).toHex());
-      return approvals.includes(charlie) ? proposed.proposalId : null;
+      // Each validator's vote is its own entry while the voting window is open.
+      const ballot = await api.query.btcBridge.proposalVotes(proposed.proposalId, charlie);
+      return ballot.isSome && ballot.unwrap().toString() === "Approve" ? proposed.proposalId : null;
     }, 500);
     log(`Charlie approved proposal ${proposalId}: pausing Charlie before it signs`);
     return 1;
