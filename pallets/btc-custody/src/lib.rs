@@ -73,7 +73,8 @@
 //! `ceil(n / VaultSize)` vaults of near-equal size and stake ([`vaults`],
 //! [`tapchain_primitives::vault`]), each with its own key epochs, DKGs and signing sessions
 //! under the rules above, `k` members and threshold `floor(2k/3) + 1`. With `n <= VaultSize`
-//! there is one vault of everyone. Seats are drawn from the hash of a Bitcoin block at a
+//! there is one vault of everyone. A set too large for `MaxVaults` vaults of `VaultSize`
+//! gets larger vaults ([`Pallet::effective_vault_size`]). Seats are drawn from the hash of a Bitcoin block at a
 //! height fixed before it was mined ([`PartitionRandomness`]), and a change of the set moves
 //! as few members as it can.
 //!
@@ -162,7 +163,8 @@ pub mod pallet {
 		#[pallet::constant]
 		type DefaultVaultSize: Get<u32>;
 
-		/// Most vaults at once: `ceil(MaxValidators / VaultSize)` may not exceed it.
+		/// Most vaults at once. `MaxVaults * MaxParticipants` must seat `MaxValidators`; a set
+		/// larger than `MaxVaults * VaultSize` is dealt into larger vaults.
 		#[pallet::constant]
 		type MaxVaults: Get<u32>;
 
@@ -598,11 +600,17 @@ pub mod pallet {
 		fn integrity_test() {
 			assert!(
 				Self::vault_size_fits(T::DefaultVaultSize::get()),
-				"the default vault size {} must be 2..={} and seat {} validators in {} vaults",
+				"the default vault size {} must be 2..={}",
 				T::DefaultVaultSize::get(),
 				T::MaxParticipants::get(),
-				T::MaxValidators::get(),
+			);
+			assert!(
+				T::MaxParticipants::get().saturating_mul(T::MaxVaults::get())
+					>= T::MaxValidators::get(),
+				"{} vaults of at most {} members must seat {} validators",
 				T::MaxVaults::get(),
+				T::MaxParticipants::get(),
+				T::MaxValidators::get(),
 			);
 			// The bounds must leave every call includable: the largest declared weights
 			// (100 participants, a full session) against one normal extrinsic's limit, and

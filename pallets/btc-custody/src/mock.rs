@@ -51,7 +51,8 @@ parameter_types! {
 	pub const UnsignedPriority: u64 = 1 << 20;
 	pub const MinRecoveryDelayBlocks: u16 = 1000;
 	pub const DefaultVaultSize: u32 = 100;
-	pub const MaxVaults: u32 = 500;
+	/// Most vaults (a test may lower it to see a growing set dealt into larger vaults).
+	pub static MaxVaults: u32 = 500;
 	/// The light client's best Bitcoin height (`None`: not initialised).
 	pub static BitcoinBestHeight: Option<u32> = None;
 	/// Confirmations a seed block needs.

@@ -1199,6 +1199,34 @@ mod vaults {
 		});
 	}
 
+	#[test]
+	fn a_set_too_large_for_the_governed_size_is_dealt_into_larger_vaults() {
+		new_test_ext(7).execute_with(|| {
+			// Governance asked for pairs when the set was small; at most two vaults fit.
+			MaxVaults::set(2);
+			assert_ok!(BtcCustody::set_vault_size(RuntimeOrigin::root(), 2));
+			assert_noop!(
+				BtcCustody::set_vault_size(RuntimeOrigin::root(), MaxParticipants::get() + 1),
+				Error::<Test>::BadVaultSize
+			);
+			assert_eq!(BtcCustody::effective_vault_size(4), 2);
+			assert_eq!(BtcCustody::effective_vault_size(7), 4);
+			let nodes = nodes(7);
+			register_all(&nodes);
+			BitcoinBestHeight::set(Some(100));
+			next_block();
+			bury_seed();
+			next_block();
+			// Seven in vaults of two would be four vaults: two of four and three instead.
+			assert_eq!(VaultCount::<Test>::get(), 2);
+			let mut sizes: Vec<usize> =
+				(0..2).map(|v| VaultMembers::<Test>::get(v).len()).collect();
+			sizes.sort();
+			assert_eq!(sizes, vec![3, 4]);
+			MaxVaults::set(500);
+		});
+	}
+
 	/// Seats for a thousand validators with uneven stakes: registers them (straight into
 	/// storage unless `nodes` is given), fixes and buries the seed, deals.
 	fn deal_a_thousand(nodes: Option<&Nodes>) {

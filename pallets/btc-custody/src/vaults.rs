@@ -2,7 +2,8 @@
 //!
 //! The custody candidates (registered, not excluded validators, at least two thirds of the
 //! set) are dealt into `ceil(n / VaultSize)` vaults by [`tapchain_primitives::vault`]'s
-//! stake-balanced partition. Each vault is an independent custody key under this pallet's
+//! stake-balanced partition (vaults grow past `VaultSize` when `n` would need more than
+//! `MaxVaults` of them: [`Pallet::effective_vault_size`]). Each vault is an independent custody key under this pallet's
 //! rules: its own DKGs, key epochs ([`VaultEpochs`] is its current one), signing sessions
 //! and theft liability. The vote on withdrawals stays the whole set's (the bridge's).
 //!
@@ -38,7 +39,15 @@ impl<T: Config> Pallet<T> {
 	/// Whether governance may set vaults of `size` members.
 	pub(crate) fn vault_size_fits(size: u32) -> bool {
 		(2..=T::MaxParticipants::get()).contains(&size)
-			&& vault_count(T::MaxValidators::get(), size) <= T::MaxVaults::get()
+	}
+
+	/// Members per vault when `n` validators are dealt: the governed [`VaultSize`], enlarged
+	/// when `n` would otherwise need more than `MaxVaults` vaults. Governance sets a size for
+	/// the set it sees; the set may grow past what that size can seat, and then vaults grow
+	/// rather than the partition failing. `MaxParticipants * MaxVaults >= MaxValidators`
+	/// (the integrity test) keeps the result a DKG the chain can run.
+	pub fn effective_vault_size(n: u32) -> u32 {
+		VaultSize::<T>::get().max(n.div_ceil(T::MaxVaults::get().max(1)))
 	}
 
 	/// The partition as stored: every vault's members.
@@ -90,7 +99,7 @@ impl<T: Config> Pallet<T> {
 		{
 			return;
 		}
-		let size = VaultSize::<T>::get();
+		let size = Self::effective_vault_size(n as u32);
 		let previous = Self::current_partition();
 		let mut seated: Vec<&T::AccountId> = previous.vaults.iter().flatten().collect();
 		seated.sort();

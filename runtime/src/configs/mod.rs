@@ -355,7 +355,8 @@ parameter_types! {
 	/// Governance cannot set a recovery delay under 30 days of Bitcoin blocks.
 	pub const CustodyMinRecoveryDelayBlocks: u16 = 30 * 144;
 	/// Vaults of a hundred members, the largest DKG the chain runs well, until governance
-	/// says otherwise; up to 50 vaults (vaults of two or more for a hundred validators).
+	/// says otherwise; up to 50 vaults (a set larger than 50 vaults of the governed size is
+	/// dealt into larger vaults: a thousand validators in vaults of at least 20).
 	pub const CustodyDefaultVaultSize: u32 = 100;
 	pub const CustodyMaxVaults: u32 = 50;
 }
