@@ -168,6 +168,12 @@ pub mod pallet {
 		#[pallet::constant]
 		type MaxVaults: Get<u32>;
 
+		/// Blocks between two deals of every seat from a fresh seed, until governance sets
+		/// [`RedealInterval`] (0: never). Without them, a validator that leaves and joins again
+		/// can wait for a seat in the vault it wants ([`vaults`]).
+		#[pallet::constant]
+		type DefaultRedealInterval: Get<BlockNumberFor<Self>>;
+
 		/// Most messages one signing session signs.
 		#[pallet::constant]
 		type MaxMessagesPerSession: Get<u32>;
@@ -348,6 +354,17 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type VaultCount<T> = StorageValue<_, u32, ValueQuery>;
 
+	/// Blocks between two deals of every seat from a fresh seed (governed;
+	/// [`Config::DefaultRedealInterval`] until set; 0: never).
+	#[pallet::storage]
+	pub type RedealInterval<T: Config> =
+		StorageValue<_, BlockNumberFor<T>, ValueQuery, T::DefaultRedealInterval>;
+
+	/// Block at which every seat was last dealt from a fresh seed (the first partition of
+	/// more than one vault, or the last re-deal).
+	#[pallet::storage]
+	pub type LastFullDeal<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
+
 	/// Each vault's members (sorted): who its next key is dealt to.
 	#[pallet::storage]
 	pub type VaultMembers<T: Config> = StorageMap<
@@ -493,6 +510,8 @@ pub mod pallet {
 		},
 		/// Governance set the members per vault.
 		VaultSizeSet { size: u32 },
+		/// Governance set the blocks between two deals of every seat (0: never).
+		RedealIntervalSet { interval: BlockNumberFor<T> },
 		/// A signing session was opened.
 		SigningRequested { session_id: SigningSessionId, epoch: u32, messages: u32 },
 		/// The first `threshold` committers form the attempt's signing set.
@@ -595,6 +614,8 @@ pub mod pallet {
 			// The benchmark's worst case: a DKG starting among the validators and every open
 			// session's signing set timing out.
 			T::WeightInfo::on_initialize(validators.len() as u32, open_sessions)
+				// Whether a re-deal is due (`RedealInterval`, `LastFullDeal`).
+				.saturating_add(T::DbWeight::get().reads(2))
 		}
 
 		fn integrity_test() {
@@ -844,6 +865,20 @@ pub mod pallet {
 			ensure!(Self::vault_size_fits(size), Error::<T>::BadVaultSize);
 			VaultSize::<T>::put(size);
 			Self::deposit_event(Event::VaultSizeSet { size });
+			Ok(())
+		}
+
+		/// Sets the blocks between two deals of every seat from a fresh seed (0: never). The
+		/// next re-deal is due `interval` blocks after the last full deal.
+		#[pallet::call_index(10)]
+		#[pallet::weight(T::WeightInfo::set_recovery_leaf())]
+		pub fn set_redeal_interval(
+			origin: OriginFor<T>,
+			interval: BlockNumberFor<T>,
+		) -> DispatchResult {
+			ensure_root(origin)?;
+			RedealInterval::<T>::put(interval);
+			Self::deposit_event(Event::RedealIntervalSet { interval });
 			Ok(())
 		}
 	}

@@ -53,6 +53,8 @@ parameter_types! {
 	pub const DefaultVaultSize: u32 = 100;
 	/// Most vaults (a test may lower it to see a growing set dealt into larger vaults).
 	pub static MaxVaults: u32 = 500;
+	/// No re-deals unless a test sets an interval.
+	pub const DefaultRedealInterval: u64 = 0;
 	/// The light client's best Bitcoin height (`None`: not initialised).
 	pub static BitcoinBestHeight: Option<u32> = None;
 	/// Confirmations a seed block needs.
@@ -141,6 +143,7 @@ impl pallet_btc_custody::Config for Test {
 	type MaxValidators = MaxValidators;
 	type DefaultVaultSize = DefaultVaultSize;
 	type MaxVaults = MaxVaults;
+	type DefaultRedealInterval = DefaultRedealInterval;
 	type MaxMessagesPerSession = MaxMessagesPerSession;
 	type MaxOpenSessions = MaxOpenSessions;
 	type DkgRoundBlocks = DkgRoundBlocks;

@@ -1227,6 +1227,73 @@ mod vaults {
 		});
 	}
 
+	#[test]
+	fn every_seat_is_dealt_again_from_a_fresh_seed_once_the_interval_has_passed() {
+		new_test_ext(7).execute_with(|| {
+			let mut nodes = nodes(7);
+			assert_ok!(BtcCustody::set_vault_size(RuntimeOrigin::root(), 3));
+			assert_noop!(
+				BtcCustody::set_redeal_interval(RuntimeOrigin::signed(1), 40),
+				DispatchError::BadOrigin
+			);
+			assert_ok!(BtcCustody::set_redeal_interval(RuntimeOrigin::root(), 40));
+			register_all(&nodes);
+			BitcoinBestHeight::set(Some(100));
+			next_block();
+			bury_seed();
+			next_block();
+			assert_eq!(VaultCount::<Test>::get(), 3);
+			let dealt_at = System::block_number();
+			assert_eq!(LastFullDeal::<Test>::get(), dealt_at);
+			let first = BtcCustody::current_partition();
+			run_until(&mut nodes, &[], 60, every_vault_keyed);
+			let first_epochs = BtcCustody::vault_current_epochs();
+
+			// The same set keeps its seats until the interval has passed.
+			run_until(&mut nodes, &[], 40, || System::block_number() + 1 >= dealt_at + 40);
+			assert!(PendingPartitionSeed::<Test>::get().is_none());
+			next_block();
+			let seed_height =
+				PendingPartitionSeed::<Test>::get().expect("a re-deal's seed is fixed").seed_height;
+			// Until its seed is buried, every vault keeps its members and its key.
+			next_block();
+			assert_eq!(BtcCustody::current_partition(), first);
+			assert_eq!(BtcCustody::vault_current_epochs(), first_epochs);
+			bury_seed();
+			next_block();
+			let second = BtcCustody::current_partition();
+			assert_eq!(LastFullDeal::<Test>::get(), System::block_number());
+			let sorted = |members: &Vec<u64>| {
+				let mut members = members.clone();
+				members.sort();
+				members
+			};
+			let changed: Vec<VaultIndex> = (0..3)
+				.filter(|&v| sorted(&first.vaults[v]) != sorted(&second.vaults[v]))
+				.map(|v| v as VaultIndex)
+				.collect();
+			assert!(!changed.is_empty(), "a fresh seed deals the seats anew: {first:?}");
+			assert!(events().iter().any(|e| matches!(
+				e,
+				Event::VaultsPartitioned { seed: Some(seed), vaults: 3, changed: listed, .. }
+					if *seed == MockBitcoin::hash_at(seed_height) && *listed == changed
+			)));
+			// Each vault whose members changed re-keys; one whose members stayed keeps its key.
+			run_until(&mut nodes, &[], 90, every_vault_keyed);
+			let second_epochs = BtcCustody::vault_current_epochs();
+			for vault in 0..3 {
+				assert_eq!(
+					first_epochs[vault] != second_epochs[vault],
+					changed.contains(&(vault as VaultIndex)),
+					"vault {vault}"
+				);
+			}
+			// The next re-deal is an interval after this one.
+			assert!(PendingPartitionSeed::<Test>::get().is_none());
+			assert!(Offences::get().is_empty());
+		});
+	}
+
 	/// Seats for a thousand validators with uneven stakes: registers them (straight into
 	/// storage unless `nodes` is given), fixes and buries the seed, deals.
 	fn deal_a_thousand(nodes: Option<&Nodes>) {

@@ -25,12 +25,19 @@
 //! members change starts it again with the new ones. A vault dissolved because the count fell
 //! keeps its key epochs live until the bridge has swept their coins to its successor (the
 //! vault its index folds onto).
+//!
+//! **Re-deals.** Keeping members where they sat has a price: a newcomer's seat is drawn at
+//! random, but an adversary can leave and join again until one of its validators sits in the
+//! vault it wants, and keep it there. So every [`RedealInterval`] blocks every seat is dealt
+//! again from a fresh seed ([`tapchain_primitives::vault::partition`], the seed fixed and
+//! buried as above): whatever an adversary gathered in one vault is scattered, and each vault
+//! whose members changed re-keys (its coins are swept to its new key, as after any change).
 
 use crate::*;
 use alloc::vec::Vec;
 use frame_support::pallet_prelude::*;
 use frame_system::pallet_prelude::BlockNumberFor;
-use sp_runtime::traits::Saturating;
+use sp_runtime::traits::{Saturating, Zero};
 use tapchain_primitives::vault::{
 	partition, repartition, vault_count, Partition, PartitionSeed, VaultCandidate, VaultIndex,
 };
@@ -105,7 +112,8 @@ impl<T: Config> Pallet<T> {
 		seated.sort();
 		let same_set = seated.len() == n && seated.iter().zip(&candidates).all(|(a, b)| *a == b);
 		let count = vault_count(n as u32, size);
-		if same_set && previous.vaults.len() as u32 == count {
+		let redeal_due = Self::redeal_due(now, previous.vaults.len());
+		if same_set && previous.vaults.len() as u32 == count && !redeal_due {
 			PendingPartitionSeed::<T>::kill();
 			return;
 		}
@@ -138,20 +146,33 @@ impl<T: Config> Pallet<T> {
 			return;
 		}
 		let seed = PartitionSeed(block_hash);
-		let result = if previous.vaults.is_empty() {
+		let full_deal = previous.vaults.is_empty() || Self::redeal_due(now, previous.vaults.len());
+		let result = if full_deal {
 			partition(&dealt, size, &seed).map(|partition| {
-				let changed = (0..partition.vaults.len() as VaultIndex).collect();
-				(partition, changed, 0)
+				let (changed, moved) = changes_from(&previous, &partition);
+				(partition, changed, moved)
 			})
 		} else {
 			repartition(&previous, &dealt, size, &seed).map(|r| (r.partition, r.changed, r.moved))
 		};
 		match result {
 			Ok((partition, changed, moved)) => {
+				if full_deal {
+					LastFullDeal::<T>::put(now);
+				}
 				Self::store_partition(partition, Some(seed), changed, moved)
 			},
 			Err(error) => log::warn!(target: "btc-custody", "no partition: {error:?}"),
 		}
+	}
+
+	/// Whether every seat is due to be dealt again: more than one vault (one vault of
+	/// everyone has nothing to scatter) and `RedealInterval` blocks since the last full deal.
+	fn redeal_due(now: BlockNumberFor<T>, vaults: usize) -> bool {
+		let interval = RedealInterval::<T>::get();
+		vaults > 1
+			&& !interval.is_zero()
+			&& now >= LastFullDeal::<T>::get().saturating_add(interval)
 	}
 
 	/// Fixes the Bitcoin height (one above the light client's best: not mined yet) whose
@@ -203,4 +224,35 @@ impl<T: Config> Pallet<T> {
 			moved,
 		});
 	}
+}
+
+/// Which vaults of `next` differ in members from the same index in `previous` (each needs a
+/// new key; vaults past the previous count are new), and how many members of both sit in
+/// another vault than before.
+fn changes_from<AccountId: Ord>(
+	previous: &Partition<AccountId>,
+	next: &Partition<AccountId>,
+) -> (Vec<VaultIndex>, u32) {
+	let old_vault: alloc::collections::BTreeMap<&AccountId, usize> = previous
+		.vaults
+		.iter()
+		.enumerate()
+		.flat_map(|(index, members)| members.iter().map(move |who| (who, index)))
+		.collect();
+	let mut changed = Vec::new();
+	let mut moved = 0u32;
+	for (index, members) in next.vaults.iter().enumerate() {
+		let same_members = previous.vaults.get(index).is_some_and(|before| {
+			before.len() == members.len()
+				&& members.iter().all(|who| old_vault.get(who) == Some(&index))
+		});
+		if !same_members {
+			changed.push(index as VaultIndex);
+		}
+		moved += members
+			.iter()
+			.filter(|who| old_vault.get(*who).is_some_and(|before| *before != index))
+			.count() as u32;
+	}
+	(changed, moved)
 }

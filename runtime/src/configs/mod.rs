@@ -359,6 +359,10 @@ parameter_types! {
 	/// dealt into larger vaults: a thousand validators in vaults of at least 20).
 	pub const CustodyDefaultVaultSize: u32 = 100;
 	pub const CustodyMaxVaults: u32 = 50;
+	/// Every seat dealt again from a fresh seed every four weeks: seats an adversary gathered
+	/// in one vault by leaving and joining again are scattered at least that often, at the
+	/// cost of one DKG per changed vault and a sweep of its coins.
+	pub const CustodyDefaultRedealInterval: BlockNumber = 28 * DAYS;
 }
 
 /// Validators and session-key owners from pallet-session; the Aura key authenticates a
@@ -459,6 +463,7 @@ impl pallet_btc_custody::Config for Runtime {
 	type MaxValidators = ConstU32<MAX_ELECTED_VALIDATORS>;
 	type DefaultVaultSize = CustodyDefaultVaultSize;
 	type MaxVaults = CustodyMaxVaults;
+	type DefaultRedealInterval = CustodyDefaultRedealInterval;
 	type MaxMessagesPerSession = CustodyMaxMessagesPerSession;
 	type MaxOpenSessions = CustodyMaxOpenSessions;
 	type DkgRoundBlocks = CustodyDkgRoundBlocks;

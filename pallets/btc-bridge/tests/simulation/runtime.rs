@@ -163,6 +163,8 @@ impl pallet_btc_custody::Config for Runtime {
 	type MaxValidators = MaxValidators;
 	type DefaultVaultSize = MaxParticipants;
 	type MaxVaults = MaxVaults;
+	// Re-deals are the custody pallet's tests'; the seeds' rotations come from set changes.
+	type DefaultRedealInterval = frame_support::traits::ConstU64<0>;
 	type MaxMessagesPerSession = MaxMessagesPerSession;
 	type MaxOpenSessions = MaxOpenSessions;
 	type DkgRoundBlocks = DkgRoundBlocks;
