@@ -136,12 +136,14 @@ def main():
         print(f"{'adversary':>10} {'seats':>6} {'P(steal)':>12} {'P(freeze)':>12}")
         for share, seats, safety, liveness in rows:
             print(f"{share:>10} {seats:>6} {safety:>12} {liveness:>12}")
-    # The economic bound: a vault holds at most ratio * its members' bonded stake S. A
-    # signature does not say which members signed, so all members' bonds are slashed up to
-    # the amount taken. Thieves holding t of k seats lose at most t/k of S and take up to
-    # ratio * S: theft never pays while ratio <= t/k.
-    print(f"\ntheft never pays while the capacity ratio is at most t/k = {t}/{k} = {t / k:.3f}")
-
+    # The economic bound: a vault holds at most ratio * its members' stake S. A signature
+    # does not say which members signed, so every member is slashed pro rata, in all a
+    # penalty of X * S / P for a theft of X (P: the stake of the poorest t members; k/t * X
+    # with equal stakes): any t members lose at least X. The penalty is capped at S, so theft
+    # never pays while X <= P, i.e. ratio <= t/k with equal stakes.
+    print(f"\ntheft slashes the vault's members k/t = {k}/{t} = {k / t:.3f} times what it took "
+          f"(equal stakes); it never pays while the capacity ratio is at most "
+          f"t/k = {t}/{k} = {t / k:.3f}")
 
 if __name__ == "__main__":
     main()

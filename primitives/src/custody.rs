@@ -683,8 +683,9 @@ pub trait ThresholdCustody<AccountId> {
 	fn report_vote_silence(validators: &[AccountId]);
 	/// Slashes the members of `epoch` for a proven theft of `stolen_sats` by its key: a
 	/// FROST signature does not say which members signed, so each member loses the same
-	/// share of the stake it has at risk, `stolen_sats` in all at most. The slashed BTC is
-	/// burned: what the bridge owes its holders is that much less.
+	/// share of the stake it has at risk, in all a penalty of at least `stolen_sats` (enough
+	/// that any threshold of members loses what it took), or everything at stake if less.
+	/// The slashed BTC is burned: up to `stolen_sats` of it restores the bridge's backing.
 	fn slash_for_theft(epoch: u32, stolen_sats: u64) -> TheftSlash;
 }
 
@@ -702,7 +703,8 @@ pub trait PartitionRandomness {
 /// What slashing a key epoch's members for a theft did.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
 pub struct TheftSlash {
-	/// Sats of the members' stake burned.
+	/// Sats of the members' stake burned (the penalty; more than was stolen when their stake
+	/// allowed it).
 	pub burned_sats: u64,
 	/// Members whose stake was looked at (the work done, for weight).
 	pub members: u32,

@@ -479,10 +479,16 @@ fn the_relayer_carries_headers_reorgs_deposits_and_withdrawals_between_btc_sim_a
 		backing["utxoSats"].as_u64().unwrap(),
 		backing_before["utxoSats"].as_u64().unwrap() - stolen_sats
 	);
+	// Any three of the four members could have signed, so they lose a penalty of at least
+	// 4/3 of the theft (more if the poorest three hold less than three quarters of the
+	// stake): whichever three signed lose what they took.
 	let issuance: u128 = storage(node, issuance_key.to_vec()).unwrap();
+	let penalty_sats = (stolen_sats as u128 * 4).div_ceil(3);
 	assert!(
-		issuance_before - issuance >= stolen_sats as u128 * tapchain_primitives::BASE_UNITS_PER_SAT,
-		"the slashed BTC is burned (fees are burned too)"
+		issuance_before - issuance >= penalty_sats * tapchain_primitives::BASE_UNITS_PER_SAT,
+		"the slashed BTC is burned, the penalty of {penalty_sats} sats for {stolen_sats} stolen \
+		 (fees are burned too): {} base units less",
+		issuance_before - issuance
 	);
 	let reported = relayer.metric("tapchain_relayer_theft_proofs_submitted_total").unwrap_or(0.0)
 		+ second.metric("tapchain_relayer_theft_proofs_submitted_total").unwrap_or(0.0);

@@ -712,9 +712,11 @@ fn a_theft_slashes_the_key_holders_bonds_pro_rata_and_burns_it() {
 				.burned_sats
 		};
 
-		// A quarter of the four bonds was stolen: each member loses a quarter of its stake.
-		let stolen_sats = bond_sats;
-		assert_eq!(slash_for_theft(stolen_sats), stolen_sats);
+		// Three quarters of a bond were stolen. Any three of the four members can sign, so
+		// the penalty is 4/3 of that, a whole bond: each member loses a quarter of its
+		// stake, and whichever three signed lose what they took.
+		let stolen_sats = bond_sats * 3 / 4;
+		assert_eq!(slash_for_theft(stolen_sats), bond_sats);
 		let share = GENESIS_VALIDATOR_BOND / 4;
 		for (stash, before) in stashes.iter().zip(&balances) {
 			assert_eq!(Balances::total_balance(stash), before - share, "{stash}");
@@ -736,16 +738,17 @@ fn a_theft_slashes_the_key_holders_bonds_pro_rata_and_burns_it() {
 			RuntimeEvent::BtcCustody(pallet_btc_custody::Event::MembersSlashedForTheft {
 				epoch: 0,
 				stolen_sats: sats,
+				penalty_sats,
 				slashed,
-			}) if *sats == stolen_sats => Some(sorted(slashed.clone())),
+			}) if *sats == stolen_sats && *penalty_sats == bond_sats => Some(sorted(slashed.clone())),
 			_ => None,
 		});
-		let expected = sorted(stashes.iter().map(|s| (s.clone(), stolen_sats / 4)).collect());
+		let expected = sorted(stashes.iter().map(|s| (s.clone(), bond_sats / 4)).collect());
 		assert_eq!(slashed, Some(expected));
 
 		// More than all they have at stake: everything at stake goes (Charlie's withdrawn
 		// half from his frozen balance), and nothing else.
-		assert_eq!(slash_for_theft(100 * bond_sats), 4 * (bond_sats - stolen_sats / 4));
+		assert_eq!(slash_for_theft(100 * bond_sats), 4 * (bond_sats - bond_sats / 4));
 		for (stash, before) in stashes.iter().zip(&balances) {
 			assert_eq!(Balances::total_balance(stash), before - GENESIS_VALIDATOR_BOND, "{stash}");
 			assert_eq!(bonded(stash), 0);

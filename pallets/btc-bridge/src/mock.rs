@@ -206,7 +206,9 @@ impl ThresholdCustody<u64> for MockCustody {
 		SilenceReports::mutate(|reports| reports.push(validators.to_vec()));
 	}
 	fn slash_for_theft(epoch: u32, stolen_sats: u64) -> TheftSlash {
-		let burned = stolen_sats.min(StakeAtRiskSats::get());
+		// Custody burns a penalty of 3/2 of the theft (any two of three equal stakes lose
+		// what they took), up to what is at stake.
+		let burned = (stolen_sats.saturating_mul(3) / 2).min(StakeAtRiskSats::get());
 		StakeAtRiskSats::mutate(|sats| *sats -= burned);
 		TheftSlashes::mutate(|slashes| slashes.push((epoch, stolen_sats, burned)));
 		TheftSlash { burned_sats: burned, members: Validators::get().len() as u32 }

@@ -1875,8 +1875,11 @@ mod theft {
 			let kept = fund_alice(&mut chain, 57, 20_000_000);
 			let theft = theft_tx(&[taken, kept], 59_990_000);
 			assert_ok!(report(&mut chain, &theft));
-			assert_eq!(TheftSlashes::get(), vec![(0, 60_000_000, 60_000_000)]);
+			// The penalty burns 90,000,000 sats of stake; 60,000,000 of them restore the
+			// backing, the rest was nobody's claim on the bridge's coins.
+			assert_eq!(TheftSlashes::get(), vec![(0, 60_000_000, 90_000_000)]);
 			assert_eq!(TheftShortfall::<Test>::get(), 0, "the backing is whole again");
+			assert_eq!(ProvenThefts::<Test>::get(theft.txid()).unwrap().restored_sats, 60_000_000);
 			let ledger = Ledger::<Test>::get();
 			assert_eq!((ledger.issued_sats, ledger.total_sats()), (0, 0));
 			next_block();

@@ -8,9 +8,11 @@
 //! stolen UTXOs leave the books into [`TheftShortfall`] (the backing they no longer hold),
 //! the proposals in flight that spent them end (their requests wait again: the coins they
 //! would have been paid from are gone), and the members of the epochs whose coins were taken
-//! are slashed up to the amount taken from each ([`ThresholdCustody::slash_for_theft`], which
-//! says who and why). The slashed BTC is burned, so the BTC the bridge owes its holders falls
-//! by as much as the shortfall: the backing is whole again when the stake covered the theft.
+//! are slashed for the amount taken from each ([`ThresholdCustody::slash_for_theft`], which
+//! says who, why and how much: a penalty so that any threshold of them loses at least what it
+//! took). The slashed BTC is burned; the amount taken of it is booked against the shortfall,
+//! so the BTC the bridge owes its holders falls by as much: the backing is whole again when
+//! the stake covered the theft. The rest of the penalty was nobody's claim on the coins.
 
 use crate::*;
 use alloc::{collections::BTreeMap, vec::Vec};
@@ -100,11 +102,12 @@ impl<T: Config> Pallet<T> {
 		Ok(<T as Config>::WeightInfo::report_theft(stolen.len() as u32, members_slashed))
 	}
 
-	/// Slashes the members of each epoch whose coins were taken, up to what was taken from
-	/// it, and books the burned stake against the shortfall. The burned BTC was issued, so
-	/// what holders are owed (`issued`) falls by as much; past what is issued, the fee
-	/// reserve (owed to nobody) gives up the coins it lost. The books still balance. Returns
-	/// the sats restored and the members slashed.
+	/// Slashes the members of each epoch whose coins were taken for what was taken from it
+	/// (custody burns a penalty of at least as much), and books up to that amount of the
+	/// burned stake against the shortfall (the rest is a plain burn). The booked BTC was
+	/// issued, so what holders are owed (`issued`) falls by as much; past what is issued, the
+	/// fee reserve (owed to nobody) gives up the coins it lost. The books still balance.
+	/// Returns the sats restored and the members slashed.
 	fn slash_thieves(by_epoch: &BTreeMap<u32, u64>) -> (u64, u32) {
 		let mut restored_sats = 0u64;
 		let mut members = 0u32;

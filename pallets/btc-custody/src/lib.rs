@@ -65,8 +65,9 @@
 //! 5. **Outgoing holders stay accountable.** Members of a live (not retired) epoch have their
 //!    stake held ([`Config::MemberStake`]) until the bridge retires the epoch, whose funds
 //!    have then moved; nodes delete the key share of a retired epoch. A theft the bridge
-//!    proves slashes every member of the robbed epoch pro rata, up to the amount taken
-//!    ([`slashing`]: a FROST signature does not say who signed).
+//!    proves slashes every member of the robbed epoch pro rata, a penalty large enough that
+//!    any threshold of them loses at least what it took ([`slashing`]: a FROST signature
+//!    does not say who signed).
 //!
 //! **Vaults.** One FROST key among a thousand members cannot run on a chain, so the
 //! validators that may hold custody (registered, not excluded) are split into
@@ -365,6 +366,12 @@ pub mod pallet {
 	#[pallet::storage]
 	pub type LastFullDeal<T: Config> = StorageValue<_, BlockNumberFor<T>, ValueQuery>;
 
+	/// A theft was proven since the last full deal: the next partition deals every seat again
+	/// whatever [`RedealInterval`] says, so the robbed key's members (a threshold of whom
+	/// signed it) are scattered over the vaults and the robbed vault re-keys.
+	#[pallet::storage]
+	pub type RedealAfterTheft<T> = StorageValue<_, bool, ValueQuery>;
+
 	/// Each vault's members (sorted): who its next key is dealt to.
 	#[pallet::storage]
 	pub type VaultMembers<T: Config> = StorageMap<
@@ -492,9 +499,15 @@ pub mod pallet {
 		KeyEpochDegraded { epoch: u32, trusted_members: u32, threshold: u16 },
 		/// An old key epoch was retired: its outputs have moved, it signs nothing more.
 		KeyEpochRetired { epoch: u32 },
-		/// A theft by this epoch's key was proven: its members were slashed, each the same
-		/// share of its stake at risk, `slashed` (member, sats) in all at most `stolen_sats`.
-		MembersSlashedForTheft { epoch: u32, stolen_sats: u64, slashed: Vec<(T::AccountId, u64)> },
+		/// A theft of `stolen_sats` by this epoch's key was proven: its members were slashed,
+		/// each the same share of its stake at risk, `slashed` (member, sats) in all at most
+		/// `penalty_sats` (enough that any threshold of them loses what it took).
+		MembersSlashedForTheft {
+			epoch: u32,
+			stolen_sats: u64,
+			penalty_sats: u64,
+			slashed: Vec<(T::AccountId, u64)>,
+		},
 		/// Governance set (or removed) the recovery leaf of future key epochs.
 		RecoveryLeafSet { leaf: Option<RecoveryLeaf> },
 		/// The custody set changed and needs more than one vault: the block at this Bitcoin
@@ -614,8 +627,8 @@ pub mod pallet {
 			// The benchmark's worst case: a DKG starting among the validators and every open
 			// session's signing set timing out.
 			T::WeightInfo::on_initialize(validators.len() as u32, open_sessions)
-				// Whether a re-deal is due (`RedealInterval`, `LastFullDeal`).
-				.saturating_add(T::DbWeight::get().reads(2))
+				// Whether a re-deal is due (`RedealInterval`, `LastFullDeal`, `RedealAfterTheft`).
+				.saturating_add(T::DbWeight::get().reads(3))
 		}
 
 		fn integrity_test() {

@@ -835,29 +835,33 @@ fn a_new_validator_set_gets_a_new_key_epoch_and_the_old_one_signs_until_retired(
 	});
 }
 #[test]
-fn a_theft_slashes_every_member_of_the_epoch_pro_rata_up_to_the_amount_taken() {
+fn a_theft_slashes_every_member_of_the_epoch_pro_rata_so_that_any_threshold_loses_what_it_took() {
 	new_test_ext(4).execute_with(|| {
 		let mut nodes = nodes(4);
 		let epoch = with_epoch(&mut nodes, &[]);
 		assert_eq!(members_of(&epoch), vec![1, 2, 3, 4]);
+		assert_eq!(epoch.threshold, 3);
 		StakeSats::set(vec![(1, 400_000), (2, 200_000), (3, 200_000), (4, 0)]);
 		System::reset_events();
-		// 300,000 sats taken: each member loses 3/8 of its stake.
+		// 150,000 sats taken. The poorest three members (4, 2, 3) hold half of the 800,000 at
+		// stake, so the penalty is twice the theft: each member loses 3/8 of its stake, and
+		// any three of them lose at least 150,000 between them.
 		let slash =
 			|epoch, sats| <BtcCustody as ThresholdCustody<u64>>::slash_for_theft(epoch, sats);
-		assert_eq!(slash(0, 300_000), TheftSlash { burned_sats: 300_000, members: 4 });
+		assert_eq!(slash(0, 150_000), TheftSlash { burned_sats: 300_000, members: 4 });
 		assert_eq!(
 			events(),
 			vec![Event::MembersSlashedForTheft {
 				epoch: 0,
-				stolen_sats: 300_000,
+				stolen_sats: 150_000,
+				penalty_sats: 300_000,
 				slashed: vec![(1, 150_000), (2, 75_000), (3, 75_000)],
 			}]
 		);
 		let stake = |v| <MockStake as CustodyStake<u64>>::at_stake_sats(&v);
 		assert_eq!((stake(1), stake(2), stake(3), stake(4)), (250_000, 125_000, 125_000, 0));
 		// More than they have left: everything at stake goes, and no more.
-		assert_eq!(slash(0, 10_000_000).burned_sats, 500_000);
+		assert_eq!(slash(0, 400_000).burned_sats, 500_000);
 		assert_eq!((stake(1), stake(2), stake(3)), (0, 0, 0));
 		assert_eq!(slash(0, 1).burned_sats, 0);
 		// An epoch that never existed slashes nobody.
@@ -1291,6 +1295,71 @@ mod vaults {
 			// The next re-deal is an interval after this one.
 			assert!(PendingPartitionSeed::<Test>::get().is_none());
 			assert!(Offences::get().is_empty());
+		});
+	}
+
+	#[test]
+	fn a_proven_theft_deals_every_seat_again_and_the_robbed_vault_re_keys() {
+		new_test_ext(7).execute_with(|| {
+			let mut nodes = nodes(7);
+			assert_ok!(BtcCustody::set_vault_size(RuntimeOrigin::root(), 3));
+			assert_eq!(RedealInterval::<Test>::get(), 0, "no periodic re-deal");
+			register_all(&nodes);
+			BitcoinBestHeight::set(Some(100));
+			next_block();
+			bury_seed();
+			next_block();
+			let first = BtcCustody::current_partition();
+			run_until(&mut nodes, &[], 60, every_vault_keyed);
+			let first_epochs = BtcCustody::vault_current_epochs();
+			// The same set keeps its seats: no re-deal is ever due.
+			for _ in 0..20 {
+				step(&mut nodes, &[]);
+				next_block();
+			}
+			assert!(PendingPartitionSeed::<Test>::get().is_none());
+			assert_eq!(BtcCustody::current_partition(), first);
+
+			// A theft by vault 1's key is proven.
+			let robbed = first_epochs[1];
+			<BtcCustody as ThresholdCustody<u64>>::slash_for_theft(robbed, 10_000);
+			assert!(RedealAfterTheft::<Test>::get());
+			next_block();
+			assert!(PendingPartitionSeed::<Test>::get().is_some(), "a re-deal's seed is fixed");
+			bury_seed();
+			next_block();
+			assert_eq!(LastFullDeal::<Test>::get(), System::block_number());
+			assert!(!RedealAfterTheft::<Test>::get(), "one re-deal per theft");
+			let second = BtcCustody::current_partition();
+			let sorted = |members: &Vec<u64>| {
+				let mut members = members.clone();
+				members.sort();
+				members
+			};
+			assert_ne!(sorted(&first.vaults[1]), sorted(&second.vaults[1]), "{second:?}");
+			// The robbed vault re-keys; its old key stays live until its coins are swept.
+			run_until(&mut nodes, &[], 90, every_vault_keyed);
+			let second_epochs = BtcCustody::vault_current_epochs();
+			assert_ne!(second_epochs[1], robbed);
+			assert!(Epochs::<Test>::get(robbed).is_some());
+			// And then the seats stay where they are.
+			for _ in 0..20 {
+				step(&mut nodes, &[]);
+				next_block();
+			}
+			assert!(PendingPartitionSeed::<Test>::get().is_none());
+			assert_eq!(BtcCustody::current_partition(), second);
+		});
+	}
+
+	#[test]
+	fn a_theft_from_the_only_vault_calls_no_re_deal() {
+		new_test_ext(4).execute_with(|| {
+			let mut nodes = nodes(4);
+			with_epoch(&mut nodes, &[]);
+			let epoch = CurrentEpoch::<Test>::get().unwrap();
+			<BtcCustody as ThresholdCustody<u64>>::slash_for_theft(epoch, 10_000);
+			assert!(!RedealAfterTheft::<Test>::get(), "nothing to scatter");
 		});
 	}
 

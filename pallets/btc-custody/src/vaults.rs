@@ -32,6 +32,11 @@
 //! again from a fresh seed ([`tapchain_primitives::vault::partition`], the seed fixed and
 //! buried as above): whatever an adversary gathered in one vault is scattered, and each vault
 //! whose members changed re-keys (its coins are swept to its new key, as after any change).
+//! A proven theft calls a re-deal at once ([`RedealAfterTheft`]): the threshold that signed
+//! it still holds the robbed key, so its members are scattered and the vault re-keys, and
+//! the coins the key still holds move to the new key as soon as the bridge can sweep them.
+//! With one vault there is nothing to scatter: the slashed members lose their bonds, and
+//! with them their seats at the next election.
 
 use crate::*;
 use alloc::vec::Vec;
@@ -159,6 +164,7 @@ impl<T: Config> Pallet<T> {
 			Ok((partition, changed, moved)) => {
 				if full_deal {
 					LastFullDeal::<T>::put(now);
+					RedealAfterTheft::<T>::kill();
 				}
 				Self::store_partition(partition, Some(seed), changed, moved)
 			},
@@ -167,12 +173,14 @@ impl<T: Config> Pallet<T> {
 	}
 
 	/// Whether every seat is due to be dealt again: more than one vault (one vault of
-	/// everyone has nothing to scatter) and `RedealInterval` blocks since the last full deal.
+	/// everyone has nothing to scatter), and a theft proven or `RedealInterval` blocks since
+	/// the last full deal.
 	fn redeal_due(now: BlockNumberFor<T>, vaults: usize) -> bool {
 		let interval = RedealInterval::<T>::get();
 		vaults > 1
-			&& !interval.is_zero()
-			&& now >= LastFullDeal::<T>::get().saturating_add(interval)
+			&& (RedealAfterTheft::<T>::get()
+				|| (!interval.is_zero()
+					&& now >= LastFullDeal::<T>::get().saturating_add(interval)))
 	}
 
 	/// Fixes the Bitcoin height (one above the light client's best: not mined yet) whose

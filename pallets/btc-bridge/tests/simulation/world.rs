@@ -138,6 +138,8 @@ impl Node {
 struct Theft {
 	tx: bitcoin::Transaction,
 	epoch: u32,
+	/// The members who signed it.
+	thieves: Vec<u64>,
 	/// The bridge's coins it spends, with their sats.
 	stolen: Vec<(bitcoin::OutPoint, u64)>,
 	signed_at: u32,
@@ -1103,6 +1105,7 @@ impl World {
 		self.thefts.push(Theft {
 			tx,
 			epoch,
+			thieves: thieves.iter().map(|(account, _)| *account).collect(),
 			stolen: coins.iter().map(|(o, out)| (*o, out.value.to_sat())).collect(),
 			signed_at: now,
 			proven_at: None,
@@ -1110,8 +1113,10 @@ impl World {
 	}
 
 	/// Anyone proves a confirmed theft: it is accepted, the key's members lose exactly their
-	/// pro rata share of what it took (up to their stake, and to what is issued plus the fee
-	/// reserve), and the books' shortfall is what slashing did not restore.
+	/// pro rata share of the penalty for what it took (up to their stake; the amount is capped
+	/// at what is issued plus the fee reserve), the thieves lose at least what they took
+	/// unless everything at stake went, and the books' shortfall is what slashing did not
+	/// restore.
 	fn prove_thefts(&mut self) {
 		for i in 0..self.thefts.len() {
 			if self.thefts[i].proven_at.is_some() {
@@ -1127,12 +1132,8 @@ impl World {
 			let block = self.bitcoin.block(&block_hash).unwrap().block.clone();
 			let proof = self.proof(&block, txid).expect("in its block");
 			let epoch = self.thefts[i].epoch;
-			let members: Vec<u64> = pallet_btc_custody::Epochs::<Runtime>::get(epoch)
-				.expect("a live epoch")
-				.members
-				.iter()
-				.map(|(account, _)| *account)
-				.collect();
+			let key = pallet_btc_custody::Epochs::<Runtime>::get(epoch).expect("a live epoch");
+			let members: Vec<u64> = key.members.iter().map(|(account, _)| *account).collect();
 			let stake =
 				|v: &u64| <RecordStake as pallet_btc_custody::CustodyStake<u64>>::at_stake_sats(v);
 			let stakes_before: Vec<u64> = members.iter().map(stake).collect();
@@ -1162,11 +1163,29 @@ impl World {
 			if let Err(e) = result {
 				self.fail(format!("the proof of theft {txid} was refused: {e:?}"));
 			}
-			let shares = pallet_btc_custody::slashing::theft_shares(
+			let owed = stolen_sats.min(restorable);
+			let penalty = pallet_btc_custody::slashing::theft_penalty_sats(
 				&stakes_before,
-				stolen_sats.min(restorable),
+				key.threshold,
+				owed,
 			);
-			let restored: u64 = shares.iter().sum();
+			let shares = pallet_btc_custody::slashing::theft_shares(&stakes_before, penalty);
+			let restored: u64 = shares.iter().sum::<u64>().min(owed);
+			// Theft does not pay: the members who signed lose what they took (short by less
+			// than a sat each of rounding), or all they had at stake.
+			let thieves_lost: u64 = members
+				.iter()
+				.zip(&stakes_before)
+				.filter(|(member, _)| self.thefts[i].thieves.contains(member))
+				.map(|(member, before)| before - stake(member))
+				.sum();
+			let everything_went = members.iter().all(|member| stake(member) == 0);
+			let thieves = self.thefts[i].thieves.len() as u64;
+			if thieves_lost + thieves <= owed && !everything_went {
+				self.fail(format!(
+					"the thieves of epoch {epoch} took {owed} sats and lost only {thieves_lost} of their stake"
+				));
+			}
 			for ((member, before), share) in members.iter().zip(&stakes_before).zip(&shares) {
 				if stake(member) != before - share {
 					self.fail(format!(
