@@ -345,7 +345,7 @@ impl World {
 		for _ in 0..total {
 			let settling = self.now() >= self.scenario.blocks;
 			self.step(!settling);
-			if self.now() % report_every == 0 {
+			if self.now().is_multiple_of(report_every) {
 				println!(
 					"block {}/{total} at {:.0} s: {} vaults, {} key epochs, {} deposits, {} \
 					 withdrawals requested",
