@@ -116,6 +116,14 @@ impl<T: Config> Pallet<T> {
 mod tests {
 	use super::{theft_penalty_sats, theft_shares};
 
+	/// One step of a xorshift generator: the sweeps below are deterministic, so a failure
+	/// prints the same case every run.
+	fn xorshift(x: &mut u64) {
+		*x ^= *x << 13;
+		*x ^= *x >> 7;
+		*x ^= *x << 17;
+	}
+
 	#[test]
 	fn any_threshold_of_members_loses_at_least_what_it_took() {
 		// Equal stakes, 3 of 4: the penalty is 4/3 of the theft.
@@ -134,9 +142,7 @@ mod tests {
 		// least the theft, unless the penalty took everything at stake.
 		let mut x: u64 = 0x2545_f491_4f6c_dd1d;
 		for _ in 0..2_000 {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift(&mut x);
 			let members = (x % 9) as usize + 1;
 			let threshold = (x.rotate_left(7) % members as u64) as u16 + 1;
 			let stakes: Vec<u64> =
@@ -185,9 +191,7 @@ mod tests {
 		// A deterministic sweep of awkward stakes and amounts.
 		let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
 		for _ in 0..2_000 {
-			x ^= x << 13;
-			x ^= x >> 7;
-			x ^= x << 17;
+			xorshift(&mut x);
 			let members = (x % 12) as usize + 1;
 			let stakes: Vec<u64> = (0..members)
 				.map(|i| (x.rotate_left(i as u32 * 5) % 1_000_003) * (i as u64 % 3))
