@@ -190,18 +190,19 @@ async function measure(name, url, processes, recipients, configure = async () =>
     }),
   );
   const sendSeconds = (performance.now() - wallStarted) / 1000;
-  const clientSeconds = (usage) => (usage.user + usage.system) / 1e6;
-  const sendCpu = [
-    ...processes.map((proc, i) => ({ name: proc.name, seconds: cpuSeconds(proc.pid) - cpuBefore[i] })),
-    { name: 'client', seconds: clientSeconds(process.cpuUsage(clientBefore)) },
-  ];
+  /// CPU seconds of every process, this client included, since the load began.
+  const cpuSinceLoad = () => {
+    const client = process.cpuUsage(clientBefore);
+    return [
+      ...processes.map((proc, i) => ({ name: proc.name, seconds: cpuSeconds(proc.pid) - cpuBefore[i] })),
+      { name: 'client', seconds: (client.user + client.system) / 1e6 },
+    ];
+  };
+  const sendCpu = cpuSinceLoad();
   let lastBlock = 0;
   for (const hash of hashes.slice(-10)) lastBlock = Math.max(lastBlock, Number((await waitForReceipt(url, hash)).blockNumber));
   const wallSeconds = (performance.now() - wallStarted) / 1000;
-  const cpu = [
-    ...processes.map((proc, i) => ({ name: proc.name, seconds: cpuSeconds(proc.pid) - cpuBefore[i] })),
-    { name: 'client', seconds: clientSeconds(process.cpuUsage(clientBefore)) },
-  ];
+  const cpu = cpuSinceLoad();
 
   const ours = new Set(hashes);
   const perBlock = [];
